@@ -1,0 +1,400 @@
+"""The typed stack config: parsed and checked once, before any resource exists.
+
+Stack YAML (camelCase, namespace `scaleladder`) -> phase catalog fills defaults
+-> `StackConfig` (pydantic, unknown keys forbidden) -> cross-field checks.
+Every problem becomes one line naming the full key (`scaleladder:appTier.min`)
+and what is allowed; all problems are reported together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from . import aws_facts
+from .phases import PHASES, deep_merge, phase_defaults
+from .prices import catalog
+
+NAMESPACE = "scaleladder"
+
+try:  # Under the real engine a RunError prints the message without a traceback.
+    from pulumi import RunError as _ErrorBase
+except ImportError:  # pragma: no cover - the tooling always has pulumi installed
+    _ErrorBase = Exception  # type: ignore[misc,assignment]
+
+
+class ConfigError(_ErrorBase):
+    """A user's config mistake: one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def key(path: str) -> str:
+    return f"{NAMESPACE}:{path}"
+
+
+# Strings that reach nginx, cloud-init, pgbouncer.ini or Kubernetes manifests are
+# restricted to characters that cannot end a directive or a line.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9]+)*$")
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
+_QUOTE_UNSAFE = re.compile(r"[\"'`$\\;{}]")
+_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+
+PosInt = Annotated[int, Field(ge=1)]
+
+
+class Section(BaseModel):
+    """camelCase in YAML, snake_case in Python; unknown keys are errors."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
+
+
+class AppConfig(Section):
+    image: str = Field("ghcr.io/your-org/your-api:1.0.0", description="Container image of the HTTP API and workers.")
+    port: int = Field(3000, ge=1024, le=65535, description="Port the API listens on inside the host.")
+    health_path: str = Field("/health", max_length=128, description="HTTP path that answers 200 when the API is healthy.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain (non-secret) environment for API and workers.")
+    worker_command: list[str] = Field(["node", "worker.js"], description="Command that starts a BullMQ worker.")
+    queues: list[str] = Field(["default"], min_length=1, description="BullMQ queue names the workers consume.")
+    queue_prefix: str = Field("{bull}", description="BullMQ key prefix; a hash tag keeps a queue's keys in one cluster slot.")
+    certificate_arn: str | None = Field(None, description="ACM certificate for HTTPS on the load balancer.")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not _IMAGE.match(v) or len(v) > 255:
+            raise ValueError("must be a container image reference like registry/name:tag (lowercase, no spaces)")
+        return v
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, v: str) -> str:
+        if not _SAFE_PATH.match(v):
+            raise ValueError("must be an absolute URL path of letters, digits and . _ ~ / - (no spaces, quotes, ; or newlines)")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"variable name {name!r} must match [A-Z_][A-Z0-9_]*")
+            if not isinstance(value, str) or not _PRINTABLE.match(value) or _QUOTE_UNSAFE.search(value):
+                raise ValueError(f"value of {name} must be printable ASCII without quotes, $, `, \\, ;, braces or newlines")
+        return v
+
+    @field_validator("worker_command", "queues")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        for word in v:
+            if not re.match(r"^[A-Za-z0-9._/:=@-]+$", word):
+                raise ValueError(f"{word!r}: words may use letters, digits and . _ / : = @ - only")
+        return v
+
+    @field_validator("queue_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.match(r"^\{?[A-Za-z0-9_-]+\}?$", v):
+            raise ValueError("must be a word, optionally a hash tag like {bull}")
+        return v
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, v: str | None) -> str | None:
+        if v is not None and not _ACM_ARN.match(v):
+            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)")
+        return v
+
+
+class NetworkConfig(Section):
+    cidr: str = Field(description="VPC CIDR; split into one public and one private subnet per AZ.")
+    az_count: int = Field(ge=2, le=3, description="Availability zones to spread over.")
+    nat_gateways: Literal["none", "single", "perAz"] = Field(description="NAT for private instances.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as err:
+            raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({err})") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError("prefix length must be between /16 and /24 (AWS allows /16../28; subnets need room)")
+        if not net.is_private:
+            raise ValueError("must be a private range (10/8, 172.16/12, 192.168/16)")
+        return v
+
+
+class AppTierConfig(Section):
+    instance_type: str = Field(description="EC2 type of app instances.")
+    min: int = Field(ge=1, le=100)
+    desired: int = Field(ge=1, le=100)
+    max: int = Field(ge=1, le=100)
+    cpu_target: int = Field(ge=10, le=90, description="CPU % the app group's target tracking aims for.")
+
+
+class WorkersConfig(Section):
+    instance_type: str
+    min: int = Field(ge=0, le=100)
+    max: int = Field(ge=1, le=100)
+    queue_depth_target: int = Field(ge=1, le=100_000, description="Waiting jobs per worker instance to aim for.")
+
+
+class DatabaseConfig(Section):
+    instance_class: str
+    engine_version: Literal["14", "15", "16", "17"]
+    storage_gb: int = Field(ge=aws_facts.RDS_MIN_STORAGE_GB, le=aws_facts.RDS_MAX_STORAGE_GB)
+    max_storage_gb: int = Field(ge=aws_facts.RDS_MIN_STORAGE_GB, le=aws_facts.RDS_MAX_STORAGE_GB,
+                                description="Storage autoscaling ceiling.")
+    multi_az: bool
+    replicas: int = Field(ge=0, le=aws_facts.RDS_MAX_READ_REPLICAS)
+    backup_retention_days: int = Field(ge=7, le=35, description="Automated backups; 7 is the floor we allow.")
+
+
+class PgBouncerConfig(Section):
+    instances: int = Field(ge=1, le=10)
+    instance_type: str
+    version: Literal["1.17", "1.18", "1.21", "1.22", "1.23", "1.24"] = Field(
+        description="PgBouncer the hosts install (Ubuntu 24.04 ships 1.22); gates version-specific settings.")
+    pool_mode: Literal["session", "transaction", "statement"]
+    max_client_conn: int = Field(ge=10, le=100_000)
+    default_pool_size: int = Field(ge=1, le=1000)
+    reserve_pool_size: int = Field(ge=0, le=1000)
+
+
+class RedisConfig(Section):
+    node_type: str
+    engine_version: Literal["7.0", "7.1"]
+    cluster_mode: Literal["disabled", "compatible", "enabled"]
+    shards: int = Field(ge=1, le=aws_facts.ELASTICACHE_MAX_SHARDS)
+    replicas_per_shard: int = Field(ge=0, le=aws_facts.ELASTICACHE_MAX_REPLICAS_PER_SHARD)
+
+
+class CdnConfig(Section):
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"]
+    aliases: list[str] = Field(default_factory=list)
+    certificate_arn: str | None = Field(None, description="ACM certificate in us-east-1 for the aliases.")
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _HOSTNAME.match(name):
+                raise ValueError(f"{name!r} is not a DNS name")
+        return v
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, v: str | None) -> str | None:
+        if v is not None and not (_ACM_ARN.match(v) and v.startswith("arn:aws:acm:us-east-1:")):
+            raise ValueError("must be an ACM certificate ARN in us-east-1 (CloudFront reads certificates only there)")
+        return v
+
+
+class HpaConfig(Section):
+    min_replicas: int = Field(ge=1, le=1000)
+    max_replicas: int = Field(ge=1, le=1000)
+    cpu_percent: int = Field(ge=10, le=100)
+    memory_percent: int = Field(ge=10, le=100)
+
+
+class EksConfig(Section):
+    version: Literal[aws_facts.EKS_VERSIONS]  # type: ignore[valid-type]
+    node_instance_type: str
+    nodes_min: int = Field(ge=1, le=450)
+    nodes_max: int = Field(ge=1, le=450)
+    hpa: HpaConfig
+
+
+class AlarmsConfig(Section):
+    email: str | None = Field(None, description="Subscribed to the alarm topic when set.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", v):
+            raise ValueError("must be an e-mail address")
+        return v
+
+
+class StackConfig(Section):
+    phase: int = Field(ge=1, le=6)
+    region: str = Field(description="aws:region; must be a region the price catalog covers.")
+    app: AppConfig = Field(default_factory=AppConfig)
+    network: NetworkConfig
+    app_tier: AppTierConfig
+    workers: WorkersConfig
+    load_balancer: Literal["alb", "nginx"]
+    database: DatabaseConfig
+    pgbouncer: PgBouncerConfig
+    redis: RedisConfig
+    cdn: CdnConfig
+    eks: EksConfig
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+
+    @property
+    def phase_spec(self):
+        return PHASES[self.phase]
+
+    @property
+    def uses_fleet(self) -> bool:
+        """Phases 2-5 run the app on EC2 Auto Scaling groups."""
+        return 2 <= self.phase <= 5
+
+    @property
+    def uses_pgbouncer(self) -> bool:
+        return self.phase >= 3
+
+
+SECTIONS = {field.alias or name: name for name, field in StackConfig.model_fields.items()}
+
+
+_INTERNAL = {"region"}  # filled from aws:region, not a scaleladder key
+
+
+def _loc_to_key(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return key(".".join(parts))
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] | None = StackConfig
+    for item in loc[:-1]:
+        if model is None or isinstance(item, int):
+            return []
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        ann = fields[item].annotation if item in fields else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return sorted(f.alias or n for n, f in model.model_fields.items() if n not in _INTERNAL) if model else []
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        return f"{_loc_to_key(loc)}: unknown key; allowed keys here: {', '.join(allowed)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+    return f"{_loc_to_key(loc)}: {msg}{shown}"
+
+
+def _cross_checks(cfg: StackConfig) -> list[str]:
+    """Impossible combinations, each naming the keys involved and what is allowed."""
+    problems: list[str] = []
+    region = cfg.region
+    prices = catalog()
+    if region not in prices.regions:
+        return [f"aws:region: {region!r} is not covered by the price catalog; allowed: {', '.join(sorted(prices.regions))}"]
+
+    def known(table: str, value: str, path: str) -> None:
+        allowed = prices.instance_types(region, table)
+        if value not in allowed:
+            problems.append(f"{key(path)}: {value!r} is not in the price catalog for {region}; allowed: {', '.join(allowed)}")
+
+    known("ec2_instance_hour", cfg.app_tier.instance_type, "appTier.instanceType")
+    known("ec2_instance_hour", cfg.workers.instance_type, "workers.instanceType")
+    known("ec2_instance_hour", cfg.pgbouncer.instance_type, "pgbouncer.instanceType")
+    known("ec2_instance_hour", cfg.eks.node_instance_type, "eks.nodeInstanceType")
+    known("rds_postgres_instance_hour", cfg.database.instance_class, "database.instanceClass")
+    known("elasticache_node_hour", cfg.redis.node_type, "redis.nodeType")
+
+    t = cfg.app_tier
+    if not t.min <= t.desired <= t.max:
+        problems.append(f"{key('appTier.min')}/{key('appTier.desired')}/{key('appTier.max')}: need min <= desired <= max (got {t.min}, {t.desired}, {t.max})")
+    if cfg.phase == 1 and (t.min, t.desired, t.max) != (1, 1, 1):
+        problems.append(f"{key('appTier.max')}: phase 1 is one VM; min, desired and max must be 1 (got {t.min}, {t.desired}, {t.max}); climb to phase 2 for more")
+    if cfg.workers.min > cfg.workers.max:
+        problems.append(f"{key('workers.min')}: must be <= {key('workers.max')} (got {cfg.workers.min} > {cfg.workers.max})")
+    if cfg.eks.nodes_min > cfg.eks.nodes_max:
+        problems.append(f"{key('eks.nodesMin')}: must be <= {key('eks.nodesMax')} (got {cfg.eks.nodes_min} > {cfg.eks.nodes_max})")
+    hpa = cfg.eks.hpa
+    if hpa.min_replicas > hpa.max_replicas:
+        problems.append(f"{key('eks.hpa.minReplicas')}: must be <= {key('eks.hpa.maxReplicas')} (got {hpa.min_replicas} > {hpa.max_replicas})")
+    if cfg.phase == 6 and hpa.min_replicas < 2:
+        problems.append(f"{key('eks.hpa.minReplicas')}: must be >= 2 so a node drain never takes the app down (got {hpa.min_replicas})")
+
+    db = cfg.database
+    if db.max_storage_gb < db.storage_gb:
+        problems.append(f"{key('database.maxStorageGb')}: must be >= {key('database.storageGb')} (got {db.max_storage_gb} < {db.storage_gb})")
+    if cfg.phase >= 3 and db.replicas < 1:
+        problems.append(f"{key('database.replicas')}: phase {cfg.phase} reads from replicas; allowed 1..{aws_facts.RDS_MAX_READ_REPLICAS} (got 0)")
+
+    pb = cfg.pgbouncer
+    per_pool = pb.default_pool_size + pb.reserve_pool_size
+    if per_pool > pb.max_client_conn:
+        problems.append(f"{key('pgbouncer.defaultPoolSize')}: pool ({pb.default_pool_size} + reserve {pb.reserve_pool_size}) cannot exceed {key('pgbouncer.maxClientConn')} ({pb.max_client_conn})")
+    if cfg.uses_pgbouncer and db.instance_class in aws_facts.RDS_CLASS_MEMORY_GIB:
+        limit = aws_facts.rds_max_connections(db.instance_class)
+        # Each PgBouncer host opens up to pool + reserve to the primary, and as many to each replica.
+        primary_conns = pb.instances * per_pool
+        if primary_conns >= limit:
+            problems.append(
+                f"{key('pgbouncer.instances')} x ({key('pgbouncer.defaultPoolSize')} + {key('pgbouncer.reservePoolSize')}) = "
+                f"{primary_conns} server connections must stay under max_connections of {key('database.instanceClass')} "
+                f"{db.instance_class} ({limit}); lower the pool or choose a larger class"
+            )
+
+    r = cfg.redis
+    if r.cluster_mode != "enabled" and r.shards != 1:
+        problems.append(f"{key('redis.shards')}: more than one shard needs {key('redis.clusterMode')}: enabled (got shards {r.shards} with clusterMode {r.cluster_mode})")
+    if r.cluster_mode in ("compatible", "enabled") and r.replicas_per_shard < 1:
+        problems.append(f"{key('redis.replicasPerShard')}: clusterMode {r.cluster_mode} needs automatic failover, so at least 1 replica per shard (got 0)")
+    if cfg.phase >= 4 and r.cluster_mode == "disabled":
+        problems.append(f"{key('redis.clusterMode')}: phase {cfg.phase} runs Redis in cluster mode; allowed: compatible (one step on the climb) or enabled")
+    if cfg.phase <= 3 and r.cluster_mode == "enabled":
+        problems.append(f"{key('redis.clusterMode')}: enabled belongs to phase 4 and later (phase is {cfg.phase}); allowed here: disabled, compatible")
+    if r.cluster_mode == "compatible" and r.shards != 1:
+        problems.append(f"{key('redis.shards')}: AWS blocks scaling while clusterMode is compatible; keep 1 shard (got {r.shards})")
+    return problems
+
+
+def unused_keys(raw: Mapping[str, Any], phase: int) -> list[str]:
+    """Keys the stack sets that this phase does not read (reported, not rejected)."""
+    uses = PHASES[phase].uses if phase in PHASES else frozenset()
+    out: list[str] = []
+    for section, value in raw.items():
+        if section in SECTIONS and section not in uses:
+            if isinstance(value, dict):
+                out.extend(key(f"{section}.{k}") for k in value)
+            else:
+                out.append(key(section))
+    return sorted(out)
+
+
+def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
+    """Validate a stack's `scaleladder:*` values (keys without the namespace).
+
+    Raises ConfigError listing every problem; nothing else escapes for bad input.
+    """
+    phase = raw.get("phase")
+    if isinstance(phase, bool) or not isinstance(phase, int) or phase not in PHASES:
+        raise ConfigError([f"{key('phase')}: required, an integer 1..6 (got {phase!r})"])
+    if "region" in raw:
+        raise ConfigError([f"{key('region')}: unknown key; the region is aws:region"])
+    merged = deep_merge(phase_defaults(phase), dict(raw))
+    merged["region"] = region if region is not None else ""
+    if region is None:
+        raise ConfigError(["aws:region: required; allowed: " + ", ".join(sorted(catalog().regions))])
+    try:
+        cfg = StackConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError([_describe(e) for e in err.errors()]) from None
+    problems = _cross_checks(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from . import aws_facts
+from .network import MIN_EKS_SUBNET_PREFIX, MIN_SUBNET_PREFIX, SUBNET_EXTRA_BITS, subnet_prefix
 from .phases import PHASES, deep_merge, phase_defaults
 from .prices import catalog
 
@@ -127,8 +128,11 @@ class NetworkConfig(Section):
             net = ipaddress.IPv4Network(v, strict=True)
         except ValueError as err:
             raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({err})") from None
-        if not 16 <= net.prefixlen <= 24:
-            raise ValueError("prefix length must be between /16 and /24 (AWS allows /16../28; subnets need room)")
+        if not 16 <= net.prefixlen <= MIN_SUBNET_PREFIX - SUBNET_EXTRA_BITS:
+            raise ValueError(
+                f"prefix length must be /16../{MIN_SUBNET_PREFIX - SUBNET_EXTRA_BITS}: the VPC is cut into eight "
+                f"/{net.prefixlen + SUBNET_EXTRA_BITS} subnets and each must be /{MIN_SUBNET_PREFIX} or larger"
+            )
         if not net.is_private:
             raise ValueError("must be a private range (10/8, 172.16/12, 192.168/16)")
         return v
@@ -313,6 +317,14 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     known("rds_postgres_instance_hour", cfg.database.instance_class, "database.instanceClass")
     known("elasticache_node_hour", cfg.redis.node_type, "redis.nodeType")
 
+    if cfg.phase >= 2 and cfg.network.nat_gateways == "none":
+        problems.append(f"{key('network.natGateways')}: phase {cfg.phase} runs instances in private subnets that pull images and packages; allowed: single, perAz")
+    if cfg.phase == 6 and subnet_prefix(cfg.network.cidr) > MIN_EKS_SUBNET_PREFIX:
+        problems.append(
+            f"{key('network.cidr')}: EKS gives every pod a VPC address; phase 6 needs /{MIN_EKS_SUBNET_PREFIX} subnets or larger, "
+            f"so a VPC of /{MIN_EKS_SUBNET_PREFIX - SUBNET_EXTRA_BITS} or larger (got {cfg.network.cidr})"
+        )
+
     t = cfg.app_tier
     if not t.min <= t.desired <= t.max:
         problems.append(f"{key('appTier.min')}/{key('appTier.desired')}/{key('appTier.max')}: need min <= desired <= max (got {t.min}, {t.desired}, {t.max})")
@@ -398,3 +410,21 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def from_pulumi() -> StackConfig:
+    """Read and validate the running stack's config (the real engine's entry point)."""
+    import json
+
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    values = {**get_config_env(), **CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for full, text in values.items():
+        if full.startswith(NAMESPACE + ":"):
+            try:
+                raw[full.split(":", 1)[1]] = json.loads(text)
+            except (TypeError, ValueError):
+                raw[full.split(":", 1)[1]] = text
+    return load(raw, pulumi.Config("aws").get("region"))

@@ -1,0 +1,47 @@
+#!/bin/bash
+# scaleladder boot: fetch secrets from Secrets Manager with the instance role (they are
+# never in user data), write the app's env file (root-only), and (re)start the containers.
+# Idempotent: safe to re-run after a secret rotation (`systemctl restart scaleladder`).
+set -euo pipefail
+# shellcheck source=/dev/null
+source /etc/scaleladder/boot.env
+umask 077
+secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
+
+# RDS CA bundle, so clients verify the server (sslmode=verify-full).
+curl -fsS --retry 5 "https://truststore.pki.rds.amazonaws.com/${REGION}/${REGION}-bundle.pem" -o /etc/scaleladder/rds-ca.pem
+chmod 0644 /etc/scaleladder/rds-ca.pem
+
+DB_SECRET="$(secret "$DB_SECRET_ARN")" REDIS_TOKEN="$(secret "$REDIS_SECRET_ARN")" \
+python3 - > /etc/scaleladder/app.env.new <<'PY'
+import json, os
+from urllib.parse import quote
+
+db = json.loads(os.environ["DB_SECRET"])
+user, password = quote(db["username"], safe=""), quote(db["password"], safe="")
+tls = "sslmode=verify-full&sslrootcert=/etc/ssl/rds-ca.pem"
+e = os.environ
+# Through PgBouncer (phase 3+) TLS ends at PgBouncer inside the VPC; PgBouncer verifies RDS.
+db_tls = "sslmode=disable" if e["DB_VIA_PGBOUNCER"] == "true" else tls
+print(f"DATABASE_URL=postgres://{user}:{password}@{e['DB_HOST']}:{e['DB_PORT']}/{e['DB_NAME']}?{db_tls}")
+print(f"DATABASE_READ_URL=postgres://{user}:{password}@{e['DB_READ_HOST']}:{e['DB_PORT']}/{e['DB_READ_NAME']}?{db_tls}")
+print(f"REDIS_URL=rediss://:{quote(e['REDIS_TOKEN'], safe='')}@{e['REDIS_HOST']}:{e['REDIS_PORT']}")
+PY
+cat /etc/scaleladder/app.plain.env >> /etc/scaleladder/app.env.new
+mv /etc/scaleladder/app.env.new /etc/scaleladder/app.env
+
+run() {  # name, extra args...
+  local name=$1; shift
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run -d --name "$name" --restart unless-stopped --read-only --tmpfs /tmp \
+    --security-opt no-new-privileges --env-file /etc/scaleladder/app.env \
+    -v /etc/scaleladder/rds-ca.pem:/etc/ssl/rds-ca.pem:ro "$@"
+}
+docker pull "$IMAGE"
+if [[ " $ROLES " == *" api "* ]]; then
+  run api -e PORT="$APP_PORT" -p "127.0.0.1:${APP_PORT}:${APP_PORT}" "$IMAGE"
+fi
+if [[ " $ROLES " == *" worker "* ]]; then
+  # shellcheck disable=SC2086 # WORKER_COMMAND is a word list validated by the config model
+  run worker "$IMAGE" $WORKER_COMMAND
+fi

@@ -1,0 +1,134 @@
+"""What every app host needs, whichever phase runs it: the user data that starts the
+API (behind nginx) and/or the worker, and the hardened EC2 settings (IMDSv2 only,
+encrypted gp3 root, Ubuntu 24.04 from the SSM public parameter).
+
+Also `SingleHost`, phase 1's one VM with an Elastic IP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder.templates import render
+from ladder.userdata import app_user_data
+
+from .base import Tags, Tier, tagged
+
+# Canonical publishes the current Ubuntu 24.04 LTS AMI here (SSM public parameters).
+UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+ROOT_DEVICE = "/dev/sda1"  # Ubuntu AMIs' root device
+ROOT_GB = 30
+NGINX_PORT = 80
+
+
+def ubuntu_ami(parent: pulumi.Resource) -> pulumi.Output[str]:
+    return aws.ssm.get_parameter_output(name=UBUNTU_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=parent)).value
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """The app as the stack config describes it (plain values)."""
+
+    region: str
+    image: str
+    port: int
+    health_path: str
+    env: Mapping[str, str]
+    worker_command: Sequence[str]
+    queues: Sequence[str]
+    queue_prefix: str
+
+
+@dataclass(frozen=True)
+class AppEndpoints:
+    """Where the app finds its data tier (Outputs from the tiers below)."""
+
+    db_secret_arn: pulumi.Input[str]
+    db_host: pulumi.Input[str]
+    db_port: int
+    db_name: str
+    db_read_host: pulumi.Input[str]
+    db_read_name: str
+    db_via_pgbouncer: bool
+    redis_secret_arn: pulumi.Input[str]
+    redis_host: pulumi.Input[str]
+    redis_port: int
+    redis_cluster: bool
+    static_url: pulumi.Input[str] | None = None
+    secret_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+
+
+def reverse_proxy_conf(spec: AppSpec) -> str:
+    return render("nginx/reverse_proxy.conf.j2", {
+        "listen_port": NGINX_PORT, "upstream_host": "127.0.0.1", "upstream_port": spec.port,
+        "health_path": spec.health_path, "client_max_body_size_mb": 10,
+    })
+
+
+def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name: str = "") -> pulumi.Output[str]:
+    """Cloud-init for a host running `roles` (api, worker). Holds ARNs and hosts, never secrets."""
+    api = "api" in roles
+    return pulumi.Output.all(ends.db_secret_arn, ends.db_host, ends.db_read_host, ends.redis_secret_arn,
+                             ends.redis_host, ends.static_url).apply(
+        lambda v: app_user_data({
+            "region": spec.region, "image": spec.image, "app_port": spec.port, "roles": list(roles),
+            "worker_command": list(spec.worker_command), "asg_name": asg_name,
+            "db_secret_arn": v[0], "db_host": v[1], "db_port": ends.db_port, "db_name": ends.db_name,
+            "db_read_host": v[2], "db_read_name": ends.db_read_name, "db_via_pgbouncer": ends.db_via_pgbouncer,
+            "redis_secret_arn": v[3], "redis_host": v[4], "redis_port": ends.redis_port,
+            "redis_cluster": ends.redis_cluster, "queue_prefix": spec.queue_prefix, "queues": list(spec.queues),
+            "static_url": v[5] or "", "env": dict(spec.env),
+            "nginx_conf": reverse_proxy_conf(spec) if api else "",
+        }))
+
+
+def hardened_metadata() -> aws.ec2.InstanceMetadataOptionsArgs:
+    # IMDSv2 only; hop limit 1 keeps containers from borrowing the instance role.
+    return aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                               http_put_response_hop_limit=1)
+
+
+@dataclass(frozen=True)
+class SingleHostArgs:
+    subnet_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    instance_type: str
+    instance_profile: pulumi.Input[str]
+    user_data: pulumi.Input[str]
+    tags: Tags
+
+
+class SingleHost(Tier):
+    """Phase 1: one VM in a public subnet with an Elastic IP, nginx + API + worker."""
+
+    TOKEN = "scaleladder:app:SingleHost"
+
+    def __init__(self, name: str, args: SingleHostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.instance = aws.ec2.Instance(
+            name,
+            ami=ubuntu_ami(self),
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            vpc_security_group_ids=[args.security_group_id],
+            iam_instance_profile=args.instance_profile,
+            user_data=args.user_data,
+            # The VM holds no state (data lives in RDS and Redis): new user data means a fresh VM.
+            user_data_replace_on_change=True,
+            metadata_options=hardened_metadata(),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
+                                                                  encrypted=True, delete_on_termination=True),
+            monitoring=True,
+            tags=tagged(args.tags, Name=name),
+            # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up.
+            opts=self.child(ignore_changes=["ami"]),
+        )
+        self.eip = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=args.tags,
+                               opts=self.child())
+        self.instance_id = self.instance.id
+        self.public_ip = self.eip.public_ip
+        self.register_outputs({"instanceId": self.instance.id, "publicIp": self.eip.public_ip})

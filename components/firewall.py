@@ -1,0 +1,47 @@
+"""Firewall: one security group per tier and the rules between them, from
+`ladder.topology.firewall_plan`. Rules are separate resources (never inline) so
+later tiers (EKS) can add their own without fighting over the group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder.topology import FirewallPlan
+
+from .base import Tags, Tier, tagged
+
+
+@dataclass(frozen=True)
+class FirewallArgs:
+    vpc_id: pulumi.Input[str]
+    plan: FirewallPlan
+    tags: Tags
+    external: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # tier -> SG id made elsewhere
+
+
+class Firewall(Tier):
+    TOKEN = "scaleladder:network:Firewall"
+
+    def __init__(self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.groups: dict[str, aws.ec2.SecurityGroup] = {
+            tier: aws.ec2.SecurityGroup(f"sg-{tier}", vpc_id=args.vpc_id, description=f"scaleladder {tier} tier",
+                                        tags=tagged(args.tags, Name=f"sg-{tier}", tier=tier), opts=self.child())
+            for tier in args.plan.tiers
+        }
+        self.ids: dict[str, pulumi.Input[str]] = {t: g.id for t, g in self.groups.items()} | dict(args.external)
+        for rule in args.plan.rules:
+            source = {"cidr_ipv4": rule.source} if "/" in rule.source else {"referenced_security_group_id": self.ids[rule.source]}
+            aws.vpc.SecurityGroupIngressRule(
+                f"sg-{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
+                security_group_id=self.ids[rule.tier], ip_protocol="tcp", from_port=rule.port, to_port=rule.port,
+                description=rule.description, tags=args.tags, opts=self.child(), **source)
+        for tier in args.plan.outbound:
+            aws.vpc.SecurityGroupEgressRule(f"sg-{tier}-egress", security_group_id=self.ids[tier], ip_protocol="-1",
+                                            cidr_ipv4="0.0.0.0/0", description="outbound: packages, images, AWS APIs",
+                                            tags=args.tags, opts=self.child())
+        self.register_outputs({f"{t}SecurityGroupId": g.id for t, g in self.groups.items()})

@@ -1,0 +1,230 @@
+"""Fleet (phases 2-5): the public load balancer, the app Auto Scaling group and the
+worker Auto Scaling group.
+
+`loadBalancer: alb` -> an Application Load Balancer in front of an app group that
+tracks CPU and rolls on every launch-template change. `loadBalancer: nginx` -> the
+cheaper path: one nginx instance (least_conn, retries the next upstream) in front
+of a fixed set of app instances. Workers always form their own group, scaled on the
+BullMQ backlog per worker that the app publishes (see README, "Queue metric").
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder.templates import render
+
+from .app_host import NGINX_PORT, ROOT_DEVICE, ROOT_GB, hardened_metadata, ubuntu_ami
+from .base import Tags, Tier, tagged
+
+QUEUE_METRIC_NAMESPACE = "ScaleLadder/App"
+QUEUE_METRIC_NAME = "QueueWaiting"
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    instance_type: str
+    min: int
+    desired: int
+    max: int
+
+
+@dataclass(frozen=True)
+class FleetArgs:
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    lb_security_group_id: pulumi.Input[str]
+    app_security_group_id: pulumi.Input[str]
+    workers_security_group_id: pulumi.Input[str]
+    instance_profile: pulumi.Input[str]
+    app_user_data: pulumi.Input[str]
+    worker_user_data: pulumi.Input[str]
+    app: GroupSize
+    workers: GroupSize
+    cpu_target: int
+    queue_depth_target: int
+    load_balancer: Literal["alb", "nginx"]
+    health_path: str
+    certificate_arn: str | None
+    name_prefix: str  # fixed group names: hosts and alarms refer to them
+    stack: str
+    tags: Tags
+
+
+def _b64(text: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(text).apply(lambda t: base64.b64encode(t.encode()).decode())
+
+
+class Fleet(Tier):
+    TOKEN = "scaleladder:app:Fleet"
+
+    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.args = args
+        self.ami = ubuntu_ami(self)
+        self.app_group_name = f"{args.name_prefix}-app"
+        self.worker_group_name = f"{args.name_prefix}-workers"
+        self.target_group: aws.lb.TargetGroup | None = None
+        self.alb: aws.lb.LoadBalancer | None = None
+
+        if args.load_balancer == "alb":
+            self._alb(name)
+            app_lt = self._launch_template(f"{name}-app", args.app.instance_type, args.app_security_group_id,
+                                           args.app_user_data)
+            self.app_group = self._group(f"{name}-app", self.app_group_name, app_lt, args.app,
+                                         target_group_arns=[self.target_group.arn])
+            aws.autoscaling.Policy(
+                f"{name}-app-cpu", autoscaling_group_name=self.app_group.name, policy_type="TargetTrackingScaling",
+                target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
+                    predefined_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="ASGAverageCPUUtilization"),
+                    target_value=args.cpu_target),
+                opts=self.child())
+            self.endpoint = self.alb.dns_name
+        else:
+            self.endpoint = self._nginx_lb(name)
+
+        worker_lt = self._launch_template(f"{name}-workers", args.workers.instance_type,
+                                          args.workers_security_group_id, args.worker_user_data)
+        self.worker_group = self._group(f"{name}-workers", self.worker_group_name, worker_lt, args.workers)
+        self._queue_scaling(name)
+        self.register_outputs({"endpoint": self.endpoint, "appGroup": self.app_group_name,
+                               "workerGroup": self.worker_group_name})
+
+    # -- load balancers ------------------------------------------------------
+    def _alb(self, name: str) -> None:
+        a = self.args
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb", load_balancer_type="application", internal=False, security_groups=[a.lb_security_group_id],
+            subnets=list(a.public_subnet_ids), drop_invalid_header_fields=True, idle_timeout=60,
+            tags=a.tags, opts=self.child())
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-app", port=NGINX_PORT, protocol="HTTP", vpc_id=a.vpc_id, target_type="instance",
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(path=a.health_path, matcher="200", interval=15, timeout=5,
+                                                           healthy_threshold=2, unhealthy_threshold=3),
+            tags=a.tags, opts=self.child())
+        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+        if a.certificate_arn:
+            aws.lb.Listener(f"{name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
+                            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=a.certificate_arn,
+                            default_actions=forward, opts=self.child())
+            http_actions = [aws.lb.ListenerDefaultActionArgs(
+                type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                    protocol="HTTPS", port="443", status_code="HTTP_301"))]
+        else:
+            http_actions = forward
+        aws.lb.Listener(f"{name}-http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP",
+                        default_actions=http_actions, opts=self.child())
+
+    def _nginx_lb(self, name: str) -> pulumi.Output[str]:
+        """nginx on one small instance in front of `app.desired` fixed app instances."""
+        a = self.args
+        apps = [
+            aws.ec2.Instance(
+                f"{name}-app-{i}", ami=self.ami, instance_type=a.app.instance_type,
+                subnet_id=a.private_subnet_ids[i % len(a.private_subnet_ids)],
+                vpc_security_group_ids=[a.app_security_group_id], iam_instance_profile=a.instance_profile,
+                user_data=a.app_user_data, user_data_replace_on_change=True, metadata_options=hardened_metadata(),
+                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
+                                                                      encrypted=True),
+                monitoring=True, tags=tagged(a.tags, Name=f"{name}-app-{i}"),
+                opts=self.child(ignore_changes=["ami"]))
+            for i in range(a.app.desired)
+        ]
+        self.app_group = None
+        self.app_instances = apps
+        conf = pulumi.Output.all(*[i.private_ip for i in apps]).apply(lambda ips: render(
+            "nginx/load_balancer.conf.j2", {
+                "listen_port": 80, "upstreams": [f"{ip}:{NGINX_PORT}" for ip in ips], "health_path": a.health_path,
+                "max_fails": 3, "fail_timeout_s": 30, "keepalive": 32, "client_max_body_size_mb": 10}))
+        from ladder.userdata import nginx_lb_user_data
+
+        lb = aws.ec2.Instance(
+            f"{name}-nginx-lb", ami=self.ami, instance_type="t3.small", subnet_id=a.public_subnet_ids[0],
+            vpc_security_group_ids=[a.lb_security_group_id], iam_instance_profile=a.instance_profile,
+            user_data=conf.apply(nginx_lb_user_data), user_data_replace_on_change=True,
+            metadata_options=hardened_metadata(),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
+                                                                  encrypted=True),
+            monitoring=True, tags=tagged(a.tags, Name=f"{name}-nginx-lb"), opts=self.child(ignore_changes=["ami"]))
+        eip = aws.ec2.Eip(f"{name}-nginx-lb-ip", domain="vpc", instance=lb.id, tags=a.tags, opts=self.child())
+        self.nginx_lb = lb
+        return eip.public_dns
+
+    # -- groups --------------------------------------------------------------
+    def _launch_template(self, name: str, instance_type: str, sg: pulumi.Input[str],
+                         user_data: pulumi.Input[str]) -> aws.ec2.LaunchTemplate:
+        a = self.args
+        return aws.ec2.LaunchTemplate(
+            name, image_id=self.ami, instance_type=instance_type, vpc_security_group_ids=[sg],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=a.instance_profile),
+            user_data=_b64(user_data),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                                       http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=ROOT_GB, encrypted="true", delete_on_termination="true"))],
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(a.tags, Name=name))
+                                for t in ("instance", "volume")],
+            update_default_version=True, tags=a.tags, opts=self.child())
+
+    def _group(self, name: str, group_name: str, lt: aws.ec2.LaunchTemplate, size: GroupSize,
+               target_group_arns: Sequence[pulumi.Input[str]] = ()) -> aws.autoscaling.Group:
+        a = self.args
+        return aws.autoscaling.Group(
+            name, name=group_name, vpc_zone_identifiers=list(a.private_subnet_ids),
+            min_size=size.min, max_size=size.max, desired_capacity=size.desired,
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
+            target_group_arns=list(target_group_arns),
+            health_check_type="ELB" if target_group_arns else "EC2", health_check_grace_period=300,
+            # A new launch-template version (AMI, user data, size) rolls the group, 90 % always in service.
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(min_healthy_percentage=90,
+                                                                                 instance_warmup="120",
+                                                                                 auto_rollback=True)),
+            enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],
+            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in a.tags.items()],
+            # Scaling policies own desired capacity after creation.
+            opts=self.child(ignore_changes=["desiredCapacity"]))
+
+    def _queue_scaling(self, name: str) -> None:
+        """Target tracking on backlog per worker: QueueWaiting / in-service workers (metric math)."""
+        a = self.args
+        spec = aws.autoscaling
+        aws.autoscaling.Policy(
+            f"{name}-workers-backlog", autoscaling_group_name=self.worker_group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=spec.PolicyTargetTrackingConfigurationArgs(
+                target_value=a.queue_depth_target,
+                customized_metric_specification=spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
+                    metrics=[
+                        spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
+                            id="waiting", return_data=False,
+                            metric_stat=spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
+                                stat="Average",
+                                metric=spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
+                                    namespace=QUEUE_METRIC_NAMESPACE, metric_name=QUEUE_METRIC_NAME,
+                                    dimensions=[spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
+                                        name="Stack", value=a.stack)]))),
+                        spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
+                            id="workers", return_data=False,
+                            metric_stat=spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
+                                stat="Average",
+                                metric=spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
+                                    namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
+                                    dimensions=[spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
+                                        name="AutoScalingGroupName", value=self.worker_group.name)]))),
+                        spec.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
+                            id="backlog_per_worker", expression="waiting / IF(workers > 0, workers, 1)",
+                            label="Waiting jobs per worker", return_data=True),
+                    ])),
+            opts=self.child())

@@ -1,0 +1,110 @@
+"""Builds the tiers a phase needs, in dependency order, from the validated config.
+
+This is the only place that knows which phase has which tier; components get
+typed args and hand typed outputs to the next. Returns the stack outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from ladder.config import StackConfig
+from ladder.topology import firewall_plan
+
+from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarms, database_alarms, host_alarms,
+                     queue_alarm, redis_alarms, redis_node_ids)
+from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
+from .cache import Cache, CacheArgs
+from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
+from .firewall import Firewall, FirewallArgs
+from .fleet import Fleet, FleetArgs, GroupSize
+from .identity import HostRole, HostRoleArgs
+from .network import Network, NetworkArgs
+
+
+def previous_outputs() -> pulumi.StackReference:
+    """This stack's own last outputs: how the program knows what is already deployed
+    (Redis cluster mode can only move forward)."""
+    return pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+
+
+def build(cfg: StackConfig) -> dict[str, Any]:
+    stack = pulumi.get_stack()
+    tags = {"project": pulumi.get_project(), "stack": stack, "phase": str(cfg.phase)}
+    prefix = f"{pulumi.get_project()}-{stack}"
+    outputs: dict[str, Any] = {"phase": cfg.phase}
+
+    net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
+    fw = Firewall("firewall", FirewallArgs(net.vpc_id, firewall_plan(cfg), tags))
+    sg = fw.ids
+
+    db = Database("db", DatabaseArgs(
+        subnet_ids=net.private_subnet_ids, security_group_id=sg["db"], instance_class=cfg.database.instance_class,
+        engine_version=cfg.database.engine_version, storage_gb=cfg.database.storage_gb,
+        max_storage_gb=cfg.database.max_storage_gb, multi_az=cfg.database.multi_az,
+        replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
+        backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags))
+
+    previous = previous_outputs()
+    redis = Cache("redis", CacheArgs(
+        subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
+        engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
+        replicas_per_shard=cfg.redis.replicas_per_shard,
+        previous_cluster_mode=previous.get_output("redisClusterMode"), tags=tags))
+
+    app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
+                  env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
+                  queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix)
+    ends = AppEndpoints(
+        db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
+        db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False,
+        redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
+        redis_cluster=cfg.redis.cluster_mode == "enabled")
+    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags))
+
+    specs: list[AlarmSpec] = [queue_alarm(stack)]
+    if cfg.phase == 1:
+        host = SingleHost("app", SingleHostArgs(
+            subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=cfg.app_tier.instance_type,
+            instance_profile=role.profile.name, user_data=user_data(app, ends, roles=("api", "worker")), tags=tags))
+        specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
+        outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
+    else:
+        fleet = Fleet("fleet", FleetArgs(
+            vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
+            lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
+            instance_profile=role.profile.arn if cfg.load_balancer == "alb" else role.profile.name,
+            app_user_data=user_data(app, ends, roles=("api",), asg_name=f"{prefix}-app"),
+            worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
+            app=GroupSize(cfg.app_tier.instance_type, cfg.app_tier.min, cfg.app_tier.desired, cfg.app_tier.max),
+            workers=GroupSize(cfg.workers.instance_type, cfg.workers.min, cfg.workers.min, cfg.workers.max),
+            cpu_target=cfg.app_tier.cpu_target, queue_depth_target=cfg.workers.queue_depth_target,
+            load_balancer=cfg.load_balancer, health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn,
+            name_prefix=prefix, stack=stack, tags=tags))
+        if fleet.alb is not None:
+            specs += alb_alarms(fleet.alb.arn_suffix) + host_alarms("AutoScalingGroupName", fleet.app_group_name, "app")
+        else:
+            specs += app_metric_alarms(stack)
+            for i, inst in enumerate(fleet.app_instances):
+                specs += host_alarms("InstanceId", inst.id, f"app-{i}")
+        specs += host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")
+        scheme = "https" if cfg.app.certificate_arn else "http"
+        outputs["url"] = pulumi.Output.concat(f"{scheme}://", fleet.endpoint)
+
+    specs += database_alarms(db.identifier, db.max_connections, db.replica_identifiers)
+    specs += redis_alarms(redis_node_ids(redis.group.id, cfg.redis.cluster_mode, cfg.redis.shards,
+                                         cfg.redis.replicas_per_shard))
+    alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags))
+
+    outputs.update({
+        "vpcId": net.vpc_id,
+        "dbAddress": db.address,
+        "dbSecretArn": db.secret_arn,
+        "redisEndpoint": redis.endpoint,
+        "redisClusterMode": redis.cluster_mode,
+        "redisSecretArn": redis.secret.arn,
+        "alarmTopicArn": alarms.topic.arn,
+    })
+    return outputs

@@ -1,0 +1,272 @@
+"""The offline engine: the unchanged Pulumi program run under mocks.
+
+It reads a preset stack file, applies the same config rules as the Pulumi CLI
+(declared types in Pulumi.yaml) and the config model, runs `__main__.py` with
+`pulumi.runtime.set_mocks`, and records every resource registration with its
+type, name, URN, parent, inputs (secrets kept marked) and resource options.
+No credentials, no Pulumi CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .config import NAMESPACE, ConfigError, StackConfig, load, unused_keys
+from .mocks import AwsMocks
+
+REPO = Path(__file__).resolve().parent.parent
+
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value the program marked secret. Its text is never serialised."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)  # register_outputs of components
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": public(self.inputs),
+            "options": self.options,
+        }
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    config: StackConfig
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    unused_keys: list[str]
+
+    @property
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} named {name!r}, found {[r.name for r in found]}")
+        return found[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.resources:
+            out[r.type] = out.get(r.type, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "phase": self.config.phase,
+            "region": self.config.region,
+            "resourceCount": len(self.resources),
+            "counts": self.counts(),
+            "unusedKeys": self.unused_keys,
+            "outputs": public(self.outputs),
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+
+def public(value: Any) -> Any:
+    """The value with every secret replaced by the marker "[secret]"."""
+    if isinstance(value, Secret):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """Turn the wire format (secret/resource signatures) into plain data and Secret markers."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return Secret(_decode(value.get("value")))
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if value == _UNKNOWN:
+        return "<unknown>"
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also keeps what a plan needs: parent, options, raw inputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+        self._by_urn: dict[str, Resource] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = _decode(json_format.MessageToDict(request.object, preserving_proto_field_name=True))
+        options = {
+            "protect": bool(request.protect),
+            "retainOnDelete": bool(request.retainOnDelete),
+            "dependsOn": sorted(request.dependencies),
+            "ignoreChanges": list(request.ignoreChanges),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "provider": request.provider or None,
+        }
+        res = Resource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None,
+            custom=bool(request.custom),
+            inputs=inputs,
+            options=options,
+        )
+        self.recorded.append(res)
+        self._by_urn[res.urn] = res
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802
+        res = self._by_urn.get(request.urn)
+        if res is not None:
+            res.outputs = _decode(json_format.MessageToDict(request.outputs, preserving_proto_field_name=True))
+        return super().RegisterResourceOutputs(request)
+
+
+# ---------------------------------------------------------------------------
+# Stack files and the CLI's config rules
+
+
+def project_file(root: Path = REPO) -> dict[str, Any]:
+    return yaml.safe_load((root / "Pulumi.yaml").read_text())
+
+
+def stack_names(root: Path = REPO) -> list[str]:
+    directory = root / project_file(root).get("stackConfigDir", ".")
+    names = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml")]
+    return sorted(names, key=lambda n: (len(n), n))
+
+
+def read_stack(stack: str, root: Path = REPO) -> dict[str, Any]:
+    path = root / project_file(root).get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise ConfigError([f"stack {stack!r}: no file {path.relative_to(root)}; stacks: {', '.join(stack_names(root))}"])
+    data = yaml.safe_load(path.read_text()) or {}
+    return data.get("config") or {}
+
+
+_DECLARED = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def check_declared_types(values: dict[str, Any], root: Path = REPO) -> None:
+    """Apply the CLI's rule: a stack value must match the type Pulumi.yaml declares for it."""
+    project = project_file(root)
+    problems = []
+    for name, spec in (project.get("config") or {}).items():
+        full = name if ":" in name else f"{project['name']}:{name}"
+        if full not in values or not isinstance(spec, dict) or "type" not in spec:
+            continue
+        want = _DECLARED[spec["type"]]
+        got = values[full]
+        ok = isinstance(got, want) and not (want is int and isinstance(got, bool))
+        if not ok:
+            problems.append(f"{full}: Pulumi.yaml declares type {spec['type']}; got {type(got).__name__} {got!r}")
+    if problems:
+        raise ConfigError(problems)
+
+
+def split_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The stack's `scaleladder:*` keys (namespace removed) and its aws:region."""
+    ours = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith(NAMESPACE + ":")}
+    return ours, values.get("aws:region")
+
+
+def validate_stack(values: dict[str, Any], root: Path = REPO) -> StackConfig:
+    check_declared_types(values, root)
+    ours, region = split_config(values)
+    return load(ours, region)
+
+
+def _wire(values: dict[str, Any]) -> dict[str, str]:
+    """Config as the CLI hands it to a program: strings, structured values as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
+        previous_outputs: dict[str, Any] | None = None) -> Plan:
+    """Plan `stack` offline. `values` replaces the stack file's config (tests use it)."""
+    values = read_stack(stack, root) if values is None else values
+    cfg = validate_stack(values, root)  # fail before any resource, as the program would
+    project = project_file(root)["name"]
+
+    monitor = RecordingMonitor(AwsMocks(cfg.region, previous_outputs))
+    pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(_wire(values))
+    root_resource = pulumi_settings.get_root_resource()
+
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    main = str(root / "__main__.py")
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
+
+    outputs = {name: _resolve(value) for name, value in root_resource.outputs.items()}
+    ours, _ = split_config(values)
+    return Plan(project, stack, cfg, monitor.recorded, outputs, unused_keys(ours, cfg.phase))
+
+
+def _resolve(value: Any) -> Any:
+    out = pulumi.Output.from_input(value)
+    resolved = _sync_await(out.future())
+    return Secret(resolved) if _sync_await(out.is_secret()) else resolved

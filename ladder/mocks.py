@@ -1,0 +1,192 @@
+"""Pulumi mocks that answer like AWS would: plausible ids, ARNs and endpoints.
+
+Calls (invokes) the program makes must be known here; an unknown one fails loudly
+(`Mock not implemented: <token>`) so a new lookup cannot slip through as an empty
+answer. Resource types get generic ids/ARNs plus the computed outputs the program
+reads from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+
+
+def _short(seed: str, n: int = 17) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:n]
+
+
+# id prefixes AWS uses, by resource type.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/instance:Instance": "i-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+}
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str, previous_outputs: dict[str, Any] | None = None):
+        self.region = region
+        self.previous_outputs = previous_outputs or {}
+
+    # -- invokes -------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        handler = self._calls().get(args.token)
+        if handler is None:
+            raise NotImplementedError(f"Mock not implemented: {args.token}")
+        return handler(args.args)
+
+    def _calls(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        r = self.region
+        return {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a: {
+                "names": [f"{r}a", f"{r}b", f"{r}c"],
+                "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)],
+                "id": r,
+            },
+            "aws:ssm/getParameter:getParameter": lambda a: {
+                "name": a["name"],
+                "type": "String",
+                "value": "ami-0" + _short(a["name"], 16),
+                "arn": f"arn:aws:ssm:{r}::parameter{a['name']}",
+                "id": a["name"],
+            },
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDAEXAMPLE",
+                "id": ACCOUNT_ID,
+            },
+            "aws:index/getPartition:getPartition": lambda a: {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
+            "aws:index/getRegion:getRegion": lambda a: {"name": r, "region": r, "id": r},
+            "aws:cloudfront/getCachePolicy:getCachePolicy": lambda a: {"id": "cp-" + _short(a.get("name", ""))},
+            "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda a: {
+                "id": "orp-" + _short(a.get("name", ""))
+            },
+            "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy": lambda a: {
+                "id": "rhp-" + _short(a.get("name", ""))
+            },
+        }
+
+    # -- resources -----------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ == "pulumi:pulumi:StackReference":
+            return f"{name}", {"name": name, "outputs": self.previous_outputs, "secretOutputNames": []}
+        rid = _ID_PREFIX.get(typ, "") + _short(f"{typ}:{name}")
+        service = typ.split(":")[1].split("/")[0] if ":" in typ else "x"
+        state: dict[str, Any] = {
+            **inputs,
+            "arn": f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{name}",
+            "tagsAll": inputs.get("tags", {}),
+        }
+        extra = self._computed(typ, name, inputs)
+        state.update(extra)
+        return rid, state
+
+    def _computed(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        r, h = self.region, _short(name, 12)
+        if typ == "aws:rds/instance:Instance":
+            ident = inputs.get("identifier") or f"{name}-{h[:7]}"
+            address = f"{ident}.c{h}.{r}.rds.amazonaws.com"
+            port = inputs.get("port", 5432)
+            secrets = []
+            if inputs.get("manageMasterUserPassword"):
+                secrets = [{
+                    "secretArn": f"arn:aws:secretsmanager:{r}:{ACCOUNT_ID}:secret:rds!db-{h}-AbCdEf",
+                    "kmsKeyId": f"arn:aws:kms:{r}:{ACCOUNT_ID}:key/{h}",
+                    "secretStatus": "active",
+                }]
+            return {
+                "identifier": ident,
+                "address": address,
+                "endpoint": f"{address}:{port}",
+                "port": port,
+                "resourceId": f"db-{h.upper()}",
+                "arn": f"arn:aws:rds:{r}:{ACCOUNT_ID}:db:{ident}",
+                "masterUserSecrets": secrets,
+            }
+        if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            rg = inputs.get("replicationGroupId") or name
+            return {
+                "primaryEndpointAddress": f"master.{rg}.{h[:6]}.{r}.cache.amazonaws.com",
+                "readerEndpointAddress": f"replica.{rg}.{h[:6]}.{r}.cache.amazonaws.com",
+                "configurationEndpointAddress": f"clustercfg.{rg}.{h[:6]}.{r}.cache.amazonaws.com",
+                "arn": f"arn:aws:elasticache:{r}:{ACCOUNT_ID}:replicationgroup:{rg}",
+            }
+        if typ == "aws:lb/loadBalancer:LoadBalancer":
+            kind = "app" if inputs.get("loadBalancerType", "application") == "application" else "net"
+            return {
+                "dnsName": f"{name}-{h[:8]}.{r}.elb.amazonaws.com",
+                "arnSuffix": f"{kind}/{name}/{h}",
+                "zoneId": "Z35SXDOTRQ7X7K",
+                "arn": f"arn:aws:elasticloadbalancing:{r}:{ACCOUNT_ID}:loadbalancer/{kind}/{name}/{h}",
+            }
+        if typ == "aws:lb/targetGroup:TargetGroup":
+            return {
+                "arnSuffix": f"targetgroup/{name}/{h}",
+                "arn": f"arn:aws:elasticloadbalancing:{r}:{ACCOUNT_ID}:targetgroup/{name}/{h}",
+            }
+        if typ == "aws:ec2/instance:Instance":
+            n = int(h[:4], 16)
+            return {"privateIp": f"10.0.{n % 200 + 10}.{n % 250 + 4}", "publicIp": "", "primaryNetworkInterfaceId": "eni-" + h}
+        if typ == "aws:ec2/eip:Eip":
+            n = int(h[:4], 16)
+            return {"publicIp": f"203.0.113.{n % 250 + 1}", "allocationId": "eipalloc-" + h}
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            return {"latestVersion": 1, "defaultVersion": 1}
+        if typ == "aws:autoscaling/group:Group":
+            return {"name": inputs.get("name") or f"{name}-{h[:7]}"}
+        if typ in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile", "aws:iam/policy:Policy"):
+            kind = typ.split(":")[-1].lower().replace("instanceprofile", "instance-profile")
+            return {"name": f"{name}-{h[:7]}", "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{name}-{h[:7]}"}
+        if typ == "aws:secretsmanager/secret:Secret":
+            return {"arn": f"arn:aws:secretsmanager:{r}:{ACCOUNT_ID}:secret:{name}-{h[:6]}"}
+        if typ == "aws:sns/topic:Topic":
+            return {"arn": f"arn:aws:sns:{r}:{ACCOUNT_ID}:{name}-{h[:7]}"}
+        if typ == "aws:kms/key:Key":
+            return {"arn": f"arn:aws:kms:{r}:{ACCOUNT_ID}:key/{h}", "keyId": h}
+        if typ == "random:index/randomPassword:RandomPassword":
+            return {"result": "Mock-" + _short("pw" + name, 28), "bcryptHash": "$2a$10$" + _short(name, 53)}
+        if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            bucket = inputs.get("bucket") or f"{name}-{h[:8]}"
+            return {
+                "bucket": bucket,
+                "arn": f"arn:aws:s3:::{bucket}",
+                "bucketRegionalDomainName": f"{bucket}.s3.{r}.amazonaws.com",
+                "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            }
+        if typ == "aws:cloudfront/distribution:Distribution":
+            return {"domainName": f"d{h[:12]}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2",
+                    "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/E{h[:12].upper()}"}
+        if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
+            return {"etag": h}
+        if typ == "aws:eks/cluster:Cluster":
+            return {
+                "endpoint": f"https://{h.upper()}.gr7.{r}.eks.amazonaws.com",
+                "certificateAuthority": {"data": "TU9DSy1DQQ=="},
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{r}.amazonaws.com/id/{h.upper()}"}]}],
+                "arn": f"arn:aws:eks:{r}:{ACCOUNT_ID}:cluster/{inputs.get('name', name)}",
+                "name": inputs.get("name") or f"{name}-{h[:7]}",
+                "vpcConfig": {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-" + h},
+            }
+        if typ == "aws:eks/nodeGroup:NodeGroup":
+            return {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{h[:8]}"}]}]}
+        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{inputs.get('url', '').removeprefix('https://')}"}
+        return {}

@@ -1,0 +1,64 @@
+"""Who may reach whom, per phase: pure data the Firewall component turns into
+security groups and rules, and the tests read as policy.
+
+Each tier admits only the tier in front of it. The database and Redis never
+admit anything but the tiers that use them; nothing but the public edge admits
+the internet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import StackConfig
+
+INTERNET = "0.0.0.0/0"
+HTTP, HTTPS, POSTGRES, PGBOUNCER, REDIS = 80, 443, 5432, 6432, 6379
+
+
+@dataclass(frozen=True)
+class Rule:
+    tier: str  # the security group that receives
+    port: int
+    source: str  # a tier name, or a CIDR
+    description: str
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    tiers: tuple[str, ...]  # security groups to create
+    rules: tuple[Rule, ...]
+    outbound: tuple[str, ...]  # tiers that may open connections out (instances, LBs)
+    external: tuple[str, ...] = ()  # source tiers owned elsewhere (the EKS cluster SG)
+
+
+def firewall_plan(cfg: StackConfig) -> FirewallPlan:
+    p = cfg.phase
+    rules: list[Rule] = []
+    if p == 1:
+        clients = ("app",)
+        tiers = ["app", "db", "redis"]
+        rules.append(Rule("app", HTTP, INTERNET, "HTTP from the internet to nginx on the VM"))
+    elif p <= 5:
+        clients = ("app", "workers")
+        tiers = ["lb", "app", "workers", "db", "redis"]
+        rules += [
+            Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
+            Rule("lb", HTTPS, INTERNET, "HTTPS from the internet"),
+            Rule("app", HTTP, "lb", "load balancer to nginx on app instances"),
+        ]
+    else:
+        clients = ("eks",)
+        tiers = ["db", "redis"]
+
+    if cfg.uses_pgbouncer and p <= 5:
+        tiers += ["pgbouncer-nlb", "pgbouncer"]
+        rules += [Rule("pgbouncer-nlb", PGBOUNCER, c, f"{c} to the PgBouncer NLB") for c in clients]
+        rules.append(Rule("pgbouncer", PGBOUNCER, "pgbouncer-nlb", "NLB to PgBouncer (traffic and health checks)"))
+        rules.append(Rule("db", POSTGRES, "pgbouncer", "only PgBouncer reaches PostgreSQL"))
+    else:
+        rules += [Rule("db", POSTGRES, c, f"{c} to PostgreSQL") for c in clients]
+    rules += [Rule("redis", REDIS, c, f"{c} to Redis") for c in clients]
+
+    outbound = tuple(t for t in tiers if t not in ("db", "redis"))
+    return FirewallPlan(tuple(tiers), tuple(rules), outbound, external=("eks",) if p == 6 else ())

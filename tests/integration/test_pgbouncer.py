@@ -19,7 +19,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from ladder import pgbouncer as pgb
 from pgcluster import (  # noqa: F401  (pgcluster is a fixture)
     ADMIN_USER,
     APP_USER,
@@ -38,6 +37,7 @@ from pgcluster import (  # noqa: F401  (pgcluster is a fixture)
     service_workdir,
     start_pgbench,
 )
+from ladder import pgbouncer as pgb
 
 # Small pools so the bound is meaningful under 300 clients; max_client_conn is the
 # sources' default, exactly the number of clients the load test opens.
@@ -96,8 +96,15 @@ def test_rendered_config_is_what_pgbouncer_runs(bouncer: PgBouncer,
                 "reserve_pool_timeout", "auth_type", "admin_users", "stats_users",
                 "ignore_startup_parameters", "server_tls_sslmode", "server_reset_query",
                 "server_lifetime", "server_idle_timeout"):
-        assert shown[key].rstrip("0").rstrip(".") == str(data[key]), (key, shown[key], data[key])
+        assert _same(shown[key], data[key]), (key, shown[key], data[key])
     assert shown["default_pool_size"] == "10" and shown["max_client_conn"] == "300"
+
+
+def _same(shown: str, rendered: object) -> bool:
+    """SHOW CONFIG prints seconds as floats (`3` may come back as `3.0`)."""
+    if isinstance(rendered, (int, float)) and not isinstance(rendered, bool):
+        return float(shown) == float(rendered)
+    return shown == str(rendered)
 
 
 def test_both_pools_are_defined_with_their_hosts(bouncer: PgBouncer, pgcluster: PgCluster) -> None:
@@ -109,8 +116,10 @@ def test_both_pools_are_defined_with_their_hosts(bouncer: PgBouncer, pgcluster: 
 
 def test_console_users_get_their_rights(bouncer: PgBouncer) -> None:
     """stats_users may watch the pools but not control them; admin_users may do both."""
+    bouncer.query("SELECT 1", db=pgb.RW_DATABASE)
+    bouncer.query("SELECT 1", db=pgb.RO_DATABASE)
     pools = bouncer.console("SHOW POOLS", user=STATS_USER)
-    assert {row[0] for row in pools} >= {"pgbouncer"}
+    assert {(row[0], row[1]) for row in pools} >= {(pgb.RW_DATABASE, APP_USER), (pgb.RO_DATABASE, APP_USER)}
     denied = bouncer.psql("PAUSE", db="pgbouncer", user=STATS_USER)
     assert denied.returncode != 0 and "admin access needed" in denied.stderr
     assert bouncer.psql("RELOAD", db="pgbouncer", user=ADMIN_USER).returncode == 0
@@ -240,12 +249,12 @@ def test_server_connections_are_encrypted(bouncer: PgBouncer, pgcluster: PgClust
     accept TLS logins over TCP, as RDS with rds.force_ssl)."""
     bouncer.query("SELECT 1", db=pgb.RW_DATABASE)
     bouncer.query("SELECT 1", db=pgb.RO_DATABASE)
-    for server in pgcluster.servers:
-        rows = server.psql("SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-                           f"WHERE a.usename = '{APP_USER}'").split()
-        if server in pgcluster.replicas and not rows:
-            continue  # round-robin may not have opened a connection to this replica yet
-        assert rows and set(rows) == {"t"}, (server.name, rows)
+    per_server = {server.name: server.psql(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        f"WHERE a.usename = '{APP_USER}'").split() for server in pgcluster.servers}
+    replica_rows = [row for r in pgcluster.replicas for row in per_server[r.name]]
+    assert per_server[pgcluster.primary.name] and replica_rows, per_server
+    assert {row for rows in per_server.values() for row in rows} == {"t"}, per_server
 
 
 def test_server_certificate_from_another_ca_is_refused(pgcluster: PgCluster, version: str,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
 from ladder.topology import firewall_plan
 
@@ -17,11 +18,12 @@ from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarm
                      queue_alarm, redis_alarms, redis_node_ids)
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
 from .cache import Cache, CacheArgs
-from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
+from .database import DB_NAME, DB_PORT, DB_USER, Database, DatabaseArgs
 from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
 from .identity import HostRole, HostRoleArgs
 from .network import Network, NetworkArgs
+from .pgbouncer import PgBouncer, PgBouncerArgs
 
 
 def previous_outputs() -> pulumi.StackReference:
@@ -57,11 +59,17 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
                   queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix)
-    ends = AppEndpoints(
-        db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
-        db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False,
-        redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
-        redis_cluster=cfg.redis.cluster_mode == "enabled")
+    redis_ends = dict(redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
+                      redis_cluster=cfg.redis.cluster_mode == "enabled")
+    if cfg.uses_pgbouncer and cfg.phase <= 5:
+        pgb = build_pgbouncer(cfg, net, sg, db, tags, prefix)
+        outputs["pgbouncerEndpoint"] = pgb.endpoint
+        ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=pgb.endpoint, db_port=pgb.port,
+                            db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
+                            db_read_name=pgbouncer_names.RO_DATABASE, db_via_pgbouncer=True, **redis_ends)
+    else:
+        ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
+                            db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False, **redis_ends)
     role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags))
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
@@ -108,3 +116,15 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "alarmTopicArn": alarms.topic.arn,
     })
     return outputs
+
+
+def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags: dict, prefix: str) -> PgBouncer:
+    role = HostRole("pgbouncer-host", HostRoleArgs([db.secret_arn], tags))
+    p = cfg.pgbouncer
+    return PgBouncer("pgbouncer", PgBouncerArgs(
+        vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids, nlb_security_group_id=sg["pgbouncer-nlb"],
+        security_group_id=sg["pgbouncer"], instance_profile_arn=role.profile.arn, instances=p.instances,
+        instance_type=p.instance_type, version=p.version, pool_mode=p.pool_mode, max_client_conn=p.max_client_conn,
+        default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size, db_user=DB_USER,
+        db_secret_arn=db.secret_arn, primary_host=db.address, replica_hosts=db.replica_addresses, region=cfg.region,
+        group_name=f"{prefix}-pgbouncer", tags=tags))

@@ -416,12 +416,17 @@ class PgBouncer:
     def log(self) -> Path:
         return self.workdir / "pgbouncer.log"
 
-    def psql(self, sql: str, *, db: str, user: str = APP_USER) -> subprocess.CompletedProcess[str]:
-        """Run `sql` through PgBouncer as `user` (SCRAM with its password); caller checks the result."""
+    def psql(self, sql: str, *, db: str, user: str = APP_USER,
+             connect_timeout: int = 20) -> subprocess.CompletedProcess[str]:
+        """Run `sql` through PgBouncer as `user` (SCRAM with its password); caller checks the result.
+
+        A client whose pool cannot log in to its server waits in PgBouncer until
+        `connect_timeout` seconds pass: lower it where failing is the expected outcome.
+        """
         return _run([self.bins.psql, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", self.host,
                      "-p", str(self.port), "-U", user, "-d", db, "-c", sql],
                     env={"PGPASSWORD": self.passwords[user], "PGSSLMODE": "disable",
-                         "PGCONNECT_TIMEOUT": "10"}, check=False)
+                         "PGCONNECT_TIMEOUT": str(connect_timeout)}, check=False)
 
     def query(self, sql: str, *, db: str, user: str = APP_USER) -> str:
         """Like `psql` but raises on error; returns the output."""

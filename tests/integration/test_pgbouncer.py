@@ -46,6 +46,9 @@ POOL_CAP = POOL["default_pool_size"] + POOL["reserve_pool_size"]
 CLIENTS_PER_POOL = 150  # 150 on the rw pool + 150 on the ro pool = 300 concurrent clients
 READ_ONLY_ERROR = "cannot execute INSERT in a read-only transaction"
 GATED = ("max_prepared_statements", "load_balance_hosts")
+# Seconds a client waits on a pool whose server login fails (TLS refused) before giving
+# up; a login that works takes milliseconds, so this only bounds the expected failures.
+FAILING_LOGIN_WAIT = 3
 
 
 def _render(version: str, replicas: int = 2) -> str:
@@ -264,7 +267,7 @@ def test_server_certificate_from_another_ca_is_refused(pgcluster: PgCluster, ver
     data = pgbouncer_ini_data(pgcluster, workdir, version=version, server_tls_ca_file=str(stranger.ca_file),
                               **POOL)
     with running_pgbouncer(pgcluster, data, workdir) as untrusting:
-        done = untrusting.psql("SELECT 1", db=pgb.RW_DATABASE)
+        done = untrusting.psql("SELECT 1", db=pgb.RW_DATABASE, connect_timeout=FAILING_LOGIN_WAIT)
         assert done.returncode != 0
         assert "certificate verify failed" in untrusting.log.read_text()
 
@@ -290,7 +293,7 @@ def test_verify_full_over_a_host_list_is_gated_by_version(pgcluster: PgCluster, 
     assert data["server_tls_sslmode"] == ("verify-full" if fixed else "verify-ca")
     forced = {**data, "server_tls_sslmode": "verify-full"}
     with running_pgbouncer(pgcluster, forced, workdir) as strict:
-        done = strict.psql("SELECT 1", db=pgb.RO_DATABASE)
+        done = strict.psql("SELECT 1", db=pgb.RO_DATABASE, connect_timeout=FAILING_LOGIN_WAIT)
         assert (done.returncode == 0) == fixed, done.stderr
         if not fixed:
             assert "not present in server certificate" in strict.log.read_text()

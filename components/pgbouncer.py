@@ -1,0 +1,113 @@
+"""PgBouncer (phases 3-5): a small fixed-size Auto Scaling group behind an internal
+NLB on 6432, with a read-write pool on the primary (`app`) and a read-only pool
+round-robin over the replicas (`app_ro`). The config is rendered from
+`pgbouncer/pgbouncer.ini.j2` (the same template phase 6's ConfigMap uses); the
+password is fetched at boot from Secrets Manager, never in user data.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder import pgbouncer
+from ladder.templates import render
+
+from .app_host import ROOT_DEVICE, ROOT_GB, ubuntu_ami
+from .base import Tags, Tier, tagged
+
+PGBOUNCER_PORT = 6432
+CA_FILE = "/etc/pgbouncer/rds-ca.pem"
+AUTH_FILE = "/etc/pgbouncer/userlist.txt"
+
+
+@dataclass(frozen=True)
+class PgBouncerArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    nlb_security_group_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    instance_profile_arn: pulumi.Input[str]
+    instances: int
+    instance_type: str
+    version: str
+    pool_mode: str
+    max_client_conn: int
+    default_pool_size: int
+    reserve_pool_size: int
+    db_user: str
+    db_secret_arn: pulumi.Input[str]
+    primary_host: pulumi.Input[str]
+    replica_hosts: Sequence[pulumi.Input[str]]
+    region: str
+    group_name: str
+    tags: Tags
+
+
+def user_data(args: PgBouncerArgs, primary: str, replicas: list[str], secret_arn: str) -> str:
+    ini = pgbouncer.render_ini(pgbouncer.ini_data(
+        version=args.version, pool_mode=args.pool_mode, max_client_conn=args.max_client_conn,
+        default_pool_size=args.default_pool_size, reserve_pool_size=args.reserve_pool_size,
+        primary_host=primary, replica_hosts=replicas, server_tls_sslmode="verify-full",
+        server_tls_ca_file=CA_FILE, auth_file=AUTH_FILE,
+        admin_users=[args.db_user], stats_users=[args.db_user]))
+    return render("cloudinit/pgbouncer.yaml.j2", {
+        "pgbouncer_version": args.version, "pgbouncer_ini": ini, "region": args.region, "ca_file": CA_FILE,
+        "auth_file": AUTH_FILE, "db_secret_arn": secret_arn})
+
+
+class PgBouncer(Tier):
+    TOKEN = "scaleladder:data:PgBouncer"
+
+    def __init__(self, name: str, args: PgBouncerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.user_data = pulumi.Output.all(args.primary_host, args.db_secret_arn, *args.replica_hosts).apply(
+            lambda v: user_data(args, v[0], list(v[2:]), v[1]))
+        template = aws.ec2.LaunchTemplate(
+            name, image_id=ubuntu_ami(self), instance_type=args.instance_type,
+            vpc_security_group_ids=[args.security_group_id],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=args.instance_profile_arn),
+            user_data=self.user_data.apply(lambda t: base64.b64encode(t.encode()).decode()),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                                       http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=ROOT_GB, encrypted="true", delete_on_termination="true"))],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance",
+                                                                           tags=tagged(args.tags, Name=name))],
+            update_default_version=True, tags=args.tags, opts=self.child())
+        self.nlb = aws.lb.LoadBalancer(
+            f"{name}-nlb", load_balancer_type="network", internal=True, subnets=list(args.subnet_ids),
+            security_groups=[args.nlb_security_group_id], enable_cross_zone_load_balancing=True, tags=args.tags,
+            opts=self.child())
+        target_group = aws.lb.TargetGroup(
+            name, port=PGBOUNCER_PORT, protocol="TCP", vpc_id=args.vpc_id, target_type="instance",
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="TCP", port=str(PGBOUNCER_PORT), interval=10,
+                                                           healthy_threshold=2, unhealthy_threshold=2),
+            tags=args.tags, opts=self.child())
+        aws.lb.Listener(f"{name}-6432", load_balancer_arn=self.nlb.arn, port=PGBOUNCER_PORT, protocol="TCP",
+                        default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward",
+                                                                          target_group_arn=target_group.arn)],
+                        opts=self.child())
+        # Fixed size (self-healing, not autoscaled): pool limits are per host, so the host
+        # count is part of the sizing guard against RDS max_connections.
+        self.group = aws.autoscaling.Group(
+            name, name=args.group_name, vpc_zone_identifiers=list(args.subnet_ids), min_size=args.instances,
+            max_size=args.instances, desired_capacity=args.instances,
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id,
+                                                                    version=template.latest_version.apply(str)),
+            target_group_arns=[target_group.arn], health_check_type="ELB", health_check_grace_period=180,
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(min_healthy_percentage=50,
+                                                                                 instance_warmup="60")),
+            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in args.tags.items()],
+            opts=self.child())
+        self.endpoint = self.nlb.dns_name
+        self.port = PGBOUNCER_PORT
+        self.register_outputs({"endpoint": self.endpoint, "port": PGBOUNCER_PORT})

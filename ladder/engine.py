@@ -55,11 +55,13 @@ class Resource:
     custom: bool
     inputs: dict[str, Any]
     options: dict[str, Any]
+    id: str = ""  # the (mock) cloud id other resources reference
     outputs: dict[str, Any] = field(default_factory=dict)  # register_outputs of components
 
     def to_json(self) -> dict[str, Any]:
         return {
             "urn": self.urn,
+            "id": self.id,
             "type": self.type,
             "name": self.name,
             "parent": self.parent,
@@ -172,6 +174,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom=bool(request.custom),
             inputs=inputs,
             options=options,
+            id=response.id,
         )
         self.recorded.append(res)
         self._by_urn[res.urn] = res
@@ -248,22 +251,27 @@ def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
     """Plan `stack` offline. `values` replaces the stack file's config (tests use it)."""
     values = read_stack(stack, root) if values is None else values
     cfg = validate_stack(values, root)  # fail before any resource, as the program would
-    project = project_file(root)["name"]
+    monitor, outputs = execute(stack, values, cfg.region, root=root, previous_outputs=previous_outputs)
+    ours, _ = split_config(values)
+    return Plan(project_file(root)["name"], stack, cfg, monitor.recorded, outputs, unused_keys(ours, cfg.phase))
 
-    monitor = RecordingMonitor(AwsMocks(cfg.region, previous_outputs))
+
+def execute(stack: str, values: dict[str, Any], region: str, *, root: Path = REPO,
+            previous_outputs: dict[str, Any] | None = None,
+            monitor: RecordingMonitor | None = None) -> tuple[RecordingMonitor, dict[str, Any]]:
+    """Run `__main__.py` under mocks with `values` as the stack config, unvalidated
+    (tests use it to show the program itself refuses bad config before any resource)."""
+    monitor = monitor or RecordingMonitor(AwsMocks(region, previous_outputs))
     pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
-    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project_file(root)["name"], stack=stack, preview=False,
+                           monitor=monitor)
     pulumi.runtime.set_all_config(_wire(values))
     root_resource = pulumi_settings.get_root_resource()
-
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     main = str(root / "__main__.py")
     _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
-
-    outputs = {name: _resolve(value) for name, value in root_resource.outputs.items()}
-    ours, _ = split_config(values)
-    return Plan(project, stack, cfg, monitor.recorded, outputs, unused_keys(ours, cfg.phase))
+    return monitor, {name: _resolve(value) for name, value in root_resource.outputs.items()}
 
 
 def _resolve(value: Any) -> Any:

@@ -23,9 +23,9 @@ RW_DATABASE = "app"
 RO_DATABASE = "app_ro"
 """Logical database of the read-only pool (all read replicas): the app's DATABASE_READ_URL."""
 
-MIN_HOST_LIST_VERSION = "1.17"
-"""Oldest PgBouncer that accepts a comma-separated `host` list."""
 FEATURE_MIN_VERSION: dict[str, str] = {
+    # A comma-separated `host` list, used round-robin for new server connections.
+    "host_list": "1.17",
     # Protocol-level prepared statements survive transaction pooling.
     "max_prepared_statements": "1.21",
     # Per-database choice of how new connections pick from a host list.
@@ -121,9 +121,9 @@ def ini_data(
     `logfile`/`pidfile` stay unset by default: under systemd PgBouncer runs in the
     foreground and logs to the journal.
     """
-    if len(replica_hosts) > 1 and parse_version(version) < parse_version(MIN_HOST_LIST_VERSION):
+    if len(replica_hosts) > 1 and not supports(version, "host_list"):
         raise ValueError(f"PgBouncer {version} cannot pool over several replicas: "
-                         f"host lists need {MIN_HOST_LIST_VERSION}+")
+                         f"host lists need {FEATURE_MIN_VERSION['host_list']}+")
     hosts = database_hosts(primary_host, replica_hosts)
     databases = [
         _database(name, host, port=db_port, dbname=dbname, version=version,

@@ -3,6 +3,11 @@
 The rendered file goes where the VM puts it (a conf.d directory included from http{});
 a minimal main nginx.conf around it keeps pid, logs and temp files in a temp directory
 and runs nginx as the current user in the foreground, so every test owns its processes.
+
+Ports: parallel test runs must never talk to each other's servers. upstream.py binds
+port 0 and reports the port it got; nginx gets a free port written into its `listen`
+line, counts as started only once its pid file names it (nginx writes that after
+binding), and moves to another port if one was taken in between.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -29,10 +35,11 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
 
 SKIP_ENV = "SCALELADDER_SKIP_INTEGRATION"
 UPSTREAM_SCRIPT = Path(__file__).with_name("upstream.py")
+DISTRO_CONF = Path("/etc/nginx/nginx.conf")
 START_TIMEOUT = 10.0  # seconds for a server to accept connections
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0  # seconds for any single request
-DISTRO_CONF = Path("/etc/nginx/nginx.conf")
+PORT_ATTEMPTS = 3
 
 MAIN_CONF = """\
 {user}worker_processes 1;
@@ -49,23 +56,6 @@ http {{
     include {d}/conf.d/*.conf;
 }}
 """
-
-
-def distro_main_conf(d: Path) -> str:
-    """The distro's own /etc/nginx/nginx.conf, as on the VM, with its writable paths moved
-    into `d` and its conf.d include pointed at `d/conf.d`. The distro's default site is left
-    out: cloud-init removes it (it claims default_server on port 80 too)."""
-    if not DISTRO_CONF.exists():
-        pytest.skip(f"no {DISTRO_CONF}: this nginx was not installed from a distro package")
-    text = DISTRO_CONF.read_text()
-    text = re.sub(r"^\s*user\s[^;]*;", "", text, flags=re.M)
-    text = re.sub(r"^\s*include\s+/etc/nginx/sites-enabled/[^;]*;", "", text, flags=re.M)
-    text = re.sub(r"^(\s*pid\s+)[^;]*;", rf"\g<1>{d}/nginx.pid;", text, flags=re.M)
-    text = re.sub(r"/var/log/nginx/", f"{d}/", text)
-    text = text.replace("/etc/nginx/conf.d/", f"{d}/conf.d/")
-    temp = "".join(f"\n    {kind}_temp_path {d}/tmp/{kind};" for kind in
-                   ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return re.sub(r"^(http\s*\{)", rf"\g<1>{temp}", text, count=1, flags=re.M)
 
 
 def require_nginx() -> str:
@@ -85,24 +75,24 @@ def require_nginx() -> str:
     )
 
 
+def distro_main_conf(d: Path) -> str:
+    """The distro's own /etc/nginx/nginx.conf, as on the VM, with its writable paths moved
+    into `d` and its conf.d include pointed at `d/conf.d`. The distro's default site is left
+    out: cloud-init removes it (it claims default_server on port 80 too)."""
+    text = DISTRO_CONF.read_text()
+    text = re.sub(r"^\s*user\s[^;]*;", "", text, flags=re.M)
+    text = re.sub(r"^\s*include\s+/etc/nginx/sites-enabled/[^;]*;", "", text, flags=re.M)
+    text = re.sub(r"^(\s*pid\s+)[^;]*;", rf"\g<1>{d}/nginx.pid;", text, flags=re.M)
+    text = text.replace("/var/log/nginx/", f"{d}/").replace("/etc/nginx/conf.d/", f"{d}/conf.d/")
+    temp = "".join(f"\n    {kind}_temp_path {d}/tmp/{kind};"
+                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return re.sub(r"^(http\s*\{)", rf"\g<1>{temp}", text, count=1, flags=re.M)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = START_TIMEOUT) -> None:
-    """Wait until `port` accepts connections; raise early if `proc` died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
@@ -116,9 +106,11 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             proc.wait(STOP_TIMEOUT)
 
 
-def loopback_only(conf: str) -> str:
-    """Bind the rendered `listen PORT` to 127.0.0.1: tests never listen on other addresses."""
-    out, count = re.subn(r"^(\s*listen\s+)(\d+)\b", r"\g<1>127.0.0.1:\2", conf, flags=re.M)
+def loopback_only(conf: str, port: int | None = None) -> str:
+    """Bind the rendered `listen PORT` to 127.0.0.1 (and to `port`, if given): tests never
+    listen on other addresses."""
+    new = r"\g<1>127.0.0.1:" + (str(port) if port else r"\2")
+    out, count = re.subn(r"^(\s*listen\s+)(\d+)\b", new, conf, flags=re.M)
     if count == 0:
         raise ValueError("rendered config has no `listen PORT` line")
     return out
@@ -147,12 +139,12 @@ def request(port: int, path: str = "/", method: str = "GET", body: bytes | None 
 
 
 class Upstream:
-    """`upstream.py` as a subprocess on a free port: `with Upstream("a") as up: up.port`."""
+    """`upstream.py` as a subprocess on a kernel-chosen port: `with Upstream("a") as up: up.port`."""
 
     def __init__(self, upstream_id: str, health_path: str = "/health", cpu_ms: float = 0.0):
-        self.id, self.port = upstream_id, free_port()
-        self.args = [sys.executable, str(UPSTREAM_SCRIPT), "--port", str(self.port),
-                     "--id", upstream_id, "--health-path", health_path, "--cpu-ms", str(cpu_ms)]
+        self.id, self.port = upstream_id, 0
+        self.args = [sys.executable, str(UPSTREAM_SCRIPT), "--port", "0", "--id", upstream_id,
+                     "--health-path", health_path, "--cpu-ms", str(cpu_ms)]
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -160,12 +152,15 @@ class Upstream:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> "Upstream":
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            wait_port(self.port, self.proc, f"upstream {self.id}")
-        except Exception:
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        with selectors.DefaultSelector() as sel:  # bounded wait for `listening HOST:PORT`
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            line = self.proc.stdout.readline() if sel.select(START_TIMEOUT) else ""
+        if not line.startswith("listening "):
             self.__exit__()
-            raise
+            raise RuntimeError(f"upstream {self.id} did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
         return self
 
     def kill(self) -> None:
@@ -177,19 +172,26 @@ class Upstream:
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+            self.proc.stdout.close()
 
 
 class Nginx:
-    """A real nginx serving `conf` (a rendered scaleladder.conf) from a temp directory."""
+    """A real nginx serving `conf` (a rendered scaleladder.conf) from a temp directory.
 
-    def __init__(self, conf: str, loopback: bool = True, distro: bool = False):
-        """`distro`: wrap `conf` in the distro's own nginx.conf instead of the minimal one."""
+    `with Nginx(conf) as nginx: nginx.start(); request(nginx.port)`; `nginx.test()` runs
+    `nginx -t`. `distro=True` wraps `conf` in the distro's own nginx.conf instead.
+    """
+
+    def __init__(self, conf: str, distro: bool = False):
         self.binary = require_nginx()
-        self.distro = distro
+        if distro and not DISTRO_CONF.exists():
+            pytest.skip(f"no {DISTRO_CONF}: this nginx was not installed from a distro package")
+        self.conf, self.distro, self.port = conf, distro, 0
         self.dir = Path(tempfile.mkdtemp(prefix="scaleladder-nginx-"))
         (self.dir / "conf.d").mkdir()
         (self.dir / "tmp").mkdir()
-        (self.dir / "conf.d" / "scaleladder.conf").write_text(loopback_only(conf) if loopback else conf)
+        self.conf_path = self.dir / "conf.d" / "scaleladder.conf"
+        self.conf_path.write_text(loopback_only(conf))
         # As root, nginx would run its workers as `nobody`, who cannot use this directory.
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.main_conf = self.dir / "nginx.conf"
@@ -207,17 +209,33 @@ class Nginx:
         return subprocess.run(self._cmd("-t"), capture_output=True, text=True, timeout=STOP_TIMEOUT,
                               stdin=subprocess.DEVNULL)
 
-    def start(self, port: int) -> "Nginx":
-        """Run nginx in the foreground until it accepts connections on `port`."""
-        with open(self.dir / "stderr.log", "wb") as stderr:  # errors before error_log opens
+    def start(self) -> "Nginx":
+        """Run nginx in the foreground on a free 127.0.0.1 port (`self.port`)."""
+        for _ in range(PORT_ATTEMPTS):
+            self.port = free_port()
+            self.conf_path.write_text(loopback_only(self.conf, self.port))
+            if self._start_once():
+                return self
+        raise RuntimeError(f"nginx found no free port in {PORT_ATTEMPTS} attempts")
+
+    def _start_once(self) -> bool:
+        """True once nginx has bound its port (its pid file names it); False if the port was
+        taken; raises on any other failure."""
+        pid_file, stderr_path = self.dir / "nginx.pid", self.dir / "stderr.log"
+        pid_file.unlink(missing_ok=True)
+        with open(stderr_path, "wb") as stderr:  # errors before error_log opens
             self.proc = subprocess.Popen(self._cmd("-g", "daemon off;"), stdin=subprocess.DEVNULL,
                                          stderr=stderr, start_new_session=True)
-        try:
-            wait_port(port, self.proc, "nginx")
-        except RuntimeError as err:
-            self.stop()
-            raise RuntimeError(f"{err}\n{(self.dir / 'stderr.log').read_text()}{self.error_log}") from None
-        return self
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid):
+                return True
+            time.sleep(0.05)
+        self.stop()
+        errors = stderr_path.read_text() + self.error_log
+        if "Address already in use" in errors:
+            return False
+        raise RuntimeError(f"nginx did not start within {START_TIMEOUT}s:\n{errors}")
 
     @property
     def error_log(self) -> str:

@@ -68,14 +68,13 @@ class PgClusterError(RuntimeError):
 
 
 def _pg_bindir() -> Path | None:
-    """The newest PostgreSQL server bindir (Debian puts servers under /usr/lib/postgresql)."""
-    override = os.environ.get("SCALELADDER_PG_BINDIR")
-    candidates = [override] if override else sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-        if Path(p).parent.name.isdigit() else 0)
-    for bindir in reversed(candidates):
-        if (Path(bindir) / "initdb").exists():
-            return Path(bindir)
+    """Where initdb lives: $SCALELADDER_PG_BINDIR, else the newest Debian-style
+    /usr/lib/postgresql/N/bin (not on PATH there), else PATH."""
+    if os.environ.get("SCALELADDER_PG_BINDIR"):
+        return Path(os.environ["SCALELADDER_PG_BINDIR"])
+    debian = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if (Path(p) / "initdb").exists()]
+    if debian:
+        return max(debian, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
 
@@ -99,12 +98,13 @@ def require_binaries() -> Binaries:
     reason to pass quietly. SCALELADDER_SKIP_INTEGRATION=1 is the explicit opt-out.
     """
     bindir = _pg_bindir()
-    found = {name: shutil.which(name) or (shutil.which(name, path="/usr/sbin") if name == "pgbouncer" else None)
-             for name in CLIENT_BINARIES}
+    # Debian installs pgbouncer in /usr/sbin, often not on a non-root PATH.
+    found = {name: shutil.which(name) or shutil.which(name, path="/usr/sbin") for name in CLIENT_BINARIES}
     missing = [n for n, p in found.items() if not p]
     missing += [n for n in PG_SERVER_BINARIES if not bindir or not (bindir / n).exists()]
     if not missing and bindir:
-        return Binaries(bindir, **{k: str(v) for k, v in found.items()})  # type: ignore[arg-type]
+        return Binaries(bindir, psql=str(found["psql"]), pgbench=str(found["pgbench"]),
+                        pgbouncer=str(found["pgbouncer"]), openssl=str(found["openssl"]))
     if os.environ.get(SKIP_ENV) == "1":
         pytest.skip(f"{', '.join(missing)} not installed and {SKIP_ENV}=1")
     pytest.fail(
@@ -258,9 +258,6 @@ class PgServer:
                      "-p", str(self.port), "-U", user, "-d", db, "-c", sql])
         return done.stdout.strip()
 
-    def scalar(self, sql: str, *, db: str = "postgres") -> str:
-        return self.psql(sql, db=db)
-
 
 def server_connections_sql(user: str, dbname: str) -> str:
     """Client backends of `user` on `dbname`: PgBouncer's server connections of one pool."""
@@ -270,7 +267,7 @@ def server_connections_sql(user: str, dbname: str) -> str:
 
 def server_connections(server: PgServer, user: str = APP_USER, dbname: str = "app") -> int:
     """How many connections `user` holds on `dbname` of `server` right now."""
-    return int(server.scalar(server_connections_sql(user, dbname)))
+    return int(server.psql(server_connections_sql(user, dbname)))
 
 
 def _postgresql_conf(tls: Tls | None, max_connections: int) -> str:
@@ -318,22 +315,18 @@ class PgCluster:
 
     def app_scram_secret(self) -> str:
         """The `app` role's stored SCRAM verifier: what a PgBouncer auth file may hold."""
-        return self.primary.scalar(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{APP_USER}'")
+        return self.primary.psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{APP_USER}'")
 
     def wait_replayed(self, timeout: float = REPLAY_TIMEOUT) -> str:
         """Block until every replica has replayed the primary's current WAL position."""
-        lsn = self.primary.scalar("SELECT pg_current_wal_lsn()")
+        lsn = self.primary.psql("SELECT pg_current_wal_lsn()")
         for replica in self.replicas:
-            wait_until(f"{replica.name} to replay {lsn}", lambda r=replica: r.scalar(
+            wait_until(f"{replica.name} to replay {lsn}", lambda r=replica: r.psql(
                 f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") == "t", timeout)
         return lsn
 
-    def stop(self) -> None:
-        for server in reversed(self.servers):
-            server.stop()
 
-
-def _init_primary(bins: Binaries, workdir: Path, server: PgServer, tls: Tls | None,
+def _init_primary(bins: Binaries, server: PgServer, tls: Tls | None,
                   max_connections: int, password: str) -> None:
     _run([bins.pg("initdb"), "-D", str(server.datadir), "-U", "postgres", "-E", "UTF8",
           "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"], service=True)
@@ -352,7 +345,7 @@ def _clone_replica(bins: Binaries, primary: PgServer, replica: PgServer) -> None
 
 
 def _wait_streaming(primary: PgServer, count: int) -> None:
-    wait_until(f"{count} replicas streaming from the primary", lambda: primary.scalar(
+    wait_until(f"{count} replicas streaming from the primary", lambda: primary.psql(
         "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == str(count), START_TIMEOUT)
 
 
@@ -377,19 +370,21 @@ def pg_cluster(replicas: int = 2, *, tls: bool = True, max_connections: int = 50
     bins = require_binaries()
     workdir = service_workdir("scaleladder-pg-")
     hosts = [f"127.0.0.{i + 1}" for i in range(replicas + 1)]
-    port = free_port(hosts)
-    servers = [_server(bins, workdir, name, host, port)
-               for name, host in zip(["primary", *(f"replica{i + 1}" for i in range(replicas))], hosts)]
-    cluster = PgCluster(bins, workdir, servers[0], servers[1:],
-                        make_tls(bins, workdir / "tls", hosts) if tls else None, secrets.token_hex(16))
+    names = ["primary", *(f"replica{i + 1}" for i in range(replicas))]
+    servers: list[PgServer] = []
     try:
-        _init_primary(bins, workdir, cluster.primary, cluster.tls, max_connections, cluster.app_password)
+        port = free_port(hosts)
+        servers = [_server(bins, workdir, name, host, port) for name, host in zip(names, hosts)]
+        cluster = PgCluster(bins, workdir, servers[0], servers[1:],
+                            make_tls(bins, workdir / "tls", hosts) if tls else None, secrets.token_hex(16))
+        _init_primary(bins, cluster.primary, cluster.tls, max_connections, cluster.app_password)
         for replica in cluster.replicas:
             _clone_replica(bins, cluster.primary, replica)
         _wait_streaming(cluster.primary, replicas)
         yield cluster
     finally:
-        cluster.stop()
+        for server in reversed(servers):
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -39,6 +39,8 @@ from pgcluster import (  # noqa: F401  (pgcluster is a fixture)
 )
 from ladder import pgbouncer as pgb
 
+pytestmark = pytest.mark.integration
+
 # Small pools so the bound is meaningful under 300 clients; max_client_conn is the
 # sources' default, exactly the number of clients the load test opens.
 POOL = {"pool_mode": "transaction", "max_client_conn": 300, "default_pool_size": 10, "reserve_pool_size": 2}

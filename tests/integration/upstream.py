@@ -1,6 +1,9 @@
 """A tiny HTTP upstream standing in for the app: stdlib only, threaded, HTTP/1.1 keep-alive.
 
-    python tests/integration/upstream.py --port 3000 --id a [--cpu-ms 1.0] [--health-path /health]
+    python tests/integration/upstream.py --id a [--port 3000] [--cpu-ms 1.0] [--health-path /health]
+
+It prints `listening HOST:PORT` once it accepts connections; `--port 0` (the default) lets
+the kernel pick a free port, so parallel test runs never race for one.
 
 Every JSON answer carries the server's `id`, so a test (or a benchmark) sees which
 instance a load balancer picked. Routes:
@@ -78,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--id", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--health-path", default="/health")
@@ -86,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     Handler.upstream_id, Handler.health_path, Handler.cpu_ms = args.id, args.health_path, args.cpu_ms
     with Server((args.host, args.port), Handler) as server:
+        print(f"listening {args.host}:{server.server_address[1]}", flush=True)
         server.serve_forever()
 
 

@@ -1,0 +1,23 @@
+# The two commands a newcomer needs:  make plan STACK=phase2   and   make test
+STACK ?= phase2
+PY := .venv/bin/python
+
+.PHONY: setup plan test unit bench docs
+setup:
+	@bash scripts/setup
+
+plan: setup  ## offline plan and monthly cost of a stack (no cloud account needed)
+	@$(PY) -m ladder plan $(STACK)
+	@if $(PY) -c "import ladder.cost" 2>/dev/null; then $(PY) -m ladder cost $(STACK); fi
+
+test: setup  ## every test: unit (Pulumi mocks) and integration (real nginx, PgBouncer, PostgreSQL, Redis)
+	@$(PY) -m pytest -q
+
+unit: setup
+	@$(PY) -m pytest -q tests/unit
+
+bench: setup  ## benchmarks; figures go to docs/benchmarks.md
+	@$(PY) -m bench
+
+docs: setup
+	@$(PY) -m ladder docs

@@ -1,0 +1,80 @@
+"""Plans of the preset stacks (and variations) for the unit tests, cached per run."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from functools import lru_cache
+from typing import Any
+
+from ladder import engine
+from ladder.phases import deep_merge
+
+STATEFUL = {"aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup",
+            "aws:s3/bucket:Bucket"}
+
+
+def stack_values(stack: str, **overrides: Any) -> dict[str, Any]:
+    """The preset stack's config with `scaleladder:<key>` overrides deep-merged in."""
+    values = copy.deepcopy(engine.read_stack(stack))
+    for key, value in overrides.items():
+        full = f"scaleladder:{key}"
+        if isinstance(value, dict) and isinstance(values.get(full), dict):
+            values[full] = deep_merge(values[full], value)
+        else:
+            values[full] = value
+    return values
+
+
+@lru_cache(maxsize=None)
+def _cached(stack: str, overrides_json: str) -> engine.Plan:
+    return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)))
+
+
+def plan(stack: str, **overrides: Any) -> engine.Plan:
+    return _cached(stack, json.dumps(overrides, sort_keys=True))
+
+
+def existing_stacks() -> list[str]:
+    return engine.stack_names()
+
+
+def user_data_texts(p: engine.Plan) -> dict[str, str]:
+    """Every host's user data as text, by resource name (launch templates are base64)."""
+    out = {}
+    for r in p.resources:
+        if r.type == "aws:ec2/instance:Instance" and "userData" in r.inputs:
+            out[r.name] = r.inputs["userData"]
+        elif r.type == "aws:ec2/launchTemplate:LaunchTemplate" and "userData" in r.inputs:
+            out[r.name] = base64.b64decode(r.inputs["userData"]).decode()
+    return out
+
+
+def sg_tiers(p: engine.Plan) -> dict[str, str]:
+    """security group id -> tier name (from the Firewall's `sg-<tier>` groups)."""
+    return {r.id: r.name.removeprefix("sg-") for r in p.of_type("aws:ec2/securityGroup:SecurityGroup")}
+
+
+def ingress(p: engine.Plan) -> set[tuple[str, int, str]]:
+    """(receiving tier, port, source tier or CIDR) for every ingress rule in the plan."""
+    tiers = sg_tiers(p)
+    rules = set()
+    for r in p.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        i = r.inputs
+        assert i["fromPort"] == i["toPort"], f"{r.name} opens a port range"
+        source = i.get("cidrIpv4") or tiers.get(i.get("referencedSecurityGroupId"), i.get("referencedSecurityGroupId"))
+        rules.add((tiers.get(i["securityGroupId"], i["securityGroupId"]), int(i["fromPort"]), source))
+    return rules
+
+
+def scan_strings(value: Any):
+    """Every string inside a nested structure (inputs, outputs)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from scan_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from scan_strings(v)

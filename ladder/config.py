@@ -167,7 +167,7 @@ class DatabaseConfig(Section):
 class PgBouncerConfig(Section):
     instances: int = Field(ge=1, le=10)
     instance_type: str
-    version: Literal["1.17", "1.18", "1.21", "1.22", "1.23", "1.24"] = Field(
+    version: Literal["1.17", "1.18", "1.21", "1.22", "1.23", "1.24", "1.25"] = Field(
         description="PgBouncer the hosts install (Ubuntu 24.04 ships 1.22); gates version-specific settings.")
     pool_mode: Literal["session", "transaction", "statement"]
     max_client_conn: int = Field(ge=10, le=100_000)

@@ -9,6 +9,7 @@ No credentials, no Pulumi CLI.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
@@ -23,7 +24,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from .config import NAMESPACE, ConfigError, StackConfig, load, unused_keys
 from .mocks import AwsMocks
@@ -265,12 +266,19 @@ def execute(stack: str, values: dict[str, Any], region: str, *, root: Path = REP
     pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi_mocks.set_mocks(monitor.mocks, project=project_file(root)["name"], stack=stack, preview=False,
                            monitor=monitor)
+    # MockSettings leaves the previous run's pending outputs in place: drop them so a
+    # failed run cannot raise into the next one.
+    pulumi_settings.SETTINGS.outputs = set()
     pulumi.runtime.set_all_config(_wire(values))
     root_resource = pulumi_settings.get_root_resource()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     main = str(root / "__main__.py")
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
+    finally:
+        for task in asyncio.all_tasks(_ensure_event_loop()):
+            task.cancel()
     return monitor, {name: _resolve(value) for name, value in root_resource.outputs.items()}
 
 

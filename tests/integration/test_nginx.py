@@ -22,7 +22,7 @@ import jinja2
 import jinja2.meta
 import pytest
 
-from nginx_harness import HTTP_TIMEOUT, Nginx, Upstream, free_port, request, require_nginx
+from nginx_harness import HTTP_TIMEOUT, Nginx, Upstream, request, require_nginx
 from ladder.templates import ROOT, render
 
 REVERSE_PROXY = "nginx/reverse_proxy.conf.j2"
@@ -76,14 +76,26 @@ def test_template_reads_exactly_its_data_keys(template: str, data: dict) -> None
     assert used == set(data)
 
 
-def test_load_balancer_directives_come_from_data() -> None:
-    conf = render(LOAD_BALANCER, load_balancer_data(
-        upstreams=["10.0.10.11:3000", "10.0.11.12:3001", "10.0.12.13:3002"],
-        max_fails=5, fail_timeout_s=7, keepalive=9))
-    for server in ("10.0.10.11:3000", "10.0.11.12:3001", "10.0.12.13:3002"):
-        assert f'server "{server}" max_fails=5 fail_timeout=7s;' in conf
-    assert "    keepalive 9;" in conf
-    assert "proxy_next_upstream_tries 3;" in conf  # each instance tried at most once
+@pytest.mark.parametrize("template, data, lines", [
+    (REVERSE_PROXY,
+     reverse_proxy_data(listen_port=8081, upstream_host="127.0.0.2", upstream_port=3100,
+                        health_path="/ready", client_max_body_size_mb=4),
+     ['listen 8081 default_server;', 'server "127.0.0.2:3100";', 'location = "/ready" {',
+      'client_max_body_size 4m;']),
+    (LOAD_BALANCER,
+     load_balancer_data(listen_port=8082, upstreams=["10.0.10.11:3000", "10.0.11.12:3001", "10.0.12.13:3002"],
+                        health_path="/ready", max_fails=5, fail_timeout_s=7, keepalive=9,
+                        client_max_body_size_mb=4),
+     ['listen 8082 default_server;', 'server "10.0.10.11:3000" max_fails=5 fail_timeout=7s;',
+      'server "10.0.11.12:3001" max_fails=5 fail_timeout=7s;',
+      'server "10.0.12.13:3002" max_fails=5 fail_timeout=7s;', 'keepalive 9;',
+      'proxy_next_upstream_tries 3;',  # each instance tried at most once
+      'location = "/ready" {', 'client_max_body_size 4m;']),
+], ids=["reverse_proxy", "load_balancer"])
+def test_directives_take_their_values_from_data(template: str, data: dict, lines: list[str]) -> None:
+    """Non-default values land in their directives (the runtime tests pick their own port)."""
+    rendered = {line.strip() for line in render(template, data).splitlines()}
+    assert [line for line in lines if line not in rendered] == []
 
 
 @pytest.mark.parametrize("distro", [False, True], ids=["minimal-nginx.conf", "distro-nginx.conf"])
@@ -105,12 +117,11 @@ def test_rendered_config_passes_nginx_t(template: str, data: dict, distro: bool)
 @pytest.fixture(scope="module")
 def reverse_proxy() -> Iterator[tuple[int, Nginx]]:
     """upstream.py as the app, behind the rendered reverse proxy (1 MB body limit)."""
-    port = free_port()
     with Upstream("app", health_path=HEALTH) as app:
         conf = render(REVERSE_PROXY, reverse_proxy_data(
-            listen_port=port, upstream_port=app.port, health_path=HEALTH, client_max_body_size_mb=1))
+            upstream_port=app.port, health_path=HEALTH, client_max_body_size_mb=1))
         with Nginx(conf) as nginx:
-            yield port, nginx.start(port)
+            yield nginx.start().port, nginx
 
 
 def test_request_reaches_app_with_forwarding_headers(reverse_proxy) -> None:
@@ -183,13 +194,12 @@ def test_body_size_limit_from_data(reverse_proxy) -> None:
 @contextmanager
 def load_balancer(ids: list[str]) -> Iterator[tuple[int, Nginx, list[Upstream]]]:
     """One upstream.py per id behind the rendered load balancer (the data's defaults)."""
-    port = free_port()
     with ExitStack() as stack:
         upstreams = [stack.enter_context(Upstream(i, health_path=HEALTH)) for i in ids]
         conf = render(LOAD_BALANCER, load_balancer_data(
-            listen_port=port, upstreams=[u.address for u in upstreams], health_path=HEALTH))
-        nginx = stack.enter_context(Nginx(conf))
-        yield port, nginx.start(port), upstreams
+            upstreams=[u.address for u in upstreams], health_path=HEALTH))
+        nginx = stack.enter_context(Nginx(conf)).start()
+        yield nginx.port, nginx, upstreams
 
 
 def test_requests_spread_over_every_instance() -> None:

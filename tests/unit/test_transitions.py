@@ -1,0 +1,112 @@
+"""Climbing and stepping back never replace or delete a stateful resource.
+
+For every adjacent pair of preset phases, the stateful resources (RDS primary, the
+Redis group, the static-assets bucket) keep their URN and every replace-forcing
+input. A change AWS cannot make in place (reverting Redis cluster mode) is refused.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ladder import engine
+from ladder.aws_facts import STATEFUL_REPLACE_FORCING
+from ladder.config import ConfigError
+
+from .plans import plan, stack_values
+
+
+def stateful(p: engine.Plan) -> dict[str, engine.Resource]:
+    return {r.urn: r for r in p.resources if r.type in STATEFUL_REPLACE_FORCING and "replicateSourceDb" not in r.inputs}
+
+
+def climbed(stack_from: str, phase_to: int) -> engine.Plan:
+    """The same stack (same name, so same URNs) after `scaleladder:phase` changed."""
+    values = stack_values(stack_from)
+    values["scaleladder:phase"] = phase_to
+    return engine.run(stack_from, values=values)
+
+
+PAIRS = [(n, n + 1) for n in range(1, 6)]
+
+
+@pytest.mark.parametrize("low,high", PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
+def test_climbing_keeps_every_stateful_resource(low, high):
+    before = plan(f"phase{low}")
+    if high == 4:  # the Redis move needs its intermediate step (see README)
+        values = stack_values(f"phase{low}", redis={"clusterMode": "compatible"})
+        values["scaleladder:phase"] = high
+        values["scaleladder:redis"]["shards"] = 1
+        after = engine.run(f"phase{low}", values=values, previous_outputs={"redisClusterMode": "disabled"})
+    else:
+        after = engine.run(f"phase{low}", values={**stack_values(f"phase{low}"), "scaleladder:phase": high},
+                           previous_outputs={"redisClusterMode": before.config.redis.cluster_mode})
+    kept = stateful(after)
+    for urn, res in stateful(before).items():
+        assert urn in kept, f"{res.name} would be deleted"
+        for name in STATEFUL_REPLACE_FORCING[res.type]:
+            assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{res.name}.{name} changed: replacement"
+
+
+@pytest.mark.parametrize("low,high", [p for p in PAIRS if p != (3, 4)], ids=lambda v: str(v))
+def test_stepping_back_deletes_nothing_stateful_that_is_not_retained(low, high):
+    upper = engine.run(f"phase{high}", values={**stack_values(f"phase{high}")})
+    values = {**stack_values(f"phase{high}"), "scaleladder:phase": low}
+    if high >= 5:  # phase 5+ already runs Redis cluster mode; stepping back keeps it
+        values["scaleladder:redis"] = {**values.get("scaleladder:redis", {}), "clusterMode": "enabled", "shards": 3}
+    try:
+        lower = engine.run(f"phase{high}", values=values, previous_outputs={"redisClusterMode": upper.config.redis.cluster_mode})
+    except ConfigError as err:  # a refusal is the safe outcome; it must say why
+        assert "clusterMode" in str(err)
+        return
+    kept = stateful(lower)
+    for urn, res in stateful(upper).items():
+        if urn not in kept:
+            assert res.options["retainOnDelete"], f"stepping back deletes {res.name} without retaining it"
+        else:
+            for name in STATEFUL_REPLACE_FORCING[res.type]:
+                assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{res.name}.{name} changed"
+
+
+def test_stepping_back_from_cluster_mode_is_refused_with_the_reason():
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase3", previous_outputs={"redisClusterMode": "enabled"})
+    assert "cannot revert cluster mode" in str(err.value) and "scaleladder:redis.clusterMode" in str(err.value)
+
+
+def test_cluster_mode_cannot_skip_the_compatible_step():
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase4", previous_outputs={"redisClusterMode": "disabled"})
+    assert "compatible" in str(err.value)
+
+
+def test_the_two_step_redis_climb_is_accepted_and_keeps_the_group():
+    step1 = engine.run("phase4", values=stack_values("phase4", redis={"clusterMode": "compatible", "shards": 1}),
+                       previous_outputs={"redisClusterMode": "disabled"})
+    step2 = engine.run("phase4", previous_outputs={"redisClusterMode": "compatible"})
+    g1 = step1.one("aws:elasticache/replicationGroup:ReplicationGroup")
+    g2 = step2.one("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert g1.urn == g2.urn
+    assert g1.inputs["clusterMode"] == "compatible" and g2.inputs["clusterMode"] == "enabled"
+    assert g2.inputs["numNodeGroups"] == 3 and g2.inputs["replicasPerNodeGroup"] == 1
+
+
+@pytest.mark.parametrize("knob", [
+    {"database": {"instanceClass": "db.r6g.2xlarge"}},
+    {"database": {"storageGb": 400, "maxStorageGb": 2000}},
+    {"database": {"replicas": 3}},
+    {"database": {"multiAz": False}},
+    {"redis": {"nodeType": "cache.r6g.xlarge"}},
+    {"redis": {"replicasPerShard": 2}},
+    {"appTier": {"instanceType": "m6i.xlarge"}},
+    {"pgbouncer": {"instances": 3}},
+], ids=lambda k: next(iter(k)) + "." + next(iter(next(iter(k.values())))))
+def test_turning_a_sizing_knob_replaces_nothing_stateful(knob):
+    before = plan("phase3")
+    after = engine.run("phase3", values=stack_values("phase3", **knob),
+                       previous_outputs={"redisClusterMode": "disabled"})
+    kept = stateful(after)
+    for urn, res in stateful(before).items():
+        assert urn in kept
+        for name in STATEFUL_REPLACE_FORCING[res.type]:
+            assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{knob}: {res.name}.{name} changed"

@@ -57,6 +57,7 @@ class Resource:
     inputs: dict[str, Any]
     options: dict[str, Any]
     id: str = ""  # the (mock) cloud id other resources reference
+    state: dict[str, Any] = field(default_factory=dict)  # outputs the mocks answered (offline only)
     outputs: dict[str, Any] = field(default_factory=dict)  # register_outputs of components
 
     def to_json(self) -> dict[str, Any]:
@@ -176,6 +177,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=inputs,
             options=options,
             id=response.id,
+            state=dict(self.resources[response.urn].state) if response.urn in self.resources else {},
         )
         self.recorded.append(res)
         self._by_urn[res.urn] = res

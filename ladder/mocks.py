@@ -95,6 +95,8 @@ class AwsMocks(pulumi.runtime.Mocks):
             "arn": f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{name}",
             "tagsAll": inputs.get("tags", {}),
         }
+        if "name" not in inputs:  # Pulumi auto-names: logical name plus a random suffix
+            state["name"] = f"{name}-{_short('n' + name, 7)}"
         extra = self._computed(typ, name, inputs)
         state.update(extra)
         return rid, state
@@ -147,7 +149,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             return {"privateIp": f"10.0.{n % 200 + 10}.{n % 250 + 4}", "publicIp": "", "primaryNetworkInterfaceId": "eni-" + h}
         if typ == "aws:ec2/eip:Eip":
             n = int(h[:4], 16)
-            return {"publicIp": f"203.0.113.{n % 250 + 1}", "allocationId": "eipalloc-" + h}
+            ip = f"203.0.113.{n % 250 + 1}"
+            return {"publicIp": ip, "allocationId": "eipalloc-" + h,
+                    "publicDns": f"ec2-{ip.replace('.', '-')}.compute-1.amazonaws.com"}
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             return {"latestVersion": 1, "defaultVersion": 1}
         if typ == "aws:autoscaling/group:Group":

@@ -78,3 +78,18 @@ STATEFUL_REPLACE_FORCING: dict[str, frozenset[str]] = {
     "aws:s3/bucketV2:BucketV2": frozenset({"bucket", "bucketPrefix", "objectLockEnabled"}),
 }
 STATEFUL_TYPES = frozenset(STATEFUL_REPLACE_FORCING)
+
+# CloudFront managed policies: fixed ids, the same in every account (CloudFront Developer
+# Guide, "Use managed cache policies" / "Use managed origin request policies" / "Use managed
+# response headers policies"). The program looks them up by name; the mocks answer with these.
+CLOUDFRONT_MANAGED_POLICIES: dict[str, str] = {
+    "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    "Managed-AllViewer": "216adef6-5c7f-47e4-b989-5492eafa07d3",
+    "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+    "Managed-SecurityHeadersPolicy": "67f7725c-6f97-4210-82d7-5512b31e9d03",
+}
+# The awslogsdelivery account CloudFront standard logging (legacy) writes with; the log
+# bucket's ACL grants it FULL_CONTROL (CloudFront Developer Guide, "Permissions required to
+# configure standard logging"). The program reads it through getLogDeliveryCanonicalUserId.
+CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID = "c4c1ede66af53448b93c283ce9448c4ba468c9432aa01d700d3878632f77d2d0"

@@ -67,7 +67,7 @@ def test_nginx_load_balancer_spreads_over_the_fixed_app_instances():
     assert len(apps) == 3
     lb_data = user_data_texts(p)["fleet-nginx-lb"]
     for app in apps:
-        assert re.search(rf"server\s+{re.escape(app.state['privateIp'])}:80\b", lb_data)
+        assert re.search(rf'server\s+"?{re.escape(app.state["privateIp"])}:80"?\s', lb_data)
     assert "least_conn" in lb_data and "max_fails=3" in lb_data and "fail_timeout=30s" in lb_data
     assert "proxy_next_upstream" in lb_data
     assert not p.of_type("aws:lb/loadBalancer:LoadBalancer"), "nginx mode must not also pay for an ALB"

@@ -9,15 +9,48 @@ reads from them.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Callable
 
 import pulumi
 
+from .aws_facts import CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID, CLOUDFRONT_MANAGED_POLICIES
+
 ACCOUNT_ID = "123456789012"
+CANONICAL_USER_ID = hashlib.sha256(ACCOUNT_ID.encode()).hexdigest()
+# What the mocked Secrets Manager answers for the RDS master password: tests look for it
+# in every recorded input, rendered file and output to prove it never appears in the clear.
+MOCK_DB_PASSWORD = "MockDbPassword-" + hashlib.sha256(b"rds").hexdigest()[:20]
 
 
 def _short(seed: str, n: int = 17) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n]
+
+
+def _cloudfront_policy(args: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Managed policies answer with their real ids; an unknown Managed-* name fails as AWS would."""
+    name = args.get("name") or ""
+    if name in CLOUDFRONT_MANAGED_POLICIES:
+        return {"id": CLOUDFRONT_MANAGED_POLICIES[name], "name": name}
+    if name.startswith("Managed-"):
+        raise ValueError(f"no CloudFront managed policy named {name!r}")
+    return {"id": prefix + _short(name), "name": name}
+
+
+def _session_context(arn: str) -> dict[str, Any]:
+    """An assumed-role session ARN -> the role's ARN (what access entries take); others as is."""
+    issuer = arn
+    if ":assumed-role/" in arn:
+        account = arn.split(":")[4]
+        role = arn.split(":assumed-role/")[1].split("/")[0]
+        issuer = f"arn:aws:iam::{account}:role/{role}"
+    return {"arn": arn, "issuerArn": issuer, "issuerId": "AROAEXAMPLE", "issuerName": issuer.rsplit("/", 1)[-1],
+            "sessionName": "", "id": arn}
+
+
+def k8s_autoname(name: str) -> str:
+    """metadata.name the Kubernetes provider gives an object that sets none (logical name + suffix)."""
+    return f"{name}-{_short('k8s' + name, 8)}"
 
 
 # id prefixes AWS uses, by resource type.
@@ -74,12 +107,20 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": "aws",
             },
             "aws:index/getRegion:getRegion": lambda a: {"name": r, "region": r, "id": r},
-            "aws:cloudfront/getCachePolicy:getCachePolicy": lambda a: {"id": "cp-" + _short(a.get("name", ""))},
-            "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda a: {
-                "id": "orp-" + _short(a.get("name", ""))
+            "aws:cloudfront/getCachePolicy:getCachePolicy": lambda a: _cloudfront_policy(a, "cp-"),
+            "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda a: _cloudfront_policy(a, "orp-"),
+            "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy": lambda a: _cloudfront_policy(a, "rhp-"),
+            "aws:cloudfront/getLogDeliveryCanonicalUserId:getLogDeliveryCanonicalUserId": lambda a: {
+                "id": CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID,
             },
-            "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy": lambda a: {
-                "id": "rhp-" + _short(a.get("name", ""))
+            "aws:s3/getCanonicalUserId:getCanonicalUserId": lambda a: {"id": CANONICAL_USER_ID, "displayName": ""},
+            "aws:iam/getSessionContext:getSessionContext": lambda a: _session_context(a["arn"]),
+            # The RDS-managed master secret: {"username", "password"} JSON, like RDS writes it.
+            "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda a: {
+                "arn": a["secretId"], "id": f"{a['secretId']}|AWSCURRENT", "secretId": a["secretId"],
+                "secretString": json.dumps({"username": "app_admin", "password": MOCK_DB_PASSWORD}),
+                "versionId": "v-" + _short(a["secretId"], 12), "versionStage": "AWSCURRENT",
+                "versionStages": ["AWSCURRENT"], "createdDate": "2026-01-01T00:00:00Z",
             },
         }
 
@@ -191,6 +232,18 @@ class AwsMocks(pulumi.runtime.Mocks):
             }
         if typ == "aws:eks/nodeGroup:NodeGroup":
             return {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{h[:8]}"}]}]}
+        if typ.startswith("kubernetes:") and typ != "kubernetes:helm.sh/v3:Release":
+            metadata = dict(inputs.get("metadata") or {})
+            metadata.setdefault("name", k8s_autoname(name))
+            out: dict[str, Any] = {"metadata": metadata}
+            if typ == "kubernetes:networking.k8s.io/v1:Ingress":
+                # The AWS Load Balancer Controller writes the ALB's DNS name into the status.
+                alb = f"k8s-{metadata.get('namespace', 'default')[:8]}-{metadata['name'][:8]}-{h[:10]}"
+                out["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{alb}-{int(h[:6], 16)}.{r}.elb.amazonaws.com"}]}}
+            return out
+        if typ == "kubernetes:helm.sh/v3:Release":
+            return {"status": {"name": inputs.get("name") or name, "namespace": inputs.get("namespace", "default"),
+                               "status": "deployed", "version": inputs.get("version", "")}}
         if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{inputs.get('url', '').removeprefix('https://')}"}
         return {}

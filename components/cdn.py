@@ -1,0 +1,237 @@
+"""CDN (phase 5 on): CloudFront in front of everything; `/static/*` from a private
+S3 bucket through origin access control, the rest from the phase's load balancer,
+uncached.
+
+Data safety. The `static-assets` bucket keeps its logical name (and so its URN) in
+every phase >= 5 and sets none of its replace-forcing inputs (`bucket`,
+`bucketPrefix`, `objectLockEnabled`). It is `retain_on_delete`, not `protect`:
+stepping back from phase 5 to 4 removes the CDN from the program, and a protected
+bucket would make that `pulumi up` fail; retained, Pulumi forgets the bucket while
+it stays in AWS with every object and version (climbing again creates a new bucket;
+`pulumi import` adopts the old one instead). Versioning keeps overwritten assets for
+30 days, so a bad deploy of static files can be rolled back.
+
+Origin protocol. CloudFront checks the origin's certificate against the origin's
+domain name (AllViewerExceptHostHeader does not forward the viewer's Host), and no
+certificate can cover a load balancer's AWS name. So: with `app.certificateArn` the
+origin is `cdn.originDomain` (a DNS name in that certificate, pointed at the load
+balancer) over `https-only`; without one the origin is the load balancer's own DNS
+name over `http-only` (the load balancer then only listens on HTTP, so there is no
+redirect loop). The config model requires `cdn.originDomain` whenever the app has a
+certificate.
+
+Encryption is SSE-S3 on both buckets: OAC can read SSE-KMS objects only with a key
+policy granting CloudFront, and CloudFront standard logging cannot write to SSE-KMS
+buckets without one either; SSE-S3 needs neither and still encrypts at rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .base import Tags, Tier, tagged
+
+STATIC_PATH = "/static/*"
+STATIC_ORIGIN_ID = "static-assets"
+APP_ORIGIN_ID = "app"
+ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+# CloudFront managed policies, looked up by name (their ids are fixed; see ladder.aws_facts).
+CACHING_OPTIMIZED = "Managed-CachingOptimized"
+CACHING_DISABLED = "Managed-CachingDisabled"
+ALL_VIEWER_EXCEPT_HOST = "Managed-AllViewerExceptHostHeader"
+SECURITY_HEADERS = "Managed-SecurityHeadersPolicy"
+
+
+@dataclass(frozen=True)
+class CdnArgs:
+    origin_domain: pulumi.Input[str]
+    """DNS name CloudFront reaches the app at: the load balancer's, or `cdn.originDomain`."""
+    origin_https: bool
+    """`https-only` to the origin (the app has a certificate covering `origin_domain`), else `http-only`."""
+    price_class: str
+    """CloudFront price class (edge locations served)."""
+    name_prefix: str
+    """Prefix of account-unique names (the origin access control)."""
+    tags: Tags
+    aliases: Sequence[str] = field(default_factory=tuple)
+    """Viewer domain names; need `certificate_arn`."""
+    certificate_arn: str | None = None
+    """ACM certificate in us-east-1 for `aliases`; None -> the *.cloudfront.net certificate."""
+    log_retention_days: int = 90
+    """Days CloudFront access logs are kept."""
+    noncurrent_asset_days: int = 30
+    """Days an overwritten or deleted static asset stays recoverable."""
+
+
+class Cdn(Tier):
+    TOKEN = "scaleladder:edge:Cdn"
+
+    def __init__(self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.args = args
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+
+        self.bucket = aws.s3.Bucket("static-assets", tags=tagged(args.tags, role="static-assets"),
+                                    opts=self.child(retain_on_delete=True))
+        guards = self._private_bucket("static-assets", self.bucket, ownership="BucketOwnerEnforced")
+        aws.s3.BucketVersioning(
+            "static-assets", bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=self.child())
+        aws.s3.BucketLifecycleConfiguration(
+            "static-assets", bucket=self.bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-old-versions", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=args.noncurrent_asset_days),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7))],
+            opts=self.child())
+
+        self.logs, log_acl = self._log_bucket(invoke)
+
+        oac = aws.cloudfront.OriginAccessControl(
+            "static-assets", name=f"{args.name_prefix}-static-assets", description="scaleladder static assets (S3)",
+            origin_access_control_origin_type="s3", signing_behavior="always", signing_protocol="sigv4",
+            opts=self.child())
+
+        optimized = aws.cloudfront.get_cache_policy_output(name=CACHING_OPTIMIZED, opts=invoke).id
+        disabled = aws.cloudfront.get_cache_policy_output(name=CACHING_DISABLED, opts=invoke).id
+        all_viewer = aws.cloudfront.get_origin_request_policy_output(name=ALL_VIEWER_EXCEPT_HOST, opts=invoke).id
+        headers = aws.cloudfront.get_response_headers_policy_output(name=SECURITY_HEADERS, opts=invoke).id
+
+        self.distribution = aws.cloudfront.Distribution(
+            "cdn",
+            enabled=True,
+            comment=f"{args.name_prefix}: /static/* from S3, the rest from the app",
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class=args.price_class,
+            aliases=list(args.aliases) or None,
+            origins=[
+                # No s3_origin_config: with OAC the S3 origin carries no origin access identity.
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=STATIC_ORIGIN_ID, domain_name=self.bucket.bucket_regional_domain_name,
+                    origin_access_control_id=oac.id),
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=APP_ORIGIN_ID, domain_name=args.origin_domain,
+                    custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+                        http_port=80, https_port=443,
+                        origin_protocol_policy="https-only" if args.origin_https else "http-only",
+                        origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=60, origin_keepalive_timeout=5)),
+            ],
+            default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                target_origin_id=APP_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
+                allowed_methods=ALL_METHODS, cached_methods=["GET", "HEAD"], compress=True,
+                cache_policy_id=disabled, origin_request_policy_id=all_viewer, response_headers_policy_id=headers),
+            ordered_cache_behaviors=[aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
+                path_pattern=STATIC_PATH, target_origin_id=STATIC_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
+                allowed_methods=["GET", "HEAD", "OPTIONS"], cached_methods=["GET", "HEAD"], compress=True,
+                cache_policy_id=optimized, response_headers_policy_id=headers)],
+            logging_config=aws.cloudfront.DistributionLoggingConfigArgs(
+                bucket=self.logs.bucket_domain_name, prefix="cloudfront/", include_cookies=False),
+            restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")),
+            viewer_certificate=self._viewer_certificate(),
+            tags=args.tags,
+            opts=self.child(depends_on=[log_acl]),
+        )
+
+        aws.s3.BucketPolicy(
+            "static-assets", bucket=self.bucket.id,
+            policy=pulumi.Output.all(self.bucket.arn, self.distribution.arn).apply(lambda v: static_policy(v[0], v[1])),
+            opts=self.child(depends_on=guards))
+
+        self.domain_name = self.distribution.domain_name
+        host = args.aliases[0] if args.aliases else self.distribution.domain_name
+        self.url = pulumi.Output.concat("https://", host)
+        self.static_url = pulumi.Output.concat("https://", host, "/static")
+        self.bucket_name = self.bucket.bucket
+        self.register_outputs({
+            "cdnDomain": self.domain_name, "cdnDistributionArn": self.distribution.arn,
+            "staticBucket": self.bucket_name, "staticUrl": self.static_url, "cdnLogBucket": self.logs.bucket,
+        })
+
+    # -- buckets -------------------------------------------------------------
+    def _private_bucket(self, name: str, bucket: aws.s3.Bucket, ownership: str) -> list[pulumi.Resource]:
+        """Public access blocked, ownership set, SSE-S3 by default. Returns what a policy must wait for."""
+        block = aws.s3.BucketPublicAccessBlock(
+            name, bucket=bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+            restrict_public_buckets=True, opts=self.child())
+        owner = aws.s3.BucketOwnershipControls(
+            name, bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership=ownership),
+            opts=self.child())
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            name, bucket=bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"))],
+            opts=self.child())
+        return [block, owner]
+
+    def _log_bucket(self, invoke: pulumi.InvokeOutputOptions) -> tuple[aws.s3.Bucket, aws.s3.BucketAcl]:
+        """CloudFront standard logging writes through bucket ACLs: ACLs enabled
+        (BucketOwnerPreferred) and FULL_CONTROL for the awslogsdelivery account."""
+        a = self.args
+        logs = aws.s3.Bucket("cdn-logs", tags=tagged(a.tags, role="cdn-logs"), opts=self.child(retain_on_delete=True))
+        block, owner = self._private_bucket("cdn-logs", logs, ownership="BucketOwnerPreferred")
+        me = aws.s3.get_canonical_user_id_output(opts=invoke).id
+        delivery = aws.cloudfront.get_log_delivery_canonical_user_id_output(opts=invoke).id
+        acl = aws.s3.BucketAcl(
+            "cdn-logs", bucket=logs.id,
+            access_control_policy=aws.s3.BucketAclAccessControlPolicyArgs(
+                owner=aws.s3.BucketAclAccessControlPolicyOwnerArgs(id=me),
+                grants=[aws.s3.BucketAclAccessControlPolicyGrantArgs(
+                    permission="FULL_CONTROL",
+                    grantee=aws.s3.BucketAclAccessControlPolicyGrantGranteeArgs(type="CanonicalUser", id=grantee))
+                    for grantee in (me, delivery)]),
+            opts=self.child(depends_on=[owner]))
+        aws.s3.BucketLifecycleConfiguration(
+            "cdn-logs", bucket=logs.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-logs", status="Enabled", filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=a.log_retention_days),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7))],
+            opts=self.child())
+        aws.s3.BucketPolicy("cdn-logs", bucket=logs.id, policy=logs.arn.apply(lambda arn: tls_only_policy(arn)),
+                            opts=self.child(depends_on=[block]))
+        return logs, acl
+
+    def _viewer_certificate(self) -> aws.cloudfront.DistributionViewerCertificateArgs:
+        if self.args.certificate_arn:
+            return aws.cloudfront.DistributionViewerCertificateArgs(
+                acm_certificate_arn=self.args.certificate_arn, ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021")
+        return aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True)
+
+
+def _deny_insecure(bucket_arn: str) -> dict:
+    return {
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [_deny_insecure(bucket_arn)]})
+
+
+def static_policy(bucket_arn: str, distribution_arn: str) -> str:
+    """Reads only by this distribution (OAC signs as cloudfront.amazonaws.com), TLS only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        _deny_insecure(bucket_arn),
+        {
+            "Sid": "AllowCloudFrontReadThroughOAC", "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        },
+    ]})

@@ -7,6 +7,7 @@ Also `SingleHost`, phase 1's one VM with an Elastic IP.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -86,10 +87,42 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
         }))
 
 
-def hardened_metadata() -> aws.ec2.InstanceMetadataOptionsArgs:
-    # IMDSv2 only; hop limit 1 keeps containers from borrowing the instance role.
-    return aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
-                                               http_put_response_hop_limit=1)
+def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
+                  subnet_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
+                  instance_profile: pulumi.Input[str], user_data: pulumi.Input[str], tags: Tags) -> aws.ec2.Instance:
+    """A hardened EC2 host: IMDSv2 only (hop limit 1 keeps containers from borrowing the
+    instance role), encrypted gp3 root, no key pair (SSM Session Manager instead)."""
+    return aws.ec2.Instance(
+        name, ami=ami, instance_type=instance_type, subnet_id=subnet_id, vpc_security_group_ids=[security_group_id],
+        iam_instance_profile=instance_profile, user_data=user_data,
+        # Hosts hold no state (data lives in RDS and Redis): new user data means a fresh host.
+        user_data_replace_on_change=True,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                             http_put_response_hop_limit=1),
+        root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB, encrypted=True,
+                                                              delete_on_termination=True),
+        monitoring=True, tags=tagged(tags, Name=name),
+        # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up.
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"]))
+
+
+def host_template(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
+                  security_group_id: pulumi.Input[str], instance_profile_arn: pulumi.Input[str],
+                  user_data: pulumi.Input[str], tags: Tags) -> aws.ec2.LaunchTemplate:
+    """The launch-template twin of `host_instance`, for Auto Scaling groups (user data in base64)."""
+    return aws.ec2.LaunchTemplate(
+        name, image_id=ami, instance_type=instance_type, vpc_security_group_ids=[security_group_id],
+        iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=instance_profile_arn),
+        user_data=pulumi.Output.from_input(user_data).apply(lambda t: base64.b64encode(t.encode()).decode()),
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                                   http_put_response_hop_limit=1),
+        block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_type="gp3", volume_size=ROOT_GB, encrypted="true", delete_on_termination="true"))],
+        monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+        tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(tags, Name=name))
+                            for t in ("instance", "volume")],
+        update_default_version=True, tags=tags, opts=pulumi.ResourceOptions(parent=parent))
 
 
 @dataclass(frozen=True)
@@ -109,24 +142,9 @@ class SingleHost(Tier):
 
     def __init__(self, name: str, args: SingleHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.instance = aws.ec2.Instance(
-            name,
-            ami=ubuntu_ami(self),
-            instance_type=args.instance_type,
-            subnet_id=args.subnet_id,
-            vpc_security_group_ids=[args.security_group_id],
-            iam_instance_profile=args.instance_profile,
-            user_data=args.user_data,
-            # The VM holds no state (data lives in RDS and Redis): new user data means a fresh VM.
-            user_data_replace_on_change=True,
-            metadata_options=hardened_metadata(),
-            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
-                                                                  encrypted=True, delete_on_termination=True),
-            monitoring=True,
-            tags=tagged(args.tags, Name=name),
-            # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up.
-            opts=self.child(ignore_changes=["ami"]),
-        )
+        self.instance = host_instance(name, parent=self, ami=ubuntu_ami(self), instance_type=args.instance_type,
+                                      subnet_id=args.subnet_id, security_group_id=args.security_group_id,
+                                      instance_profile=args.instance_profile, user_data=args.user_data, tags=args.tags)
         self.eip = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=args.tags,
                                opts=self.child())
         self.instance_id = self.instance.id

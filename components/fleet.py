@@ -10,7 +10,6 @@ BullMQ backlog per worker that the app publishes (see README, "Queue metric").
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -19,7 +18,9 @@ import pulumi_aws as aws
 
 from ladder.templates import render
 
-from .app_host import NGINX_PORT, ROOT_DEVICE, ROOT_GB, hardened_metadata, ubuntu_ami
+from ladder.userdata import nginx_lb_user_data
+
+from .app_host import NGINX_PORT, host_instance, host_template, ubuntu_ami
 from .base import Tags, Tier, tagged
 
 QUEUE_METRIC_NAMESPACE = "ScaleLadder/App"
@@ -42,7 +43,8 @@ class FleetArgs:
     lb_security_group_id: pulumi.Input[str]
     app_security_group_id: pulumi.Input[str]
     workers_security_group_id: pulumi.Input[str]
-    instance_profile: pulumi.Input[str]
+    instance_profile_arn: pulumi.Input[str]  # launch templates take the ARN
+    instance_profile_name: pulumi.Input[str]  # instances take the name
     app_user_data: pulumi.Input[str]
     worker_user_data: pulumi.Input[str]
     app: GroupSize
@@ -55,10 +57,6 @@ class FleetArgs:
     name_prefix: str  # fixed group names: hosts and alarms refer to them
     stack: str
     tags: Tags
-
-
-def _b64(text: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.from_input(text).apply(lambda t: base64.b64encode(t.encode()).decode())
 
 
 class Fleet(Tier):
@@ -126,34 +124,21 @@ class Fleet(Tier):
     def _nginx_lb(self, name: str) -> pulumi.Output[str]:
         """nginx on one small instance in front of `app.desired` fixed app instances."""
         a = self.args
-        apps = [
-            aws.ec2.Instance(
-                f"{name}-app-{i}", ami=self.ami, instance_type=a.app.instance_type,
-                subnet_id=a.private_subnet_ids[i % len(a.private_subnet_ids)],
-                vpc_security_group_ids=[a.app_security_group_id], iam_instance_profile=a.instance_profile,
-                user_data=a.app_user_data, user_data_replace_on_change=True, metadata_options=hardened_metadata(),
-                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
-                                                                      encrypted=True),
-                monitoring=True, tags=tagged(a.tags, Name=f"{name}-app-{i}"),
-                opts=self.child(ignore_changes=["ami"]))
-            for i in range(a.app.desired)
-        ]
+        apps = [host_instance(f"{name}-app-{i}", parent=self, ami=self.ami, instance_type=a.app.instance_type,
+                              subnet_id=a.private_subnet_ids[i % len(a.private_subnet_ids)],
+                              security_group_id=a.app_security_group_id, instance_profile=a.instance_profile_name,
+                              user_data=a.app_user_data, tags=a.tags)
+                for i in range(a.app.desired)]
         self.app_group = None
         self.app_instances = apps
         conf = pulumi.Output.all(*[i.private_ip for i in apps]).apply(lambda ips: render(
             "nginx/load_balancer.conf.j2", {
                 "listen_port": 80, "upstreams": [f"{ip}:{NGINX_PORT}" for ip in ips], "health_path": a.health_path,
                 "max_fails": 3, "fail_timeout_s": 30, "keepalive": 32, "client_max_body_size_mb": 10}))
-        from ladder.userdata import nginx_lb_user_data
-
-        lb = aws.ec2.Instance(
-            f"{name}-nginx-lb", ami=self.ami, instance_type="t3.small", subnet_id=a.public_subnet_ids[0],
-            vpc_security_group_ids=[a.lb_security_group_id], iam_instance_profile=a.instance_profile,
-            user_data=conf.apply(nginx_lb_user_data), user_data_replace_on_change=True,
-            metadata_options=hardened_metadata(),
-            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB,
-                                                                  encrypted=True),
-            monitoring=True, tags=tagged(a.tags, Name=f"{name}-nginx-lb"), opts=self.child(ignore_changes=["ami"]))
+        lb = host_instance(f"{name}-nginx-lb", parent=self, ami=self.ami, instance_type="t3.small",
+                           subnet_id=a.public_subnet_ids[0], security_group_id=a.lb_security_group_id,
+                           instance_profile=a.instance_profile_name, user_data=conf.apply(nginx_lb_user_data),
+                           tags=a.tags)
         eip = aws.ec2.Eip(f"{name}-nginx-lb-ip", domain="vpc", instance=lb.id, tags=a.tags, opts=self.child())
         self.nginx_lb = lb
         return eip.public_dns
@@ -161,20 +146,8 @@ class Fleet(Tier):
     # -- groups --------------------------------------------------------------
     def _launch_template(self, name: str, instance_type: str, sg: pulumi.Input[str],
                          user_data: pulumi.Input[str]) -> aws.ec2.LaunchTemplate:
-        a = self.args
-        return aws.ec2.LaunchTemplate(
-            name, image_id=self.ami, instance_type=instance_type, vpc_security_group_ids=[sg],
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=a.instance_profile),
-            user_data=_b64(user_data),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
-                                                                       http_put_response_hop_limit=1),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", volume_size=ROOT_GB, encrypted="true", delete_on_termination="true"))],
-            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(a.tags, Name=name))
-                                for t in ("instance", "volume")],
-            update_default_version=True, tags=a.tags, opts=self.child())
+        return host_template(name, parent=self, ami=self.ami, instance_type=instance_type, security_group_id=sg,
+                             instance_profile_arn=self.args.instance_profile_arn, user_data=user_data, tags=self.args.tags)
 
     def _group(self, name: str, group_name: str, lt: aws.ec2.LaunchTemplate, size: GroupSize,
                target_group_arns: Sequence[pulumi.Input[str]] = ()) -> aws.autoscaling.Group:

@@ -7,7 +7,6 @@ password is fetched at boot from Secrets Manager, never in user data.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,8 +16,8 @@ import pulumi_aws as aws
 from ladder import pgbouncer
 from ladder.templates import render
 
-from .app_host import ROOT_DEVICE, ROOT_GB, ubuntu_ami
-from .base import Tags, Tier, tagged
+from .app_host import host_template, ubuntu_ami
+from .base import Tags, Tier
 
 PGBOUNCER_PORT = 6432
 CA_FILE = "/etc/pgbouncer/rds-ca.pem"
@@ -67,19 +66,10 @@ class PgBouncer(Tier):
         super().__init__(name, opts)
         self.user_data = pulumi.Output.all(args.primary_host, args.db_secret_arn, *args.replica_hosts).apply(
             lambda v: user_data(args, v[0], list(v[2:]), v[1]))
-        template = aws.ec2.LaunchTemplate(
-            name, image_id=ubuntu_ami(self), instance_type=args.instance_type,
-            vpc_security_group_ids=[args.security_group_id],
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=args.instance_profile_arn),
-            user_data=self.user_data.apply(lambda t: base64.b64encode(t.encode()).decode()),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
-                                                                       http_put_response_hop_limit=1),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", volume_size=ROOT_GB, encrypted="true", delete_on_termination="true"))],
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance",
-                                                                           tags=tagged(args.tags, Name=name))],
-            update_default_version=True, tags=args.tags, opts=self.child())
+        template = host_template(name, parent=self, ami=ubuntu_ami(self), instance_type=args.instance_type,
+                                 security_group_id=args.security_group_id,
+                                 instance_profile_arn=args.instance_profile_arn, user_data=self.user_data,
+                                 tags=args.tags)
         self.nlb = aws.lb.LoadBalancer(
             f"{name}-nlb", load_balancer_type="network", internal=True, subnets=list(args.subnet_ids),
             security_groups=[args.nlb_security_group_id], enable_cross_zone_load_balancing=True, tags=args.tags,

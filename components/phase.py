@@ -83,7 +83,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         fleet = Fleet("fleet", FleetArgs(
             vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
             lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
-            instance_profile=role.profile.arn if cfg.load_balancer == "alb" else role.profile.name,
+            instance_profile_arn=role.profile.arn, instance_profile_name=role.profile.name,
             app_user_data=user_data(app, ends, roles=("api",), asg_name=f"{prefix}-app"),
             worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
             app=GroupSize(cfg.app_tier.instance_type, cfg.app_tier.min, cfg.app_tier.desired, cfg.app_tier.max),

@@ -187,6 +187,16 @@ class CdnConfig(Section):
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"]
     aliases: list[str] = Field(default_factory=list)
     certificate_arn: str | None = Field(None, description="ACM certificate in us-east-1 for the aliases.")
+    origin_domain: str | None = Field(
+        None, description="DNS name, covered by app.certificateArn and pointed at the load balancer, that CloudFront "
+                          "reaches the app at over HTTPS; required when app.certificateArn is set.")
+
+    @field_validator("origin_domain")
+    @classmethod
+    def _origin(cls, v: str | None) -> str | None:
+        if v is not None and (not _HOSTNAME.match(v) or v.startswith("*.")):
+            raise ValueError(f"{v!r} is not a DNS name")
+        return v
 
     @field_validator("aliases")
     @classmethod
@@ -360,6 +370,21 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{primary_conns} server connections must stay under max_connections of {key('database.instanceClass')} "
                 f"{db.instance_class} ({limit}); lower the pool or choose a larger class"
             )
+
+    cdn = cfg.cdn
+    if cfg.phase >= 5 and cfg.app.certificate_arn and not cdn.origin_domain:
+        problems.append(
+            f"{key('cdn.originDomain')}: required when {key('app.certificateArn')} is set: CloudFront checks the "
+            "origin's certificate against the origin's name, and no certificate covers the load balancer's AWS name; "
+            "set a DNS name in that certificate that points at the load balancer")
+    if cdn.origin_domain and not cfg.app.certificate_arn:
+        problems.append(f"{key('cdn.originDomain')}: only used with {key('app.certificateArn')} (HTTPS to the origin); "
+                        "without a certificate CloudFront reaches the load balancer by its own name over HTTP")
+    if cdn.aliases and not cdn.certificate_arn:
+        problems.append(f"{key('cdn.aliases')}: CloudFront serves aliases only with {key('cdn.certificateArn')} "
+                        "(an ACM certificate in us-east-1 covering them)")
+    if cdn.certificate_arn and not cdn.aliases:
+        problems.append(f"{key('cdn.certificateArn')}: needs {key('cdn.aliases')}, the names the certificate is for")
 
     r = cfg.redis
     if r.cluster_mode != "enabled" and r.shards != 1:

@@ -375,7 +375,7 @@ def show(value: Any, width: int = 80) -> str:
     return json.dumps(value) if isinstance(value, str) else text
 
 
-def common_changes(diff: Diff, at_least: int = 3) -> dict[tuple[str, str, str], int]:
+def common_changes(diff: Diff, at_least: int = 5) -> dict[tuple[str, str, str], int]:
     """Identical changes (same path, old, new) seen on many resources, e.g. a phase tag."""
     seen: dict[tuple[str, str, str], int] = {}
     for r in diff.of("update") + diff.of("replace"):
@@ -386,6 +386,8 @@ def common_changes(diff: Diff, at_least: int = 3) -> dict[tuple[str, str, str], 
 
 
 def change_lines(r: ResourceDiff, common: dict[tuple[str, str, str], int], limit: int = 8) -> list[str]:
+    """One line per change; shared changes are left out except on stateful resources."""
+    common = {} if r.stateful else common
     lines = [f"{c.path}: {show(c.old)} -> {show(c.new)}" + (" [forces replacement]" if c.forces_replace else "")
              for c in r.changes if c.forces_replace or (c.path, show(c.old), show(c.new)) not in common]
     lines += [f"option {c.path}: {show(c.old)} -> {show(c.new)}" for c in r.option_changes]
@@ -414,6 +416,12 @@ def ordered(diff: Diff) -> list[ResourceDiff]:
     return sorted(diff.resources, key=lambda r: (not r.stateful, _ORDER[r.action], r.type, r.name))
 
 
+def listed(diff: Diff, common: dict[tuple[str, str, str], int]) -> tuple[list[ResourceDiff], int]:
+    """Resources to list one by one, and how many updates only carry the shared changes."""
+    shown = [r for r in ordered(diff) if r.action != "update" or r.stateful or change_lines(r, common)]
+    return shown, len(diff.resources) - len(shown)
+
+
 def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     """The diff as markdown blocks (each whole in itself, so a long comment can split between them)."""
     blocks = [f"{heading} Resource diff: {title(diff)}"]
@@ -433,17 +441,26 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     if common:
         rows = "\n".join(f"| `{_cell(p)}` | `{_cell(o)}` | `{_cell(n)}` | {k} |" for (p, o, n), k in common.items())
         blocks.append(f"Changes shared by many resources:\n\n| input | old | new | resources |\n|---|---|---|---:|\n{rows}")
+    shown, quiet = listed(diff, common)
+    if quiet:
+        blocks.append(f"{quiet} more resource(s) change only by the shared changes above.")
     rows = []
-    for r in ordered(diff):
+    for r in shown:
         detail = "<br>".join(f"`{_cell(line)}`" for line in change_lines(r, common))
         flag = " **stateful**" if r.stateful else ""
         rows.append(f"| `{_MARK[r.action]}` {r.action} | `{r.type}` | {r.name}{flag} | {detail} |")
-    if rows:
-        header = "| action | type | name | changes |\n|---|---|---|---|"
-        for i in range(0, len(rows), 60):  # table chunks, so a huge diff splits between blocks
-            part = "\n".join(rows[i:i + 60])
-            blocks.append(f"<details{' open' if i == 0 and len(rows) <= 60 else ''}><summary>Resources "
-                          f"{i + 1}-{min(i + 60, len(rows))} of {len(rows)}</summary>\n\n{header}\n{part}\n\n</details>")
+    header = "| action | type | name | changes |\n|---|---|---|---|"
+    chunks: list[list[str]] = []
+    for row in rows:  # tables of at most ~20k characters, so a huge diff splits between blocks
+        if not chunks or sum(len(r) for r in chunks[-1]) + len(row) > 20_000:
+            chunks.append([])
+        chunks[-1].append(row)
+    first = 1
+    for chunk in chunks:
+        last = first + len(chunk) - 1
+        blocks.append(f"<details{' open' if len(chunks) == 1 else ''}><summary>Resources {first}-{last} of "
+                      f"{len(rows)}</summary>\n\n{header}\n" + "\n".join(chunk) + "\n\n</details>")
+        first = last + 1
     return blocks
 
 
@@ -471,16 +488,19 @@ def print_rich(diff: Diff, console: Console) -> None:
         for (p, o, n), k in common.items():
             shared.add_row(escape(p), escape(o), escape(n), str(k))
         console.print(shared)
+    shown, quiet = listed(diff, common)
     table = Table(show_lines=False)
     for col in ("", "type", "name", "changes"):
         table.add_column(col, overflow="fold")
     colour = {"add": "green", "remove": "red", "update": "yellow", "replace": "bold red"}
-    for r in ordered(diff):
+    for r in shown:
         name = escape(r.name) + (" [bold](stateful)[/]" if r.stateful else "")
         table.add_row(f"[{colour[r.action]}]{_MARK[r.action]}[/]", escape(r.type), name,
                       escape("\n".join(change_lines(r, common))))
-    if diff.resources:
+    if shown:
         console.print(table)
+    if quiet:
+        console.print(f"{quiet} more resource(s) change only by the shared changes above.")
 
 
 # ---------------------------------------------------------------------------
@@ -504,7 +524,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(markdown(diff))
     else:
-        print_rich(diff, Console(highlight=False, emoji=False))
+        print_rich(diff, Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160))
     code = diff.exit_code(args.allow_destroy)
     if code:
         print(f"error: {len(diff.losses)} stateful resource(s) would be replaced or deleted; "

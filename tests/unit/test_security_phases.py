@@ -64,17 +64,19 @@ def test_nothing_stateful_is_public_and_everything_is_encrypted(stack):
     assert redis.options["protect"] and redis.options["retainOnDelete"]
 
 
-@pytest.mark.parametrize("stack", EC2_STACKS)
-def test_every_host_requires_imdsv2_and_encrypts_its_root_volume(stack):
-    p = plan(stack)
+@pytest.mark.parametrize("stack,overrides", [(s, {}) for s in EC2_STACKS] + [("phase2", {"loadBalancer": "nginx"})])
+def test_every_host_requires_imdsv2_encrypts_its_root_volume_and_has_its_role(stack, overrides):
+    p = plan(stack, **overrides)
     hosts = p.of_type("aws:ec2/instance:Instance") + p.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert hosts
     for h in hosts:
         assert h.inputs["metadataOptions"]["httpTokens"] == "required", h.name
         if h.type == "aws:ec2/instance:Instance":
+            assert not h.inputs["iamInstanceProfile"].startswith("arn:"), "instances take the profile name"
             assert h.inputs["rootBlockDevice"]["encrypted"] is True
             assert h.inputs["rootBlockDevice"]["volumeType"] == "gp3"
         else:
+            assert h.inputs["iamInstanceProfile"]["arn"].startswith("arn:aws:iam::"), "templates take the ARN"
             ebs = [m["ebs"] for m in h.inputs["blockDeviceMappings"]]
             assert ebs and all(e["encrypted"] == "true" and e["volumeType"] == "gp3" for e in ebs), h.name
         assert "keyName" not in h.inputs, "no SSH key pairs"

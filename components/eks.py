@@ -1,0 +1,306 @@
+"""EKS (phase 6): the cluster, one managed node group, the core add-ons, and the
+cluster services every workload relies on (metrics-server, Cluster Autoscaler,
+AWS Load Balancer Controller, KEDA). Built from pulumi-aws and pulumi-kubernetes
+resources, not the pulumi-eks component, so every piece shows in the plan.
+
+Choices, and why:
+- API endpoint: private and public. Private so nodes and pods talk to it inside the
+  VPC; public so the deployer (CI runner, laptop) reaches it without a VPN. Every
+  call is IAM-authenticated; `public_access_cidrs` narrows it when the deployer has
+  fixed egress addresses.
+- Authentication mode `API` (access entries, no aws-auth ConfigMap). The cluster
+  creator gets no implicit admin (`bootstrap_cluster_creator_admin_permissions`
+  false): whoever runs `pulumi up` gets an explicit, visible access entry with the
+  cluster-admin policy. Managed node groups need no entry of ours: EKS creates the
+  EC2_LINUX entry for the node role itself (creating it again fails).
+- Pod Identity, not IRSA, for the controllers that call AWS: no OIDC provider, no
+  trust policy embedding the cluster's issuer URL, a role per controller trusted by
+  `pods.eks.amazonaws.com` and bound by an association (an EKS API object, visible
+  in the plan). Cluster Autoscaler and the Load Balancer Controller support it.
+- Cluster Autoscaler, not Karpenter: it drives the managed node group's own Auto
+  Scaling group (found by the tags EKS puts on it), so nodes stay EKS-managed
+  (AMI updates, graceful drains) and there is no second provisioning system to run.
+  Karpenter packs tighter and reacts faster; it is the next step once the mix of
+  instance types matters more than simplicity.
+- Secrets (Kubernetes Secret objects) are envelope-encrypted with a customer KMS
+  key that rotates yearly; all five control-plane log types go to a log group with
+  a retention (EKS would otherwise create one that never expires).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from .base import Tags, Tier, tagged
+
+CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = {
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "ecr": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "ssm": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",  # Session Manager, as on EC2: no SSH
+}
+POD_IDENTITY_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+    "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+SYSTEM_NAMESPACE = "kube-system"
+POLICIES = Path(__file__).resolve().parent / "policies"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart pinned to one version (bump deliberately, read the chart's changelog)."""
+
+    name: str
+    repo: str
+    version: str
+
+
+CHARTS: dict[str, Chart] = {
+    "metrics-server": Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.12.2"),
+    "cluster-autoscaler": Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.46.0"),
+    "aws-load-balancer-controller": Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts", "1.13.3"),
+    "keda": Chart("keda", "https://kedacore.github.io/charts", "2.17.2"),
+}
+# Cluster Autoscaler's minor version must match the cluster's (its own compatibility rule),
+# so the image follows `eks.version` rather than the chart's default.
+CLUSTER_AUTOSCALER_IMAGE = {v: f"v{v}.0" for v in ("1.30", "1.31", "1.32", "1.33", "1.34")}
+
+
+def ami_type(instance_type: str) -> str:
+    """Amazon Linux 2023 (AL2 has no AMIs for Kubernetes 1.33+); Graviton types (m6g, c7g, t4g ...) run arm64."""
+    return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", instance_type) else "AL2023_x86_64_STANDARD"
+
+
+def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that holds no credential: `aws eks get-token` mints a token per call."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "users": [{"name": name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+            "interactiveMode": "Never"}}}],
+    })
+
+
+def cluster_autoscaler_policy(cluster_name: str) -> str:
+    """Reads anywhere; resizes only the groups tagged as this cluster's (EKS tags its node groups' ASGs)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+            "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+            "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+            "eks:DescribeNodegroup"]},
+        {"Sid": "ResizeOwnGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+    ]})
+
+
+def load_balancer_controller_policy() -> str:
+    """The controller's published policy (kubernetes-sigs/aws-load-balancer-controller
+    docs/install/iam_policy.json, v2.13); refresh it with the chart."""
+    return json.dumps(json.loads((POLICIES / "aws-load-balancer-controller.json").read_text()), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    name: str
+    """Cluster name; fixed, because Cluster Autoscaler's discovery tags carry it."""
+    version: str
+    """Kubernetes minor version (`eks.version`)."""
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets: control-plane network interfaces and nodes."""
+    node_instance_type: str
+    nodes_min: int
+    nodes_max: int
+    region: str
+    tags: Tags
+    public_access_cidrs: Sequence[str] = ("0.0.0.0/0",)
+    """Who may reach the public API endpoint (IAM still authenticates every call)."""
+    log_retention_days: int = 90
+    """Control-plane log retention."""
+    node_disk_gb: int = 50
+    """Root volume of each node (images and emptyDir volumes live there)."""
+    node_labels: Mapping[str, str] = field(default_factory=lambda: {"scaleladder.io/pool": "general"})
+
+
+class EksCluster(Tier):
+    TOKEN = "scaleladder:eks:Cluster"
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.args = args
+        self._invoke = pulumi.InvokeOutputOptions(parent=self)
+        self.cluster = self._control_plane(name)
+        self.cluster_name = self.cluster.name
+        admin = self._admin_access(name)
+        early = [self._addon(name, a) for a in ("vpc-cni", "kube-proxy")]  # nodes turn Ready only with a CNI
+        self.node_group = self._nodes(name, early)
+        late = [self._addon(name, a, depends_on=[self.node_group]) for a in ("coredns", "eks-pod-identity-agent")]
+
+        self.security_group_id = self.cluster.vpc_config.cluster_security_group_id
+        self.node_group_asg = self.node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
+                                            self.cluster.certificate_authority.data).apply(
+            lambda v: kubeconfig(v[0], v[1], v[2], args.region))
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self.child(depends_on=[admin]))
+
+        ready = [self.node_group, *late]
+        self.releases = self._cluster_services(name, ready)
+        self.register_outputs({
+            "eksClusterName": self.cluster.name, "eksEndpoint": self.cluster.endpoint,
+            "eksClusterSecurityGroupId": self.security_group_id, "eksNodeGroupAsg": self.node_group_asg,
+        })
+
+    # -- control plane ---------------------------------------------------------
+    def _control_plane(self, name: str) -> aws.eks.Cluster:
+        a = self.args
+        key = aws.kms.Key(f"{name}-secrets", description=f"EKS {a.name}: envelope encryption of Kubernetes Secrets",
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=a.tags, opts=self.child())
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{a.name}-eks-secrets", target_key_id=key.key_id,
+                      opts=self.child())
+        role = aws.iam.Role(f"{name}-cluster", assume_role_policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"},
+                                                    "Action": ["sts:AssumeRole", "sts:TagSession"]}]}),
+            tags=a.tags, opts=self.child())
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+            opts=self.child())
+        kms_access = aws.iam.RolePolicy(f"{name}-cluster-kms", role=role.id, policy=key.arn.apply(lambda arn: json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": arn, "Action": [
+                "kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]}]})), opts=self.child())
+        logs = aws.cloudwatch.LogGroup(f"{name}-control-plane", name=f"/aws/eks/{a.name}/cluster",
+                                       retention_in_days=a.log_retention_days, tags=a.tags, opts=self.child())
+        return aws.eks.Cluster(
+            name,
+            name=a.name,
+            version=a.version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(a.subnet_ids), endpoint_private_access=True, endpoint_public_access=True,
+                public_access_cidrs=list(a.public_access_cidrs)),
+            access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
+                                                          bootstrap_cluster_creator_admin_permissions=False),
+            # The core add-ons are managed add-ons below, not the self-managed copies EKS would install.
+            bootstrap_self_managed_addons=False,
+            enabled_cluster_log_types=CONTROL_PLANE_LOGS,
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
+            # Standard support only: a version left behind upgrades instead of billing extended support.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            tags=tagged(a.tags, Name=a.name),
+            opts=self.child(depends_on=[cluster_policy, kms_access, logs]),
+        )
+
+    def _admin_access(self, name: str) -> aws.eks.AccessPolicyAssociation:
+        """Cluster admin for the principal running `pulumi up` (its role, not the session)."""
+        caller = aws.get_caller_identity_output(opts=self._invoke)
+        principal = aws.iam.get_session_context_output(arn=caller.arn, opts=self._invoke).issuer_arn
+        entry = aws.eks.AccessEntry(f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal,
+                                    type="STANDARD", tags=self.args.tags, opts=self.child())
+        return aws.eks.AccessPolicyAssociation(
+            f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=self.child(depends_on=[entry]))
+
+    def _addon(self, name: str, addon: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
+        # No addon_version: EKS installs the default for the cluster version and a cluster
+        # upgrade moves it; pin one here to hold it back.
+        return aws.eks.Addon(f"{name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+                             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                             tags=self.args.tags, opts=self.child(depends_on=list(depends_on)))
+
+    # -- nodes -----------------------------------------------------------------
+    def _nodes(self, name: str, addons: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+        a = self.args
+        role = aws.iam.Role(f"{name}-node", assume_role_policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                    "Action": "sts:AssumeRole"}]}), tags=a.tags, opts=self.child())
+        attached = [aws.iam.RolePolicyAttachment(f"{name}-node-{short}", role=role.name, policy_arn=arn,
+                                                 opts=self.child())
+                    for short, arn in NODE_POLICIES.items()]
+        return aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=self.cluster.name,
+            node_role_arn=role.arn,
+            subnet_ids=list(a.subnet_ids),
+            instance_types=[a.node_instance_type],
+            ami_type=ami_type(a.node_instance_type),
+            capacity_type="ON_DEMAND",
+            disk_size=a.node_disk_gb,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=a.nodes_min, desired_size=a.nodes_min,
+                                                              max_size=a.nodes_max),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            labels=dict(a.node_labels),
+            # Cluster Autoscaler's auto-discovery tags. EKS already puts them on the node group's
+            # Auto Scaling group; stating them here documents what the autoscaler keys on.
+            tags=tagged(a.tags, **{"k8s.io/cluster-autoscaler/enabled": "true",
+                                   f"k8s.io/cluster-autoscaler/{a.name}": "owned"}),
+            # The autoscaler owns the desired size after creation.
+            opts=self.child(depends_on=[*attached, *addons], ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+    # -- cluster services ------------------------------------------------------
+    def _pod_role(self, name: str, service_account: str, policy: pulumi.Input[str]) -> aws.eks.PodIdentityAssociation:
+        a = self.args
+        role = aws.iam.Role(f"{name}-{service_account}", assume_role_policy=POD_IDENTITY_TRUST, tags=a.tags,
+                            opts=self.child())
+        managed = aws.iam.Policy(f"{name}-{service_account}", description=f"{service_account} on EKS {a.name}",
+                                 policy=policy, tags=a.tags, opts=self.child())
+        attach = aws.iam.RolePolicyAttachment(f"{name}-{service_account}", role=role.name, policy_arn=managed.arn,
+                                              opts=self.child())
+        return aws.eks.PodIdentityAssociation(
+            f"{name}-{service_account}", cluster_name=self.cluster.name, namespace=SYSTEM_NAMESPACE,
+            service_account=service_account, role_arn=role.arn, tags=a.tags, opts=self.child(depends_on=[attach]))
+
+    def _release(self, release: str, chart: Chart, namespace: str, values: Mapping[str, Any],
+                 depends_on: Sequence[pulumi.Resource], create_namespace: bool = False) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            release, name=release, chart=chart.name, version=chart.version, namespace=namespace,
+            create_namespace=create_namespace, repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            values=dict(values), atomic=True, cleanup_on_fail=True, timeout=600,
+            opts=self.child(provider=self.provider, depends_on=list(depends_on)))
+
+    def _cluster_services(self, name: str, ready: Sequence[pulumi.Resource]) -> dict[str, k8s.helm.v3.Release]:
+        a = self.args
+        ca_identity = self._pod_role(name, "cluster-autoscaler", cluster_autoscaler_policy(a.name))
+        lbc_identity = self._pod_role(name, "aws-load-balancer-controller", load_balancer_controller_policy())
+        two = {"replicas": 2}
+        out = {
+            # HPA reads CPU and memory utilisation from the metrics API; EKS ships no metrics-server.
+            "metrics-server": self._release("metrics-server", CHARTS["metrics-server"], SYSTEM_NAMESPACE, {
+                **two, "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            }, ready),
+            # HPA adds pods; Cluster Autoscaler adds nodes when pods cannot be scheduled.
+            "cluster-autoscaler": self._release("cluster-autoscaler", CHARTS["cluster-autoscaler"], SYSTEM_NAMESPACE, {
+                "cloudProvider": "aws", "awsRegion": a.region, "fullnameOverride": "cluster-autoscaler",
+                "autoDiscovery": {"clusterName": a.name},
+                "image": {"tag": CLUSTER_AUTOSCALER_IMAGE[a.version]},
+                "rbac": {"serviceAccount": {"create": True, "name": "cluster-autoscaler"}},
+                "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                              "skip-nodes-with-system-pods": False},
+            }, [*ready, ca_identity]),
+            # Turns the app's Ingress into an internet-facing ALB that targets pod IPs.
+            "aws-load-balancer-controller": self._release(
+                "aws-load-balancer-controller", CHARTS["aws-load-balancer-controller"], SYSTEM_NAMESPACE, {
+                    "clusterName": a.name, "region": a.region, "vpcId": a.vpc_id, "replicaCount": 2,
+                    "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
+                }, [*ready, lbc_identity]),
+            # Scales the BullMQ workers on queue depth (a Redis list length), down to workers.min.
+            "keda": self._release("keda", CHARTS["keda"], "keda", {}, ready, create_namespace=True),
+        }
+        return out

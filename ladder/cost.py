@@ -1,0 +1,608 @@
+"""`python -m ladder cost STACK`: monthly USD per resource, per component and in total.
+
+Prices come from the catalog (`ladder/catalog/prices.yaml`); every resource type a plan
+holds is either priced by a rule below or listed as free there. Traffic-driven figures
+(egress, requests, LCUs, NAT GB, S3 requests, log ingestion) come from usage/defaults.yml
+and usage/phaseN.yml, derived from the phase's capacity target, and are marked
+`usage_driven`. Counting rules: an Auto Scaling group runs its desired capacity (else its
+minimum); an EKS node group its minimum; each RDS read replica is an instance of its own
+with the source's storage; Multi-AZ RDS bills instance and storage twice; ElastiCache bills
+shards x (1 + replicas) nodes, or num_cache_clusters. A month is 730 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import engine
+from .cli import COMMANDS
+from .diff import PlanUnavailable, load
+from .phases import PHASES
+from .prices import PriceCatalog, catalog
+
+HOURS = 730
+USAGE_DIR = engine.REPO / "usage"
+
+
+# ---------------------------------------------------------------------------
+# Usage: assumptions -> monthly quantities
+
+
+def load_usage(phase: int, path: Path | None = None) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """(assumptions, monthly overrides, files read) for `phase`; `path` replaces usage/phaseN.yml."""
+    files = [USAGE_DIR / "defaults.yml"]
+    assumptions = dict(yaml.safe_load(files[0].read_text())["assumptions"])
+    override = path or USAGE_DIR / f"phase{phase}.yml"
+    monthly: dict[str, float] = {}
+    if override.exists():
+        files.append(override)
+        data = yaml.safe_load(override.read_text()) or {}
+        unknown = set(data.get("assumptions") or {}) - set(assumptions)
+        if unknown:
+            raise ValueError(f"{override}: unknown assumptions {sorted(unknown)}; allowed: {', '.join(assumptions)}")
+        assumptions.update(data.get("assumptions") or {})
+        monthly = dict(data.get("monthly") or {})
+    return assumptions, monthly, [str(f.relative_to(engine.REPO)) if f.is_relative_to(engine.REPO) else str(f)
+                                  for f in files]
+
+
+def derive(phase: int, a: dict[str, float], monthly: dict[str, float]) -> dict[str, float]:
+    """Monthly quantities from the phase's capacity target and the assumptions."""
+    spec = PHASES[phase]
+    users = spec.concurrent_users * a["average_concurrency_share"]
+    q: dict[str, float] = {"average_concurrent_users": users, "user_hours": users * HOURS}
+    q["api_requests"] = q["user_hours"] * 60 * a["requests_per_user_minute"]
+    q["page_loads"] = q["user_hours"] * a["page_loads_per_user_hour"]
+    q["static_requests"] = q["page_loads"] * a["objects_per_page_load"]
+    q["messages"] = spec.messages_per_day * HOURS / 24
+    q["api_gb"] = q["api_requests"] * a["kb_per_api_response"] / 1e6
+    q["static_gb"] = q["page_loads"] * a["kb_static_per_page_load"] / 1e6
+    q["egress_gb"] = q["api_gb"] + q["static_gb"]
+    q["db_gb"] = q["api_requests"] * a["kb_db_per_request"] / 1e6
+    q["nat_gb"] = a["nat_gb_base"] + (q["api_requests"] * a["kb_nat_per_request"]
+                                      + q["messages"] * a["kb_nat_per_message"]) / 1e6
+    q["s3_storage_gb"] = a["static_assets_gb"]
+    q["s3_get_requests"] = q["static_requests"] * (1 - a["cdn_cache_hit_ratio"])
+    q["s3_put_requests"] = a["s3_put_requests"]
+    q["log_gb_per_source"] = a["log_gb_per_source"]
+    q["secret_api_calls"] = a["secret_api_calls"]
+    unknown = set(monthly) - set(q)
+    if unknown:
+        raise ValueError(f"usage monthly: unknown quantities {sorted(unknown)}; allowed: {', '.join(q)}")
+    return {**q, **{k: float(v) for k, v in monthly.items()}}
+
+
+# ---------------------------------------------------------------------------
+# Line items
+
+
+@dataclass
+class LineItem:
+    resource: str
+    type: str
+    name: str
+    component: str
+    sku: str
+    quantity: float
+    unit: str
+    unit_price_usd: float
+    monthly_usd: float
+    usage_driven: bool
+    note: str = ""
+
+
+@dataclass
+class Context:
+    plan: dict[str, Any]
+    prices: PriceCatalog
+    q: dict[str, float]
+    a: dict[str, float]
+    by_urn: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entries: list[str] = field(default_factory=list)  # URNs that send traffic to the internet
+
+    @property
+    def region(self) -> str:
+        return self.plan["region"]
+
+    def item(self, res: dict[str, Any], table: str, quantity: float, key: str | None = None,
+             usage: bool = False, note: str = "") -> LineItem:
+        price = self.prices.price(self.region, table, key)
+        return LineItem(res["urn"], res["type"], res["name"], component_of(res, self.by_urn),
+                        f"{table}:{key}" if key else table, round(quantity, 4), self.prices.unit(table), price,
+                        round(quantity * price, 2), usage, note)
+
+    def dependency(self, res: dict[str, Any], type_: str) -> dict[str, Any] | None:
+        deps = [self.by_urn[u] for u in (res.get("options") or {}).get("dependsOn") or [] if u in self.by_urn]
+        return next((d for d in deps if d["type"] == type_), None)
+
+    @property
+    def has_cdn(self) -> bool:
+        return any(r["type"] == "aws:cloudfront/distribution:Distribution" for r in self.plan["resources"])
+
+    def egress(self, res: dict[str, Any]) -> list[LineItem]:
+        if res["urn"] not in self.entries:
+            return []
+        share = self.q["egress_gb"] / len(self.entries)
+        return [self.item(res, "data_transfer_out_gb", share, usage=True,
+                          note=f"internet egress, 1/{len(self.entries)} of the stack's")]
+
+
+def component_of(res: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:
+    """The name of the top-level component `res` belongs to ("(stack)" for top-level resources)."""
+    top = res
+    while top.get("parent") in by_urn:
+        top = by_urn[top["parent"]]
+    return top["name"] if top is not res or not res.get("custom") else "(stack)"
+
+
+Rule = Callable[[dict[str, Any], Context], list[LineItem]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*types: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for t in types:
+            RULES[t] = fn
+        return fn
+
+    return register
+
+
+def _num(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _ipv4(ctx: Context, res: dict[str, Any], count: float, note: str) -> list[LineItem]:
+    return [ctx.item(res, "public_ipv4_hour", HOURS * count, note=note)] if count else []
+
+
+@rule("aws:ec2/instance:Instance")
+def _instance(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    disk = _num((i.get("rootBlockDevice") or {}).get("volumeSize"), 8)
+    disk += sum(_num(d.get("volumeSize"), 8) for d in i.get("ebsBlockDevices") or [])
+    has_eip = any(r["type"] == "aws:ec2/eip:Eip" and res["urn"] in (r.get("options") or {}).get("dependsOn", [])
+                  for r in ctx.plan["resources"])
+    return ([ctx.item(res, "ec2_instance_hour", HOURS, key=i.get("instanceType")),
+             ctx.item(res, "ebs_gp3_gb_month", disk, note="EBS volumes")]
+            + _ipv4(ctx, res, bool(i.get("associatePublicIpAddress")) and not has_eip, "auto-assigned public IPv4")
+            + ctx.egress(res))
+
+
+@rule("aws:autoscaling/group:Group")
+def _asg(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    count = _num(i.get("desiredCapacity"), _num(i.get("minSize"), 1))
+    lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
+    if lt is None:
+        raise ValueError(f"{res['urn']}: no launch template among its dependencies; cannot price its instances")
+    li = lt["inputs"]
+    note = f"desired {count:g} instance(s) (min {_num(i.get('minSize'), 0):g}, max {_num(i.get('maxSize'), 0):g})"
+    disk = sum(_num((m.get("ebs") or {}).get("volumeSize"), 8) for m in li.get("blockDeviceMappings") or []) or 8
+    public = any(n.get("associatePublicIpAddress") in (True, "true") for n in li.get("networkInterfaces") or [])
+    return ([ctx.item(res, "ec2_instance_hour", HOURS * count, key=li.get("instanceType"), note=note),
+             ctx.item(res, "ebs_gp3_gb_month", disk * count, note=f"{disk:g} GB per instance")]
+            + _ipv4(ctx, res, count if public else 0, "public IPv4 per instance") + ctx.egress(res))
+
+
+@rule("aws:ec2/eip:Eip")
+def _eip(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    return _ipv4(ctx, res, 1, "Elastic IP")
+
+
+@rule("aws:ec2/natGateway:NatGateway")
+def _nat(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    nats = sum(r["type"] == res["type"] for r in ctx.plan["resources"])
+    return [ctx.item(res, "nat_gateway_hour", HOURS, note="public IPv4 priced on its Elastic IP"),
+            ctx.item(res, "nat_gateway_gb", ctx.q["nat_gb"] / nats, usage=True, note=f"1/{nats} of NAT traffic")]
+
+
+def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tuple[float, str]:
+    """Average LCUs (ALB) / NLCUs (NLB): the largest dimension, from monthly averages."""
+    q, a = ctx.q, ctx.a
+    if internal:  # the internal load balancer in this design fronts PgBouncer: app <-> DB traffic
+        gb, requests, active = q["db_gb"], 0.0, 0.0
+    else:
+        gb = (q["api_gb"] + (0 if ctx.has_cdn else q["static_gb"])) * share
+        requests = (q["api_requests"] + (0 if ctx.has_cdn else q["static_requests"])) * share
+        active = q["average_concurrent_users"] * a["connections_per_active_user"] * share
+    new_per_s = requests / a["requests_per_connection"] / (HOURS * 3600)
+    per_unit = {"alb": (25, 3000), "nlb": (800, 100_000)}[kind]
+    dims = {"new connections": new_per_s / per_unit[0], "active connections": active / per_unit[1],
+            "processed GB": gb / HOURS}
+    biggest = max(dims, key=dims.__getitem__)
+    return dims[biggest], f"average {dims[biggest]:.2f} units/h, bound by {biggest}"
+
+
+def _load_balancer(res: dict[str, Any], ctx: Context, kind: str, internal: bool, subnets: int) -> list[LineItem]:
+    share = 1 / max(1, len(ctx.entries)) if res["urn"] in ctx.entries else 0.0
+    units, note = _capacity_units(ctx, internal, kind, share or 1.0)
+    table = "alb" if kind == "alb" else "nlb"
+    unit_table = "alb_lcu_hour" if kind == "alb" else "nlb_nlcu_hour"
+    return ([ctx.item(res, f"{table}_hour", HOURS), ctx.item(res, unit_table, units * HOURS, usage=True, note=note)]
+            + _ipv4(ctx, res, 0 if internal else subnets, "one public IPv4 per AZ") + ctx.egress(res))
+
+
+@rule("aws:lb/loadBalancer:LoadBalancer")
+def _lb(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    kind = "nlb" if i.get("loadBalancerType") == "network" else "alb"
+    subnets = len(i.get("subnets") or i.get("subnetMappings") or []) or 2
+    return _load_balancer(res, ctx, kind, bool(i.get("internal")), subnets)
+
+
+@rule("aws:rds/instance:Instance")
+def _rds(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    copies = 2 if i.get("multiAz") is True else 1
+    az = "Multi-AZ: instance and standby" if copies == 2 else "Single-AZ"
+    storage = i.get("allocatedStorage")
+    note = f"{az}"
+    if storage is None and i.get("replicateSourceDb"):  # a replica's storage follows its source
+        sources = [r["inputs"].get("allocatedStorage") for r in ctx.plan["resources"]
+                   if r["type"] == res["type"] and not r["inputs"].get("replicateSourceDb")]
+        storage, note = max([_num(s, 20) for s in sources] or [20]), f"{az}; read replica, storage as its source"
+    storage = _num(storage, 20)
+    out = [ctx.item(res, "rds_postgres_instance_hour", HOURS * copies, key=i.get("instanceClass"), note=az),
+           ctx.item(res, "rds_gp3_gb_month", storage * copies, note=f"{storage:g} GB; {note}")]
+    if i.get("manageMasterUserPassword"):
+        out.append(ctx.item(res, "secretsmanager_secret_month", 1, note="master password secret managed by RDS"))
+    logs = len(i.get("enabledCloudwatchLogsExports") or [])
+    if logs:
+        out.append(ctx.item(res, "cloudwatch_logs_ingest_gb", logs * ctx.q["log_gb_per_source"], usage=True,
+                            note=f"{logs} exported log type(s)"))
+    return out
+
+
+@rule("aws:elasticache/replicationGroup:ReplicationGroup")
+def _redis(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    if i.get("numNodeGroups") is not None or i.get("clusterMode") == "enabled":
+        shards, replicas = _num(i.get("numNodeGroups"), 1), _num(i.get("replicasPerNodeGroup"), 0)
+        nodes, note = shards * (1 + replicas), f"{shards:g} shard(s) x (1 + {replicas:g} replica(s))"
+    else:
+        nodes = _num(i.get("numCacheClusters"), 1)
+        note = f"{nodes:g} node(s) (num_cache_clusters)"
+    return [ctx.item(res, "elasticache_node_hour", HOURS * nodes, key=i.get("nodeType"), note=note)]
+
+
+@rule("aws:elasticache/cluster:Cluster")
+def _cache_cluster(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    if i.get("replicationGroupId"):
+        return []  # a member of a replication group, priced there
+    nodes = _num(i.get("numCacheNodes"), 1)
+    return [ctx.item(res, "elasticache_node_hour", HOURS * nodes, key=i.get("nodeType"), note=f"{nodes:g} node(s)")]
+
+
+@rule("aws:eks/cluster:Cluster")
+def _eks(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    logs = len(res["inputs"].get("enabledClusterLogTypes") or [])
+    out = [ctx.item(res, "eks_cluster_hour", HOURS, note="control plane")]
+    if logs:
+        out.append(ctx.item(res, "cloudwatch_logs_ingest_gb", logs * ctx.q["log_gb_per_source"], usage=True,
+                            note=f"{logs} control-plane log type(s)"))
+    return out
+
+
+@rule("aws:eks/nodeGroup:NodeGroup")
+def _node_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    scaling = i.get("scalingConfig") or {}
+    nodes = _num(scaling.get("minSize"), _num(scaling.get("desiredSize"), 1))
+    types = i.get("instanceTypes") or []
+    lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
+    itype = types[0] if types else (lt or {}).get("inputs", {}).get("instanceType")
+    disk = _num(i.get("diskSize"), 20)
+    note = f"minimum {nodes:g} nodes (max {_num(scaling.get('maxSize'), nodes):g}); the node autoscaler adds more"
+    return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
+            ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB per node")]
+
+
+@rule("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _alarm(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    queries = i.get("metricQueries") or []
+    metrics = sum(1 for m in queries if m.get("metric")) or 1
+    periods = [_num(i.get("period"), 60)] + [_num((m.get("metric") or {}).get("period"), 60) for m in queries]
+    table = "cloudwatch_alarm_high_res_metric_month" if min(periods) < 60 else "cloudwatch_alarm_metric_month"
+    note = f"metric math over {metrics} metrics" if queries else (
+        f"percentile {i['extendedStatistic']}" if i.get("extendedStatistic") else "")
+    return [ctx.item(res, table, metrics, note=note)]
+
+
+@rule("aws:cloudwatch/logGroup:LogGroup")
+def _log_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    return [ctx.item(res, "cloudwatch_logs_ingest_gb", ctx.q["log_gb_per_source"], usage=True, note="ingestion")]
+
+
+@rule("aws:secretsmanager/secret:Secret")
+def _secret(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    return [ctx.item(res, "secretsmanager_secret_month", 1),
+            ctx.item(res, "secretsmanager_api_calls_10k", ctx.q["secret_api_calls"] / 1e4, usage=True)]
+
+
+@rule("aws:kms/key:Key")
+def _kms(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    return [ctx.item(res, "kms_key_month", 1)]
+
+
+@rule("aws:cloudfront/distribution:Distribution")
+def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    requests = ctx.q["api_requests"] + ctx.q["static_requests"]
+    return [ctx.item(res, "cloudfront_gb_out", ctx.q["egress_gb"], usage=True, note="all viewer traffic"),
+            ctx.item(res, "cloudfront_https_requests_10k", requests / 1e4, usage=True, note="API + static requests")]
+
+
+@rule("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+def _bucket(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    return [ctx.item(res, "s3_standard_gb_month", ctx.q["s3_storage_gb"], usage=True, note="static assets"),
+            ctx.item(res, "s3_get_requests_1k", ctx.q["s3_get_requests"] / 1e3, usage=True, note="CDN cache misses"),
+            ctx.item(res, "s3_put_requests_1k", ctx.q["s3_put_requests"] / 1e3, usage=True, note="deploy uploads")]
+
+
+@rule("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _endpoint(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    i = res["inputs"]
+    if i.get("vpcEndpointType", "Gateway") != "Interface":
+        return []  # gateway endpoints (S3, DynamoDB) are free
+    azs = len(i.get("subnetIds") or []) or 1
+    return [ctx.item(res, "vpc_interface_endpoint_hour", HOURS * azs, note=f"{azs} AZ(s)")]
+
+
+def _annotations(res: dict[str, Any]) -> dict[str, str]:
+    return ((res["inputs"].get("metadata") or {}).get("annotations")) or {}
+
+
+@rule("kubernetes:core/v1:Service")
+def _k8s_service(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    if (res["inputs"].get("spec") or {}).get("type") != "LoadBalancer":
+        return []
+    scheme = _annotations(res).get("service.beta.kubernetes.io/aws-load-balancer-scheme", "internal")
+    return _load_balancer(res, ctx, "nlb", scheme != "internet-facing", 2)
+
+
+@rule("kubernetes:networking.k8s.io/v1:Ingress")
+def _k8s_ingress(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    notes = _annotations(res)
+    cls = (res["inputs"].get("spec") or {}).get("ingressClassName") or notes.get("kubernetes.io/ingress.class")
+    group = notes.get("alb.ingress.kubernetes.io/group.name")
+    if cls != "alb" or (group and _first_in_group(res, ctx, group) != res["urn"]):
+        return []  # not an ALB, or an ALB another Ingress of its group already pays for
+    internal = notes.get("alb.ingress.kubernetes.io/scheme", "internal") != "internet-facing"
+    return _load_balancer(res, ctx, "alb", internal, 2)
+
+
+def _first_in_group(res: dict[str, Any], ctx: Context, group: str) -> str:
+    return min(r["urn"] for r in ctx.plan["resources"] if r["type"] == res["type"]
+               and _annotations(r).get("alb.ingress.kubernetes.io/group.name") == group)
+
+
+def internet_entries(plan: dict[str, Any]) -> list[str]:
+    """Where user traffic leaves AWS for the internet: CloudFront if present, else the
+    internet-facing load balancers, else instances with a public address."""
+    res = plan["resources"]
+    cdn = [r["urn"] for r in res if r["type"] == "aws:cloudfront/distribution:Distribution"]
+    if cdn:
+        return cdn
+    lbs = [r["urn"] for r in res if (r["type"] == "aws:lb/loadBalancer:LoadBalancer" and not r["inputs"].get("internal"))
+           or (r["type"].startswith("kubernetes:") and _annotations(r).get(
+               "service.beta.kubernetes.io/aws-load-balancer-scheme", _annotations(r).get(
+                   "alb.ingress.kubernetes.io/scheme")) == "internet-facing")]
+    if lbs:
+        return lbs
+    with_eip = {u for r in res if r["type"] == "aws:ec2/eip:Eip" for u in (r.get("options") or {}).get("dependsOn", [])}
+    return [r["urn"] for r in res if r["type"] == "aws:ec2/instance:Instance"
+            and (r["urn"] in with_eip or r["inputs"].get("associatePublicIpAddress"))]
+
+
+# ---------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class CostReport:
+    plan: dict[str, Any]
+    items: list[LineItem]
+    unpriced: list[str]
+    usage: dict[str, Any]
+
+    @property
+    def phase(self) -> int:
+        return int(self.plan["phase"])
+
+    @property
+    def total(self) -> float:
+        return round(sum(i.monthly_usd for i in self.items), 2)
+
+    def components(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for i in self.items:
+            out[i.component] = round(out.get(i.component, 0) + i.monthly_usd, 2)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def per_1000_users(self) -> float:
+        return round(self.total / PHASES[self.phase].concurrent_users * 1000, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        spec = PHASES[self.phase]
+        return {"stack": self.plan.get("stack"), "phase": self.phase, "region": self.plan["region"],
+                "currency": catalog().currency, "prices": catalog().meta(self.plan["region"]),
+                "capacity": {"concurrent_users": spec.concurrent_users, "messages_per_day": spec.messages_per_day},
+                "usage": self.usage, "items": [asdict(i) for i in self.items], "components": self.components(),
+                "total_monthly_usd": self.total,
+                "usage_driven_monthly_usd": round(sum(i.monthly_usd for i in self.items if i.usage_driven), 2),
+                "per_1000_users_usd": self.per_1000_users, "unpriced_types": self.unpriced}
+
+
+def price_plan(plan: dict[str, Any], usage_file: Path | None = None) -> CostReport:
+    phase = int(plan["phase"])
+    assumptions, monthly, files = load_usage(phase, usage_file)
+    q = derive(phase, assumptions, monthly)
+    ctx = Context(plan, catalog(), q, assumptions, {r["urn"]: r for r in plan["resources"]}, internet_entries(plan))
+    items: list[LineItem] = []
+    unpriced: set[str] = set()
+    for res in sorted(plan["resources"], key=lambda r: r["urn"]):
+        if res["type"] in RULES:
+            items += RULES[res["type"]](res, ctx)
+        elif not ctx.prices.is_free(res["type"]):
+            unpriced.add(res["type"])
+    totals: dict[str, float] = {}
+    for i in items:
+        totals[i.component] = totals.get(i.component, 0) + i.monthly_usd
+    items.sort(key=lambda i: (-totals[i.component], i.component))  # stable: URN order within a component
+    usage = {"files": files, "assumptions": assumptions, "overrides": monthly,
+             "quantities": {k: round(v, 2) for k, v in q.items()}}
+    return CostReport(plan, items, sorted(unpriced), usage)
+
+
+def delta(a: CostReport, b: CostReport) -> dict[str, Any]:
+    ca, cb = a.components(), b.components()
+    rows = {c: {"a": ca.get(c, 0.0), "b": cb.get(c, 0.0), "delta": round(cb.get(c, 0.0) - ca.get(c, 0.0), 2)}
+            for c in sorted(set(ca) | set(cb))}
+    return {"a": {"source": a.plan.get("source"), "phase": a.phase, "total_monthly_usd": a.total,
+                  "per_1000_users_usd": a.per_1000_users},
+            "b": {"source": b.plan.get("source"), "phase": b.phase, "total_monthly_usd": b.total,
+                  "per_1000_users_usd": b.per_1000_users},
+            "components": dict(sorted(rows.items(), key=lambda kv: -abs(kv[1]["delta"]))),
+            "total_delta_usd": round(b.total - a.total, 2)}
+
+
+def usd(value: float, signed: bool = False) -> str:
+    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+
+
+def _qty(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.3g}"
+
+
+def headline(report: CostReport) -> str:
+    spec = PHASES[report.phase]
+    return (f"${usd(report.total)}/month; ${usd(report.per_1000_users)} per 1,000 concurrent users "
+            f"(capacity target {spec.concurrent_users:,} users, {spec.messages_per_day:,} messages/day)")
+
+
+def cost_markdown(report: CostReport, heading: str = "###") -> str:
+    meta = catalog().meta(report.plan["region"])
+    lines = [f"{heading} Monthly cost: `{report.plan.get('source') or report.plan.get('stack')}` "
+             f"(phase {report.phase}, {report.plan['region']})", "", f"**{headline(report)}**", "",
+             "| component | USD/month |", "|---|---:|"]
+    lines += [f"| {c} | {usd(v)} |" for c, v in report.components().items()]
+    lines += [f"| **total** | **{usd(report.total)}** |", "", "<details><summary>Line items</summary>", "",
+              "| component | resource | sku | quantity | unit | USD/unit | USD/month | |", "|---|---|---|---:|---|---:|---:|---|"]
+    for i in report.items:
+        lines.append(f"| {i.component} | {i.name} | `{i.sku}` | {_qty(i.quantity)} | {i.unit} | {i.unit_price_usd:g} "
+                     f"| {usd(i.monthly_usd)} | {'usage' if i.usage_driven else ''} {i.note} |")
+    lines += ["", "</details>", "", f"_On-demand list prices in {catalog().currency} as of {meta['retrieved']} "
+              f"(ladder/catalog/prices.yaml); \"usage\" rows derive from the phase's capacity target and "
+              f"{', '.join(report.usage['files'])}._"]
+    if report.unpriced:
+        lines += ["", f"> [!WARNING]\n> Unpriced resource types: {', '.join(report.unpriced)}"]
+    return "\n".join(lines)
+
+
+def delta_markdown(d: dict[str, Any], heading: str = "###") -> str:
+    a, b = d["a"], d["b"]
+    lines = [f"{heading} Cost delta: `{a['source']}` -> `{b['source']}`", "",
+             f"**{usd(d['total_delta_usd'], signed=True)} USD/month** "
+             f"({usd(a['total_monthly_usd'])} -> {usd(b['total_monthly_usd'])}; per 1,000 users "
+             f"{usd(a['per_1000_users_usd'])} -> {usd(b['per_1000_users_usd'])})", "",
+             "| component | before | after | delta |", "|---|---:|---:|---:|"]
+    lines += [f"| {c} | {usd(r['a'])} | {usd(r['b'])} | {usd(r['delta'], signed=True)} |"
+              for c, r in d["components"].items()]
+    return "\n".join(lines)
+
+
+def print_report(report: CostReport, console: Console) -> None:
+    table = Table(title=f"{report.plan.get('source') or report.plan.get('stack')}: phase {report.phase}, "
+                        f"{report.plan['region']}", title_justify="left")
+    for col, right in (("component", False), ("resource", False), ("sku", False), ("quantity", True), ("unit", False),
+                       ("USD/unit", True), ("USD/month", True), ("", False)):
+        table.add_column(col, justify="right" if right else "left", overflow="fold")
+    for i in report.items:
+        table.add_row(escape(i.component), escape(i.name), escape(i.sku), _qty(i.quantity), i.unit,
+                      f"{i.unit_price_usd:g}", usd(i.monthly_usd),
+                      ("[cyan]usage[/] " if i.usage_driven else "") + escape(i.note))
+    console.print(table)
+    totals = Table(title="Per component", title_justify="left")
+    totals.add_column("component")
+    totals.add_column("USD/month", justify="right")
+    for c, v in report.components().items():
+        totals.add_row(escape(c), usd(v))
+    totals.add_row("[bold]total[/]", f"[bold]{usd(report.total)}[/]")
+    console.print(totals)
+    console.print(f"[bold]{escape(headline(report))}[/]")
+    meta = catalog().meta(report.plan["region"])
+    console.print(f"[dim]On-demand list prices, {meta['retrieved']}. Rows marked usage derive from "
+                  f"{', '.join(report.usage['files'])}.[/]")
+    if report.unpriced:
+        console.print(f"[yellow]Unpriced resource types:[/] {', '.join(report.unpriced)}")
+
+
+def print_delta(d: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Cost delta {d['a']['source']} -> {d['b']['source']}", title_justify="left")
+    for col in ("component", "before", "after", "delta"):
+        table.add_column(col, justify="left" if col == "component" else "right")
+    for c, r in d["components"].items():
+        table.add_row(escape(c), usd(r["a"]), usd(r["b"]), usd(r["delta"], signed=True))
+    table.add_row("[bold]total[/]", usd(d["a"]["total_monthly_usd"]), usd(d["b"]["total_monthly_usd"]),
+                  f"[bold]{usd(d['total_delta_usd'], signed=True)}[/]")
+    console.print(table)
+    console.print(f"per 1,000 users: {usd(d['a']['per_1000_users_usd'])} -> {usd(d['b']['per_1000_users_usd'])}")
+
+
+# ---------------------------------------------------------------------------
+# CLI
+
+
+def cost_of(spec: str, usage_file: Path | None = None) -> CostReport:
+    plan = load(spec)
+    plan["source"] = spec
+    return price_plan(plan, usage_file)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+    try:
+        if args.diff:
+            d = delta(cost_of(args.diff[0], args.usage), cost_of(args.diff[1], args.usage))
+            print(json.dumps(d, indent=2) if args.json else delta_markdown(d)) if args.json or args.markdown \
+                else print_delta(d, console)
+            return 0
+        if not args.stack:
+            print("error: cost needs STACK or --diff A B", file=sys.stderr)
+            return 2
+        report = cost_of(args.stack, args.usage)
+    except (PlanUnavailable, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    elif args.markdown:
+        print(cost_markdown(report))
+    else:
+        print_report(report, console)
+    return 1 if report.unpriced else 0
+
+
+def _cost_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("stack", nargs="?", help="STACK, STACK@GITREV or a `plan --json` file")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="line items, totals per component, cost per 1,000 users")
+    fmt.add_argument("--markdown", action="store_true", help="PR-comment markdown")
+    p.add_argument("--usage", type=Path, help="usage file replacing usage/phaseN.yml (overrides usage/defaults.yml)")
+    p.add_argument("--diff", nargs=2, metavar=("A", "B"), help="monthly delta per component between two plans")
+
+
+COMMANDS["cost"] = ("monthly cost per resource, component and total; --diff A B for the delta", _cost_args, cmd_cost)

@@ -18,12 +18,15 @@ from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarm
                      queue_alarm, redis_alarms, redis_node_ids)
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
 from .cache import Cache, CacheArgs
+from .cdn import Cdn, CdnArgs
 from .database import DB_NAME, DB_PORT, DB_USER, Database, DatabaseArgs
+from .eks import EksCluster, EksClusterArgs
 from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
 from .identity import HostRole, HostRoleArgs
 from .network import Network, NetworkArgs
 from .pgbouncer import PgBouncer, PgBouncerArgs
+from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
 
 
 def previous_outputs() -> pulumi.StackReference:
@@ -39,7 +42,10 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     outputs: dict[str, Any] = {"phase": cfg.phase}
 
     net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
-    fw = Firewall("firewall", FirewallArgs(net.vpc_id, firewall_plan(cfg), tags))
+    # Phase 6: pods reach RDS and Redis from the EKS cluster security group (an external tier).
+    eks = build_eks(cfg, net, tags, prefix) if cfg.phase == 6 else None
+    fw = Firewall("firewall", FirewallArgs(net.vpc_id, firewall_plan(cfg), tags,
+                                           external={"eks": eks.security_group_id} if eks else {}))
     sg = fw.ids
 
     db = Database("db", DatabaseArgs(
@@ -59,8 +65,11 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
                   queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix)
+    # Phase 5+: the app learns the CDN's URL, and the CDN needs the app's load balancer: the
+    # URL is resolved once the CDN exists (no cycle between the resources themselves).
+    static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)
     redis_ends = dict(redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
-                      redis_cluster=cfg.redis.cluster_mode == "enabled")
+                      redis_cluster=cfg.redis.cluster_mode == "enabled", static_url=static_url)
     if cfg.uses_pgbouncer and cfg.phase <= 5:
         pgb = build_pgbouncer(cfg, net, sg, db, tags, prefix)
         outputs["pgbouncerEndpoint"] = pgb.endpoint
@@ -70,16 +79,26 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     else:
         ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
                             db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False, **redis_ends)
-    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags))
+    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags)) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
-    if cfg.phase == 1:
+    if eks is not None:
+        work = build_workloads(cfg, eks, db, redis, static_url, stack)
+        origin = work.ingress_hostname
+        specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
+                                                       {"AutoScalingGroupName": eks.node_group_asg})]
+        outputs.update({"eksClusterName": eks.cluster_name, "kubeconfig": eks.kubeconfig,
+                        "ingressHostname": work.ingress_hostname})
+        scheme = "https" if cfg.app.certificate_arn else "http"
+        outputs["url"] = pulumi.Output.concat(f"{scheme}://", cfg.cdn.origin_domain or origin)
+    elif cfg.phase == 1:
         host = SingleHost("app", SingleHostArgs(
             subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=cfg.app_tier.instance_type,
             instance_profile=role.profile.name, user_data=user_data(app, ends, roles=("api", "worker")), tags=tags))
         specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
         outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
     else:
+        assert role is not None
         fleet = Fleet("fleet", FleetArgs(
             vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
             lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
@@ -100,6 +119,14 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         specs += host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")
         scheme = "https" if cfg.app.certificate_arn else "http"
         outputs["url"] = pulumi.Output.concat(f"{scheme}://", fleet.endpoint)
+        origin = fleet.endpoint
+
+    if set_static_url is not None:
+        cdn = build_cdn(cfg, origin, prefix, tags)
+        set_static_url(cdn.static_url)
+        outputs["originUrl"] = outputs["url"]
+        outputs.update({"url": cdn.url, "cdnDomain": cdn.domain_name, "cdnDistributionArn": cdn.distribution.arn,
+                        "staticBucket": cdn.bucket_name, "staticUrl": cdn.static_url})
 
     specs += database_alarms(db.identifier, db.max_connections, db.replica_identifiers)
     specs += redis_alarms(redis_node_ids(redis.group.id, cfg.redis.cluster_mode, cfg.redis.shards,
@@ -128,3 +155,38 @@ def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags
         default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size, db_user=DB_USER,
         db_secret_arn=db.secret_arn, primary_host=db.address, replica_hosts=db.replica_addresses, region=cfg.region,
         group_name=f"{prefix}-pgbouncer", tags=tags))
+
+
+def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksCluster:
+    e = cfg.eks
+    return EksCluster("eks", EksClusterArgs(
+        name=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
+        node_instance_type=e.node_instance_type, nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
+        tags=tags))
+
+
+def build_workloads(cfg: StackConfig, eks: EksCluster, db: Database, redis: Cache,
+                    static_url: pulumi.Input[str] | None, stack: str) -> Workloads:
+    a, h, w, p = cfg.app, cfg.eks.hpa, cfg.workers, cfg.pgbouncer
+    return Workloads("apps", WorkloadsArgs(
+        namespace="scaleladder", image=a.image, port=a.port, health_path=a.health_path,
+        env={**a.env, "SCALELADDER_STACK": stack}, worker_command=a.worker_command, queues=a.queues,
+        queue_prefix=a.queue_prefix, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
+        memory_percent=h.memory_percent, worker_scale=Scale(w.min, w.max), queue_depth_target=w.queue_depth_target,
+        certificate_arn=a.certificate_arn, db_user=DB_USER, db_secret_arn=db.secret_arn, db_primary_host=db.address,
+        db_replica_hosts=db.replica_addresses, db_port=DB_PORT, redis_host=redis.endpoint, redis_port=redis.port,
+        redis_cluster=cfg.redis.cluster_mode == "enabled", redis_token=redis.auth_token,
+        pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
+                                max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
+                                reserve_pool_size=p.reserve_pool_size),
+        region=cfg.region, static_url=static_url),
+        opts=pulumi.ResourceOptions(providers=[eks.provider], depends_on=list(eks.releases.values())))
+
+
+def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict) -> Cdn:
+    """The same `cdn` component (same URNs) in phases 5 and 6; only its app origin moves."""
+    c = cfg.cdn
+    https = cfg.app.certificate_arn is not None
+    return Cdn("cdn", CdnArgs(
+        origin_domain=c.origin_domain if https and c.origin_domain else origin, origin_https=https,
+        price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn))

@@ -37,7 +37,7 @@ def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | Exception, he
     """The markdown blocks of one stack's comment (without markers) and its diff."""
     title = f"## scaleladder review: `{stack}`"
     if isinstance(head, Exception):
-        return [title, f"> [!CAUTION]\n> `{stack}` does not plan on this branch: {head}"], None
+        return [title, f"> [!CAUTION]\n> `{stack}` does not plan on this branch: {type(head).__name__}: {head}"], None
     notes = []
     if isinstance(base, Exception):
         notes.append(f"No plan of `{stack}` at `{base_rev}` ({base}); compared against an empty stack.")
@@ -61,7 +61,7 @@ def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | Exception, he
     # stateful findings (the diff's alert blocks) first, then cost, then the rest of the diff
     alerts = [b for b in blocks[1:] if b.startswith("> [!") or b.startswith("No stateful")]
     rest = [b for b in blocks[1:] if b not in alerts]
-    return [title, summary, *notes, *alerts, *cost, *rest], diff
+    return [title, summary, *notes, *alerts, *cost, blocks[0], *rest], diff
 
 
 def split(blocks: list[str], stack: str, limit: int = GITHUB_LIMIT) -> list[str]:

@@ -86,3 +86,14 @@ def test_unused_keys_are_accepted_and_reported():
 def test_every_preset_stack_is_valid(stack):
     cfg = engine.validate_stack(engine.read_stack(stack))
     assert cfg.phase == int(stack.removeprefix("phase"))
+
+
+def test_config_reference_is_generated_and_up_to_date():
+    from pathlib import Path
+
+    from ladder.config_docs import config_markdown
+
+    text = config_markdown()
+    assert "`pgbouncer.defaultPoolSize`" in text and "`eks.hpa.cpuPercent`" in text
+    checked_in = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    assert checked_in == text, "docs/config.md is stale: run `python -m ladder docs`"

@@ -202,6 +202,11 @@ def write_page(results: dict[str, Any], sections: list[tuple[str, Callable[[dict
         parts.append("\n")
         if key in results:
             parts.append(render(results[key]))
+            if "load_avg" in results[key]:
+                before, after = results[key]["load_avg"]
+                parts.append(f"\n_1-minute load average of the box before / after this benchmark: {before} / "
+                             f"{after} (anything above what the benchmark itself runs is other work "
+                             f"competing for the same {m.get('nproc', '?')} cores)._\n")
         else:
             parts.append(f"## {key}\n\nNot run yet: `python -m bench {key}`.\n")
     PAGE.parent.mkdir(parents=True, exist_ok=True)

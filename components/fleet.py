@@ -112,14 +112,14 @@ class Fleet(Tier):
         if a.certificate_arn:
             aws.lb.Listener(f"{name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
                             ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=a.certificate_arn,
-                            default_actions=forward, opts=self.child())
+                            default_actions=forward, tags=a.tags, opts=self.child())
             http_actions = [aws.lb.ListenerDefaultActionArgs(
                 type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
                     protocol="HTTPS", port="443", status_code="HTTP_301"))]
         else:
             http_actions = forward
         aws.lb.Listener(f"{name}-http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP",
-                        default_actions=http_actions, opts=self.child())
+                        default_actions=http_actions, tags=a.tags, opts=self.child())
 
     def _nginx_lb(self, name: str) -> pulumi.Output[str]:
         """nginx on one small instance in front of `app.desired` fixed app instances."""

@@ -83,7 +83,7 @@ class PgBouncer(Tier):
         aws.lb.Listener(f"{name}-6432", load_balancer_arn=self.nlb.arn, port=PGBOUNCER_PORT, protocol="TCP",
                         default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward",
                                                                           target_group_arn=target_group.arn)],
-                        opts=self.child())
+                        tags=args.tags, opts=self.child())
         # Fixed size (self-healing, not autoscaled): pool limits are per host, so the host
         # count is part of the sizing guard against RDS max_connections.
         self.group = aws.autoscaling.Group(

@@ -179,8 +179,8 @@ def build_workloads(cfg: StackConfig, eks: EksCluster, db: Database, redis: Cach
         pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
                                 max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
                                 reserve_pool_size=p.reserve_pool_size),
-        region=cfg.region, static_url=static_url),
-        opts=pulumi.ResourceOptions(providers=[eks.provider], depends_on=list(eks.releases.values())))
+        region=cfg.region, static_url=static_url, after=list(eks.releases.values())),
+        opts=pulumi.ResourceOptions(providers=[eks.provider]))
 
 
 def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict) -> Cdn:

@@ -132,6 +132,9 @@ class WorkloadsArgs:
     pgbouncer: PgBouncerSpec
     region: str
     static_url: pulumi.Input[str] | None = None
+    after: Sequence[pulumi.Resource] = ()
+    """Cluster services every object waits for: the load balancer controller's webhooks
+    intercept Services and Pods, KEDA's CRDs must exist before ScaledObjects."""
     app_resources: Resources = Resources("250m", "512Mi", "1", "1Gi")
     worker_resources: Resources = Resources("250m", "512Mi", "1", "1Gi")
     pgbouncer_resources: Resources = Resources("100m", "64Mi", "500m", "256Mi")
@@ -193,8 +196,8 @@ class Workloads(Tier):
             "pod-security.kubernetes.io/enforce": "restricted",
             # The load balancer controller holds a rolling update until the new pod is healthy in the ALB.
             "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
-        }), opts=self.child())
-        self._after_ns = self.child(depends_on=[self.namespace])
+        }), opts=self.child(depends_on=list(args.after)))
+        self._after_ns = self.child(depends_on=[self.namespace, *args.after])
 
         db = aws.secretsmanager.get_secret_version_output(secret_id=args.db_secret_arn,
                                                           opts=pulumi.InvokeOutputOptions(parent=self))
@@ -306,7 +309,7 @@ class Workloads(Tier):
                         path="/", path_type="Prefix",
                         backend=k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
                             name="app", port=k8s.networking.v1.ServiceBackendPortArgs(name="http"))))]))]),
-            opts=self.child(depends_on=[self.namespace, service]))
+            opts=self.child(depends_on=[self.namespace, *a.after, service]))
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-app", metadata=self._meta("app", "app"),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
@@ -392,7 +395,7 @@ class Workloads(Tier):
                 "triggers": pulumi.Output.from_input(a.redis_host).apply(lambda host: keda_triggers(
                     host, a.redis_port, a.redis_cluster, lists, a.queue_depth_target, "redis-auth")),
             },
-            opts=self.child(depends_on=[self.namespace, auth]))
+            opts=self.child(depends_on=[self.namespace, *a.after, auth]))
         return deployment
 
     # -- PgBouncer -------------------------------------------------------------

@@ -93,7 +93,7 @@ def _load_extensions() -> None:
     """Subcommands defined in their own modules register themselves on import."""
     import importlib
 
-    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh"):
+    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh", "policy"):
         try:
             importlib.import_module(f"ladder.{module}")
         except ModuleNotFoundError as err:

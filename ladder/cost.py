@@ -74,6 +74,8 @@ def derive(phase: int, a: dict[str, float], monthly: dict[str, float]) -> dict[s
     q["s3_storage_gb"] = a["static_assets_gb"]
     q["s3_get_requests"] = q["static_requests"] * (1 - a["cdn_cache_hit_ratio"])
     q["s3_put_requests"] = a["s3_put_requests"]
+    q["cdn_log_gb"] = (q["api_requests"] + q["static_requests"]) * a["kb_cdn_log_per_request"] / 1e6
+    q["cdn_log_put_requests"] = a["cdn_log_put_requests"]
     q["log_gb_per_source"] = a["log_gb_per_source"]
     q["secret_api_calls"] = a["secret_api_calls"]
     unknown = set(monthly) - set(q)
@@ -133,8 +135,8 @@ class Context:
         if res["urn"] not in self.entries:
             return []
         share = self.q["egress_gb"] / len(self.entries)
-        return [self.item(res, "data_transfer_out_gb", share, usage=True,
-                          note=f"internet egress, 1/{len(self.entries)} of the stack's")]
+        part = "" if len(self.entries) == 1 else f", 1/{len(self.entries)} of the stack's"
+        return [self.item(res, "data_transfer_out_gb", share, usage=True, note=f"internet egress{part}")]
 
 
 def component_of(res: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:
@@ -162,6 +164,10 @@ def _num(value: Any, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
+def _depends(res: dict[str, Any], on: dict[str, Any]) -> bool:
+    return on["urn"] in ((res.get("options") or {}).get("dependsOn") or [])
+
+
 def _ipv4(ctx: Context, res: dict[str, Any], count: float, note: str) -> list[LineItem]:
     return [ctx.item(res, "public_ipv4_hour", HOURS * count, note=note)] if count else []
 
@@ -171,7 +177,7 @@ def _instance(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     i = res["inputs"]
     disk = _num((i.get("rootBlockDevice") or {}).get("volumeSize"), 8)
     disk += sum(_num(d.get("volumeSize"), 8) for d in i.get("ebsBlockDevices") or [])
-    has_eip = any(r["type"] == "aws:ec2/eip:Eip" and res["urn"] in (r.get("options") or {}).get("dependsOn", [])
+    has_eip = any(r["type"] == "aws:ec2/eip:Eip" and _depends(r, res)
                   for r in ctx.plan["resources"])
     return ([ctx.item(res, "ec2_instance_hour", HOURS, key=i.get("instanceType")),
              ctx.item(res, "ebs_gp3_gb_month", disk, note="EBS volumes")]
@@ -203,8 +209,9 @@ def _eip(res: dict[str, Any], ctx: Context) -> list[LineItem]:
 @rule("aws:ec2/natGateway:NatGateway")
 def _nat(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     nats = sum(r["type"] == res["type"] for r in ctx.plan["resources"])
+    share = "NAT traffic" if nats == 1 else f"1/{nats} of NAT traffic"
     return [ctx.item(res, "nat_gateway_hour", HOURS, note="public IPv4 priced on its Elastic IP"),
-            ctx.item(res, "nat_gateway_gb", ctx.q["nat_gb"] / nats, usage=True, note=f"1/{nats} of NAT traffic")]
+            ctx.item(res, "nat_gateway_gb", ctx.q["nat_gb"] / nats, usage=True, note=share)]
 
 
 def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tuple[float, str]:
@@ -289,7 +296,7 @@ def _cache_cluster(res: dict[str, Any], ctx: Context) -> list[LineItem]:
 def _eks(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     logs = len(res["inputs"].get("enabledClusterLogTypes") or [])
     out = [ctx.item(res, "eks_cluster_hour", HOURS, note="control plane")]
-    if logs:
+    if logs and not ctx.dependency(res, LOG_GROUP):  # else priced on the log group the program creates
         out.append(ctx.item(res, "cloudwatch_logs_ingest_gb", logs * ctx.q["log_gb_per_source"], usage=True,
                             note=f"{logs} control-plane log type(s)"))
     return out
@@ -321,9 +328,16 @@ def _alarm(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     return [ctx.item(res, table, metrics, note=note)]
 
 
-@rule("aws:cloudwatch/logGroup:LogGroup")
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+@rule(LOG_GROUP)
 def _log_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    return [ctx.item(res, "cloudwatch_logs_ingest_gb", ctx.q["log_gb_per_source"], usage=True, note="ingestion")]
+    """One log source, or as many as the EKS log types of a cluster that writes to this group."""
+    sources = sum(len(r["inputs"].get("enabledClusterLogTypes") or []) for r in ctx.plan["resources"]
+                  if r["type"] == "aws:eks/cluster:Cluster" and _depends(r, res))
+    return [ctx.item(res, "cloudwatch_logs_ingest_gb", ctx.q["log_gb_per_source"] * max(1, sources), usage=True,
+                     note=f"ingestion, {sources} EKS control-plane log type(s)" if sources else "ingestion")]
 
 
 @rule("aws:secretsmanager/secret:Secret")
@@ -344,11 +358,44 @@ def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
             ctx.item(res, "cloudfront_https_requests_10k", requests / 1e4, usage=True, note="API + static requests")]
 
 
+def _bucket_role(res: dict[str, Any], ctx: Context) -> str:
+    """"origin" (CloudFront serves it), "cdn-logs" (CloudFront logs to it) or "other". A bucket's
+    name starts with its `bucket`/`bucketPrefix` input, else with its logical name (autonaming)."""
+    prefix = res["inputs"].get("bucket") or res["inputs"].get("bucketPrefix") or res["name"] + "-"
+    for dist in ctx.plan["resources"]:
+        if dist["type"] != "aws:cloudfront/distribution:Distribution":
+            continue
+        if str((dist["inputs"].get("loggingConfig") or {}).get("bucket", "")).startswith(prefix):
+            return "cdn-logs"
+        if any(str(o.get("domainName", "")).startswith(prefix) for o in dist["inputs"].get("origins") or []):
+            return "origin"
+    return "other"
+
+
+def _retention_months(res: dict[str, Any], ctx: Context) -> float:
+    """How long objects stay: the shortest expiration of the bucket's lifecycle rules, else a year."""
+    days = [_num((rule.get("expiration") or {}).get("days"), 0) for r in ctx.plan["resources"]
+            if r["type"].startswith("aws:s3/bucketLifecycleConfiguration")
+            and _depends(r, res) for rule in r["inputs"].get("rules") or []]
+    days = [d for d in days if d > 0]
+    return min(days) / 30 if days else 12.0
+
+
 @rule("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 def _bucket(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    return [ctx.item(res, "s3_standard_gb_month", ctx.q["s3_storage_gb"], usage=True, note="static assets"),
-            ctx.item(res, "s3_get_requests_1k", ctx.q["s3_get_requests"] / 1e3, usage=True, note="CDN cache misses"),
-            ctx.item(res, "s3_put_requests_1k", ctx.q["s3_put_requests"] / 1e3, usage=True, note="deploy uploads")]
+    q = ctx.q
+    role = _bucket_role(res, ctx)
+    if role == "cdn-logs":
+        months = _retention_months(res, ctx)
+        return [ctx.item(res, "s3_standard_gb_month", q["cdn_log_gb"] * months, usage=True,
+                         note=f"CloudFront logs kept {months:g} month(s)"),
+                ctx.item(res, "s3_put_requests_1k", q["cdn_log_put_requests"] / 1e3, usage=True,
+                         note="log file deliveries")]
+    out = [ctx.item(res, "s3_standard_gb_month", q["s3_storage_gb"], usage=True,
+                    note="static assets" if role == "origin" else "assumed as large as the static assets")]
+    if role == "origin":
+        out.append(ctx.item(res, "s3_get_requests_1k", q["s3_get_requests"] / 1e3, usage=True, note="CDN cache misses"))
+    return out + [ctx.item(res, "s3_put_requests_1k", q["s3_put_requests"] / 1e3, usage=True, note="uploads")]
 
 
 @rule("aws:ec2/vpcEndpoint:VpcEndpoint")
@@ -364,12 +411,21 @@ def _annotations(res: dict[str, Any]) -> dict[str, str]:
     return ((res["inputs"].get("metadata") or {}).get("annotations")) or {}
 
 
+# Kubernetes objects the AWS Load Balancer Controller turns into load balancers, and the
+# annotation saying whether it faces the internet (the controller's default is internal).
+K8S_LOAD_BALANCERS = {"kubernetes:core/v1:Service": "service.beta.kubernetes.io/aws-load-balancer-scheme",
+                      "kubernetes:networking.k8s.io/v1:Ingress": "alb.ingress.kubernetes.io/scheme"}
+
+
+def _k8s_scheme(res: dict[str, Any]) -> str:
+    return _annotations(res).get(K8S_LOAD_BALANCERS[res["type"]], "internal")
+
+
 @rule("kubernetes:core/v1:Service")
 def _k8s_service(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     if (res["inputs"].get("spec") or {}).get("type") != "LoadBalancer":
         return []
-    scheme = _annotations(res).get("service.beta.kubernetes.io/aws-load-balancer-scheme", "internal")
-    return _load_balancer(res, ctx, "nlb", scheme != "internet-facing", 2)
+    return _load_balancer(res, ctx, "nlb", _k8s_scheme(res) != "internet-facing", 2)
 
 
 @rule("kubernetes:networking.k8s.io/v1:Ingress")
@@ -379,13 +435,20 @@ def _k8s_ingress(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     group = notes.get("alb.ingress.kubernetes.io/group.name")
     if cls != "alb" or (group and _first_in_group(res, ctx, group) != res["urn"]):
         return []  # not an ALB, or an ALB another Ingress of its group already pays for
-    internal = notes.get("alb.ingress.kubernetes.io/scheme", "internal") != "internet-facing"
-    return _load_balancer(res, ctx, "alb", internal, 2)
+    return _load_balancer(res, ctx, "alb", _k8s_scheme(res) != "internet-facing", 2)
 
 
 def _first_in_group(res: dict[str, Any], ctx: Context, group: str) -> str:
     return min(r["urn"] for r in ctx.plan["resources"] if r["type"] == res["type"]
                and _annotations(r).get("alb.ingress.kubernetes.io/group.name") == group)
+
+
+def _public_load_balancer(r: dict[str, Any]) -> bool:
+    if r["type"] == "aws:lb/loadBalancer:LoadBalancer":
+        return not r["inputs"].get("internal")
+    if r["type"] == "kubernetes:core/v1:Service" and (r["inputs"].get("spec") or {}).get("type") != "LoadBalancer":
+        return False
+    return r["type"] in K8S_LOAD_BALANCERS and _k8s_scheme(r) == "internet-facing"
 
 
 def internet_entries(plan: dict[str, Any]) -> list[str]:
@@ -395,13 +458,10 @@ def internet_entries(plan: dict[str, Any]) -> list[str]:
     cdn = [r["urn"] for r in res if r["type"] == "aws:cloudfront/distribution:Distribution"]
     if cdn:
         return cdn
-    lbs = [r["urn"] for r in res if (r["type"] == "aws:lb/loadBalancer:LoadBalancer" and not r["inputs"].get("internal"))
-           or (r["type"].startswith("kubernetes:") and _annotations(r).get(
-               "service.beta.kubernetes.io/aws-load-balancer-scheme", _annotations(r).get(
-                   "alb.ingress.kubernetes.io/scheme")) == "internet-facing")]
+    lbs = [r["urn"] for r in res if _public_load_balancer(r)]
     if lbs:
         return lbs
-    with_eip = {u for r in res if r["type"] == "aws:ec2/eip:Eip" for u in (r.get("options") or {}).get("dependsOn", [])}
+    with_eip = {u for r in res if r["type"] == "aws:ec2/eip:Eip" for u in r["options"].get("dependsOn") or []}
     return [r["urn"] for r in res if r["type"] == "aws:ec2/instance:Instance"
             and (r["urn"] in with_eip or r["inputs"].get("associatePublicIpAddress"))]
 
@@ -500,7 +560,8 @@ def cost_markdown(report: CostReport, heading: str = "###") -> str:
              "| component | USD/month |", "|---|---:|"]
     lines += [f"| {c} | {usd(v)} |" for c, v in report.components().items()]
     lines += [f"| **total** | **{usd(report.total)}** |", "", "<details><summary>Line items</summary>", "",
-              "| component | resource | sku | quantity | unit | USD/unit | USD/month | |", "|---|---|---|---:|---|---:|---:|---|"]
+              "| component | resource | sku | quantity | unit | USD/unit | USD/month | |",
+              "|---|---|---|---:|---|---:|---:|---|"]
     for i in report.items:
         lines.append(f"| {i.component} | {i.name} | `{i.sku}` | {_qty(i.quantity)} | {i.unit} | {i.unit_price_usd:g} "
                      f"| {usd(i.monthly_usd)} | {'usage' if i.usage_driven else ''} {i.note} |")
@@ -584,7 +645,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             print("error: cost needs STACK or --diff A B", file=sys.stderr)
             return 2
         report = cost_of(args.stack, args.usage)
-    except (PlanUnavailable, ValueError) as err:
+    except (PlanUnavailable, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.json:

@@ -348,13 +348,14 @@ def _findings(diffs: list[ResourceDiff], old: dict[str, Any], new: dict[str, Any
             inputs = ", ".join(c.path for c in d.changes if c.forces_replace)
             found.append(Finding("loss", d.urn, d.type, d.name, f"REPLACED (new, empty resource): {inputs} changed"))
         elif d.action == "remove" and before.get("retainOnDelete"):
-            found.append(Finding("retained", d.urn, d.type, d.name,
-                                 "removed from the stack, retained in AWS (retainOnDelete): data kept, no longer managed"))
+            found.append(Finding("retained", d.urn, d.type, d.name, "removed from the stack, retained in AWS "
+                                 "(retainOnDelete): data kept, no longer managed"))
         elif d.action == "remove":
             blocked = " (protected: `pulumi up` refuses until unprotected)" if before.get("protect") else ""
             found.append(Finding("loss", d.urn, d.type, d.name, f"DELETED with its data{blocked}"))
         elif d.action == "update":
-            dropped = [c.path for c in d.option_changes if c.path in ("protect", "retainOnDelete") and c.old and not c.new]
+            dropped = [c.path for c in d.option_changes
+                       if c.path in ("protect", "retainOnDelete") and c.old and not c.new]
             if dropped:
                 found.append(Finding("unprotected", d.urn, d.type, d.name, f"{' and '.join(dropped)} removed"))
     return sorted(found, key=lambda f: (f.kind != "loss", f.urn))
@@ -440,7 +441,8 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     common = common_changes(diff)
     if common:
         rows = "\n".join(f"| `{_cell(p)}` | `{_cell(o)}` | `{_cell(n)}` | {k} |" for (p, o, n), k in common.items())
-        blocks.append(f"Changes shared by many resources:\n\n| input | old | new | resources |\n|---|---|---|---:|\n{rows}")
+        blocks.append("Changes shared by many resources:\n\n| input | old | new | resources |\n|---|---|---|---:|\n"
+                      + rows)
     shown, quiet = listed(diff, common)
     if quiet:
         blocks.append(f"{quiet} more resource(s) change only by the shared changes above.")

@@ -53,7 +53,8 @@ def render(plans: dict[int, engine.Plan | Exception] | None = None) -> str:
         if n in costs:
             c = costs[n]
             lines.append(f"| [{n}](#phase-{n}-{_anchor(spec.name)}) | {spec.name} | {spec.concurrent_users:,} | "
-                         f"{spec.messages_per_day:,} | {data[n]['resourceCount']} | {usd(c.total)} | {usd(c.per_1000_users)} |")
+                         f"{spec.messages_per_day:,} | {data[n]['resourceCount']} | {usd(c.total)} | "
+                         f"{usd(c.per_1000_users)} |")
         else:
             lines.append(f"| {n} | {spec.name} | {spec.concurrent_users:,} | {spec.messages_per_day:,} | - | - | - |")
     for n, spec in PHASES.items():

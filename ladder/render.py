@@ -59,10 +59,29 @@ def is_kubernetes_object(r: engine.Resource) -> bool:
     return r.custom and r.type.startswith("kubernetes:") and r.type != HELM_RELEASE
 
 
+def _whole_numbers(value: Any) -> Any:
+    """The plan carries numbers as floats (protobuf Struct); manifests want 2, not 2.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
+def _secret_keys(value: Any) -> Any:
+    """A Secret's data marked secret as a whole: keep its keys (not secret), hide every value."""
+    if isinstance(value, engine.Secret) and isinstance(value.value, dict):
+        return {k: "[secret]" for k in value.value}
+    return value
+
+
 def manifest(r: engine.Resource) -> dict[str, Any]:
-    """The object as the provider would send it (secrets as "[secret]"); an auto-named
-    object gets the name the provider gives it."""
-    inputs = engine.public(r.inputs)
+    """The object as the provider would send it (secret values as "[secret]"); an
+    auto-named object gets the name the provider gives it."""
+    raw = {k: _secret_keys(v) if k in ("data", "stringData") else v for k, v in r.inputs.items()}
+    inputs = _whole_numbers(engine.public(raw))
     out = {k: inputs[k] for k in MANIFEST_KEYS if k in inputs}
     metadata = dict(out.get("metadata") or {})
     if "name" not in metadata:

@@ -19,7 +19,7 @@ from typing import Any
 from . import engine
 from .cli import COMMANDS
 from .cost import delta, delta_markdown, price_plan
-from .diff import EXIT_STATEFUL_LOSS, Diff, PlanUnavailable, compare, load, markdown_blocks, plans_at
+from .diff import EXIT_STATEFUL_LOSS, Diff, compare, load, markdown_blocks, plans_at
 
 GITHUB_LIMIT = 65_536
 MARKER = "<!-- scaleladder-review:{stack} -->"
@@ -49,8 +49,9 @@ def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | Exception, he
         change = delta(price_plan(base), price_plan(head))
         cost = [delta_markdown(change, heading="###")]
         cost_line = f"cost {change['total_delta_usd']:+,.2f} USD/month"
-    except (ValueError, KeyError) as err:
-        cost, cost_line = [f"> [!WARNING]\n> Cost could not be computed: {err}"], "cost unavailable"
+    except Exception as err:  # the comment is still posted, saying why the cost is missing
+        cost = [f"> [!WARNING]\n> Cost could not be computed: {type(err).__name__}: {err}"]
+        cost_line = "cost unavailable"
     s = diff.summary()
     status = (f"**{s['stateful_losses']} stateful loss(es)**" if s["stateful_losses"] else "no stateful loss")
     summary = (f"phase {head.get('phase')}: {s['add']} to add, {s['update']} to update, {s['replace']} to replace, "

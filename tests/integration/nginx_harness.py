@@ -42,7 +42,7 @@ HTTP_TIMEOUT = 10.0  # seconds for any single request
 PORT_ATTEMPTS = 3
 
 MAIN_CONF = """\
-{user}worker_processes 1;
+{user}worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/error.log notice;
 events {{ worker_connections 1024; }}
@@ -141,8 +141,9 @@ def request(port: int, path: str = "/", method: str = "GET", body: bytes | None 
 class Upstream:
     """`upstream.py` as a subprocess on a kernel-chosen port: `with Upstream("a") as up: up.port`."""
 
-    def __init__(self, upstream_id: str, health_path: str = "/health", cpu_ms: float = 0.0):
-        self.id, self.port = upstream_id, 0
+    def __init__(self, upstream_id: str, health_path: str = "/health", cpu_ms: float = 0.0,
+                 quiet: bool = False):
+        self.id, self.port, self.quiet = upstream_id, 0, quiet  # quiet: stderr (tracebacks) dropped
         self.args = [sys.executable, str(UPSTREAM_SCRIPT), "--port", "0", "--id", upstream_id,
                      "--health-path", health_path, "--cpu-ms", str(cpu_ms)]
         self.proc: subprocess.Popen | None = None
@@ -153,6 +154,7 @@ class Upstream:
 
     def __enter__(self) -> "Upstream":
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL if self.quiet else None,
                                      text=True, start_new_session=True)
         with selectors.DefaultSelector() as sel:  # bounded wait for `listening HOST:PORT`
             sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -179,10 +181,11 @@ class Nginx:
     """A real nginx serving `conf` (a rendered scaleladder.conf) from a temp directory.
 
     `with Nginx(conf) as nginx: nginx.start(); request(nginx.port)`; `nginx.test()` runs
-    `nginx -t`. `distro=True` wraps `conf` in the distro's own nginx.conf instead.
+    `nginx -t`. `distro=True` wraps `conf` in the distro's own nginx.conf instead;
+    `worker_processes` ("auto": one per core, as the distro sets it) applies to the minimal one.
     """
 
-    def __init__(self, conf: str, distro: bool = False):
+    def __init__(self, conf: str, distro: bool = False, worker_processes: int | str = 1):
         self.binary = require_nginx()
         if distro and not DISTRO_CONF.exists():
             pytest.skip(f"no {DISTRO_CONF}: this nginx was not installed from a distro package")
@@ -195,7 +198,8 @@ class Nginx:
         # As root, nginx would run its workers as `nobody`, who cannot use this directory.
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.main_conf = self.dir / "nginx.conf"
-        main = distro_main_conf(self.dir) if distro else MAIN_CONF.format(d=self.dir, user=user)
+        main = (distro_main_conf(self.dir) if distro
+                else MAIN_CONF.format(d=self.dir, user=user, workers=worker_processes))
         self.main_conf.write_text(main)
         self.proc: subprocess.Popen | None = None
 

@@ -52,8 +52,12 @@ def user_data_texts(p: engine.Plan) -> dict[str, str]:
 
 
 def sg_tiers(p: engine.Plan) -> dict[str, str]:
-    """security group id -> tier name (from the Firewall's `sg-<tier>` groups)."""
-    return {r.id: r.name.removeprefix("sg-") for r in p.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    """security group id -> tier name (from the Firewall's `sg-<tier>` groups, and "eks" for
+    the EKS cluster security group, the external tier phase 6's pods run in)."""
+    tiers = {r.id: r.name.removeprefix("sg-") for r in p.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    for cluster in p.of_type("aws:eks/cluster:Cluster"):
+        tiers[cluster.state["vpcConfig"]["clusterSecurityGroupId"]] = "eks"
+    return tiers
 
 
 def ingress(p: engine.Plan) -> set[tuple[str, int, str]]:

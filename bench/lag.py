@@ -1,0 +1,93 @@
+"""Replica lag under write load: pgbench's TPC-B-like script through the rendered
+PgBouncer's read-write pool (phase 3's path to the primary, 300 clients), while
+pg_stat_replication.replay_lag on the primary is sampled every 100 ms.
+
+replay_lag is the time between the primary flushing a commit's WAL locally and the
+streaming replica reporting it replayed, i.e. how stale a read through the `app_ro` pool
+can be. The sources promise under one second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from bench.common import SHARED, fmt, median, now, percentile, psql_watch, table
+from bench.pgbouncer import PHASE, SCALE, _via, pgbench
+from ladder import pgbouncer as pgb
+from ladder.phases import phase_defaults
+
+RUNS = 3
+SECONDS = 15
+CLIENTS = 300
+SETTLE = 1.0  # seconds of load before sampling starts (the last idle value is stale)
+PROMISE_MS = 1000.0
+SQL = ("SELECT extract(epoch FROM replay_lag) * 1000, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) "
+       "FROM pg_stat_replication")
+
+
+def one_run(cluster: Any, bouncer: Any, seconds: int) -> dict[str, Any]:
+    load: dict[str, Any] = {}
+    writer = threading.Thread(target=lambda: load.update(
+        pgbench(cluster.bins, _via(bouncer, pgb.RW_DATABASE), CLIENTS, (), seconds)))
+    writer.start()
+    time.sleep(SETTLE)
+    p = cluster.primary
+    with psql_watch(cluster.bins.psql, p.sockdir, p.port, SQL, interval=0.1) as rows:
+        writer.join(seconds + 150)
+    lags = [float(r.split("|")[0]) for r in rows if r.split("|")[0]]
+    behind = [float(r.split("|")[1]) for r in rows if r.split("|")[1]]
+    result = {"tps": load.get("tps"), "samples": len(rows), "null_samples": len(rows) - len(lags),
+              "p50_ms": percentile(lags, 50), "p99_ms": percentile(lags, 99), "max_ms": max(lags, default=None),
+              "max_bytes_behind": max(behind, default=None), "error": load.get("error")}
+    print(f"  lag run: {fmt(result['tps'])} write tps, replay_lag p50 {fmt(result['p50_ms'], 1)} ms, "
+          f"p99 {fmt(result['p99_ms'], 1)} ms, max {fmt(result['max_ms'], 1)} ms "
+          f"({result['samples']} samples)", flush=True)
+    return result
+
+
+def bench(runs: int = RUNS, seconds: int = SECONDS) -> dict[str, Any]:
+    from pgcluster import (init_pgbench, installed_pgbouncer_version, pg_cluster, pgbouncer_ini_data,
+                           running_pgbouncer, service_workdir)
+    import shutil
+
+    d = phase_defaults(PHASE)["pgbouncer"]
+    pool = {"pool_mode": d["poolMode"], "max_client_conn": d["maxClientConn"],
+            "default_pool_size": d["defaultPoolSize"], "reserve_pool_size": d["reservePoolSize"]}
+    started = time.monotonic()
+    with pg_cluster(replicas=1, tls=True, max_connections=400) as cluster:
+        init_pgbench(cluster, scale=SCALE)
+        workdir = service_workdir("scaleladder-bench-lag-")
+        try:
+            data = pgbouncer_ini_data(cluster, workdir, version=installed_pgbouncer_version(cluster.bins), **pool)
+            with running_pgbouncer(cluster, data, workdir) as bouncer:
+                results = [one_run(cluster, bouncer, seconds) for _ in range(runs)]
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return {"date": now(), "runs": runs, "seconds": seconds, "clients": CLIENTS, "scale": SCALE,
+            "results": results, "wall_s": round(time.monotonic() - started, 1)}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    res = r["results"]
+    p99 = median([x["p99_ms"] for x in res])
+    worst = max((x["max_ms"] for x in res if x["max_ms"] is not None), default=None)
+    met = worst is not None and worst < PROMISE_MS
+    out = [f"## 2. Replica lag under write load\n\n",
+           f"Run {r['date']}; {r['runs']} runs of {r['seconds']} s: pgbench's TPC-B-like script (scale "
+           f"{r['scale']}), {r['clients']} clients through the rendered PgBouncer's `app` pool to the primary; "
+           f"`replay_lag` of the one streaming replica read from `pg_stat_replication` every 100 ms "
+           f"(`psql \\watch 0.1`; sampling starts {SETTLE:.0f} s into the load). Percentiles are nearest-rank "
+           f"over each run's samples; the summary is the median over runs, the max over all runs. {SHARED}: "
+           f"pgbench, PgBouncer, the primary and the replica's WAL receiver and replay all share them. "
+           f"Whole benchmark: {r.get('wall_s', '?')} s.\n\n",
+           f"**replay_lag: p50 {fmt(median([x['p50_ms'] for x in res]), 1)} ms, p99 {fmt(p99, 1)} ms "
+           f"(medians over runs), max {fmt(worst, 1)} ms** — the sources promise under one second: "
+           f"{'met' if met else '**not met**'} ({SHARED}).\n\n"]
+    out.append(table(["run", "write TPS", "samples (NULL)", "p50", "p99", "max", "max WAL behind"],
+                     [[i + 1, fmt(x["tps"]), f"{x['samples']} ({x['null_samples']})", fmt(x["p50_ms"], 1, " ms"),
+                       fmt(x["p99_ms"], 1, " ms"), fmt(x["max_ms"], 1, " ms"),
+                       fmt((x["max_bytes_behind"] or 0) / 1024, 0, " KiB")] for i, x in enumerate(res)]))
+    out.append(f"\n({SHARED}.) A NULL sample means the replica had caught up and reported no lag.\n")
+    return "".join(out)

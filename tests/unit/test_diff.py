@@ -1,0 +1,193 @@
+"""`ladder diff`: properties, no golden files. Plans are the presets' offline plans, edited
+the way a careless change would edit them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ladder import cli, engine
+from ladder.diff import PlanUnavailable, compare, is_stateful, load, ordered
+
+RDS = "aws:rds/instance:Instance"
+
+
+def plan(stack: str = "phase2") -> dict:
+    return load(stack)
+
+
+def primary(p: dict) -> dict:
+    return next(r for r in p["resources"] if r["type"] == RDS and not r["inputs"].get("replicateSourceDb"))
+
+
+def first(p: dict, type_: str) -> dict:
+    return next(r for r in p["resources"] if r["type"] == type_)
+
+
+def run_diff(tmp_path, a: dict, b: dict, *flags: str) -> int:
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a))
+    pb.write_text(json.dumps(b))
+    return cli.main(["diff", str(pa), str(pb), *flags])
+
+
+@pytest.mark.parametrize("key,value", [("dbName", "other"), ("storageEncrypted", False), ("username", "root")])
+def test_replacing_the_rds_primary_exits_3_and_is_reported_first(tmp_path, capsys, key, value):
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(b)["inputs"][key] = value
+    assert run_diff(tmp_path, a, b) == 3
+    out = capsys.readouterr()
+    assert "STATEFUL RESOURCE LOST" in out.out and "--allow-destroy" in out.err
+    assert out.out.index("STATEFUL RESOURCE LOST") < out.out.index("to add")  # before the summary and the table
+    d = compare(a, b)
+    assert d.findings[0].kind == "loss" and d.findings[0].name == primary(a)["name"]
+    assert ordered(d)[0].name == primary(a)["name"] and ordered(d)[0].action == "replace"
+    assert run_diff(tmp_path, a, b, "--allow-destroy") == 0
+
+
+def test_markdown_puts_the_stateful_warning_first(tmp_path, capsys):
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(b)["inputs"]["dbName"] = "other"
+    assert run_diff(tmp_path, a, b, "--markdown") == 3
+    out = capsys.readouterr().out
+    assert out.index("[!CAUTION]") < out.index("to add, ")
+
+
+def test_removing_the_primary_without_retain_is_a_loss(tmp_path):
+    a = plan()
+    primary(a)["options"]["retainOnDelete"] = False
+    b = copy.deepcopy(a)
+    b["resources"] = [r for r in b["resources"] if r["urn"] != primary(a)["urn"]]
+    assert run_diff(tmp_path, a, b) == 3
+    assert compare(a, b).findings[0].reason.startswith("DELETED")
+
+
+def test_removing_a_retained_resource_warns_but_passes(tmp_path, capsys):
+    a = plan()
+    assert primary(a)["options"]["retainOnDelete"], "the preset's primary carries retainOnDelete"
+    b = copy.deepcopy(a)
+    b["resources"] = [r for r in b["resources"] if r["urn"] != primary(a)["urn"]]
+    assert run_diff(tmp_path, a, b) == 0
+    assert "retained in AWS" in capsys.readouterr().out
+    assert [f.kind for f in compare(a, b).findings] == ["retained"]
+
+
+def test_dropping_protection_is_a_warning():
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(b)["options"]["protect"] = False
+    (finding,) = compare(a, b).findings
+    assert finding.kind == "unprotected" and "protect" in finding.reason
+
+
+def test_changing_a_non_stateful_input_is_a_plain_update(tmp_path):
+    a = plan()
+    b = copy.deepcopy(a)
+    lt = first(b, "aws:ec2/launchTemplate:LaunchTemplate")
+    old = lt["inputs"]["instanceType"]
+    lt["inputs"]["instanceType"] = new = "t3.xlarge" if old != "t3.xlarge" else "t3.large"
+    assert run_diff(tmp_path, a, b) == 0
+    (change,) = compare(a, b).resources
+    assert change.action == "update" and not change.stateful
+    assert [(c.path, c.old, c.new) for c in change.changes] == [("instanceType", old, new)]
+
+
+def test_replacing_a_non_stateful_resource_does_not_fail(tmp_path):
+    a = plan()
+    b = copy.deepcopy(a)
+    first(b, "aws:ec2/subnet:Subnet")["inputs"]["cidrBlock"] = "10.9.0.0/24"
+    d = compare(a, b)
+    assert [r.action for r in d.resources] == ["replace"] and not d.findings
+    assert run_diff(tmp_path, a, b) == 0
+
+
+def test_in_place_changes_to_stateful_resources_pass():
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(b)["inputs"]["instanceClass"] = "db.m6g.large"
+    primary(b)["inputs"]["allocatedStorage"] = 200
+    d = compare(a, b)
+    assert [r.action for r in d.resources] == ["update"] and d.exit_code(False) == 0
+
+
+def test_unknown_values_claim_no_change():
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(b)["inputs"]["dbName"] = "<unknown>"
+    primary(b)["inputs"]["vpcSecurityGroupIds"] = ["<unknown>"]
+    assert compare(a, b).resources == []
+
+
+def test_ignore_changes_hides_a_change():
+    a = plan("phase1")
+    b = copy.deepcopy(a)
+    vm = first(b, "aws:ec2/instance:Instance")
+    assert "ami" in vm["options"]["ignoreChanges"]
+    vm["inputs"]["ami"] = "ami-0123456789abcdef0"
+    assert compare(a, b).resources == []
+
+
+def test_user_data_replaces_the_vm_when_it_says_so():
+    a = plan("phase1")
+    b = copy.deepcopy(a)
+    vm = first(b, "aws:ec2/instance:Instance")
+    vm["inputs"]["userData"] += "\n# changed"
+    (change,) = compare(a, b).resources
+    assert change.action == ("replace" if vm["inputs"].get("userDataReplaceOnChange") else "update")
+
+
+def test_a_read_replica_is_not_stateful():
+    replica = {"type": RDS, "inputs": {"replicateSourceDb": "db-1"}, "options": {}}
+    assert not is_stateful(replica)
+    assert is_stateful({"type": RDS, "inputs": {}, "options": {}})
+    assert is_stateful({"type": "aws:s3/bucketV2:BucketV2", "inputs": {}, "options": {}})
+    assert is_stateful({"type": "aws:ec2/vpc:Vpc", "inputs": {}, "options": {"retainOnDelete": True}})
+
+
+def test_two_stacks_compare_as_one_stack_climbing():
+    a = plan("phase1")
+    renamed = json.loads(json.dumps(a).replace("phase1", "elsewhere"))
+    d = compare(a, renamed)
+    assert d.resources == [] and d.unchanged == len(a["resources"])
+
+
+def test_secrets_never_appear_in_diff_output(tmp_path, capsys):
+    a, b = plan("phase1"), plan("phase2")
+    for flag in ("--json", "--markdown"):
+        run_diff(tmp_path, a, b, flag)
+    out = capsys.readouterr().out
+    assert "Mock-" not in out  # the mocks' generated passwords
+    assert '"[secret]"' in json.dumps(b)
+
+
+def _planned(stacks):
+    out = {}
+    for s in stacks:
+        try:
+            out[s] = load(s)
+        except Exception as err:  # a phase under construction
+            out[s] = err
+    return out
+
+
+def test_climbing_between_consecutive_presets_loses_no_stateful_resource():
+    plans = _planned(engine.stack_names())
+    ok = [s for s in sorted(plans) if not isinstance(plans[s], Exception)]
+    pairs = [(x, y) for x, y in zip(ok, ok[1:]) if plans[y]["phase"] == plans[x]["phase"] + 1]
+    assert pairs, "at least phases 1 -> 2 plan"
+    for x, y in pairs:
+        for direction in ((x, y), (y, x)):  # climbing and stepping back
+            d = compare(plans[direction[0]], plans[direction[1]])
+            assert not d.losses, f"{direction}: {[f.reason for f in d.losses]}"
+
+
+def test_git_revision_sources(tmp_path):
+    at_head = load("phase1@HEAD")
+    assert at_head["stack"] == "phase1" and at_head["resources"]
+    with pytest.raises(PlanUnavailable):
+        load("phase1@no-such-revision-xyz")
+    assert cli.main(["diff", "phase1@no-such-revision-xyz", "phase1"]) == 1

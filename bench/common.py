@@ -109,6 +109,13 @@ def psql_watch(psql: str, sockdir: Path, port: int, sql: str, interval: float = 
             rows.extend(line for line in out.read().splitlines() if line.strip())
 
 
+def commit_like_rds(server: Any) -> None:
+    """synchronous_commit back to on, RDS's default (the test harness turns it off for speed;
+    fsync stays off: this box's disk is not what is measured)."""
+    server.psql("ALTER SYSTEM SET synchronous_commit = on")
+    server.psql("SELECT pg_reload_conf()")
+
+
 # ---------------------------------------------------------------- machine and versions
 
 

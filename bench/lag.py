@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from bench.common import SHARED, fmt, median, now, percentile, psql_watch, table
+from bench.common import SHARED, commit_like_rds, fmt, median, now, percentile, psql_watch, table
 from bench.pgbouncer import PHASE, SCALE, _via, pgbench
 from ladder import pgbouncer as pgb
 from ladder.phases import phase_defaults
@@ -57,6 +57,7 @@ def bench(runs: int = RUNS, seconds: int = SECONDS) -> dict[str, Any]:
             "default_pool_size": d["defaultPoolSize"], "reserve_pool_size": d["reservePoolSize"]}
     started = time.monotonic()
     with pg_cluster(replicas=1, tls=True, max_connections=400) as cluster:
+        commit_like_rds(cluster.primary)
         init_pgbench(cluster, scale=SCALE)
         workdir = service_workdir("scaleladder-bench-lag-")
         try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import SHARED, fmt, median, now, psql_watch, ratio, run, table, verdict
+from bench.common import SHARED, commit_like_rds, fmt, median, now, psql_watch, ratio, run, table, verdict
 from ladder import pgbouncer as pgb
 from ladder.phases import phase_defaults
 
@@ -168,7 +168,7 @@ def bench(runs: int = RUNS, seconds: int = SECONDS) -> dict[str, Any]:
     with pg_cluster(replicas=1, tls=True, max_connections=400) as cluster:
         version = installed_pgbouncer_version(cluster.bins)
         results["rendered_for"] = version
-        print(f"pgbouncer: cluster up, pgbench -i -s {SCALE}", flush=True)
+        commit_like_rds(cluster.primary)
         init_pgbench(cluster, scale=SCALE)
         replica = cluster.replicas[0]
         for server in (cluster.primary, replica):  # warm caches on both before measuring

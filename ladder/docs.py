@@ -92,23 +92,31 @@ def _anchor(name: str) -> str:
     return "".join(ch for ch in name.lower().replace(" ", "-") if ch.isalnum() or ch == "-")
 
 
+CONFIG_DOC_PATH = engine.REPO / "docs" / "config.md"
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
-    text = render()
-    if args.check:
-        if DOC_PATH.exists() and DOC_PATH.read_text() == text:
-            print(f"{DOC_PATH.relative_to(engine.REPO)} is up to date")
-            return 0
-        print(f"error: {DOC_PATH.relative_to(engine.REPO)} is stale; run `python -m ladder docs`", file=sys.stderr)
-        return 1
-    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOC_PATH.write_text(text)
-    print(f"wrote {DOC_PATH.relative_to(engine.REPO)}")
-    return 0
+    from .config_docs import config_markdown
+
+    stale = 0
+    for path, text in ((DOC_PATH, render()), (CONFIG_DOC_PATH, config_markdown())):
+        name = path.relative_to(engine.REPO)
+        if args.check:
+            if path.exists() and path.read_text() == text:
+                print(f"{name} is up to date")
+            else:
+                print(f"error: {name} is stale; run `python -m ladder docs`", file=sys.stderr)
+                stale = 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {name}")
+    return stale
 
 
 def _docs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 if docs/phases.md is not up to date")
 
 
-COMMANDS["docs"] = ("regenerate docs/phases.md: per phase diagram, counts, cost, what climbing adds",
+COMMANDS["docs"] = ("regenerate docs/phases.md (per phase diagram, counts, cost, what climbing adds) and docs/config.md",
                     _docs_args, cmd_docs)

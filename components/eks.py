@@ -233,15 +233,30 @@ class EksCluster(Tier):
         attached = [aws.iam.RolePolicyAttachment(f"{name}-node-{short}", role=role.name, policy_arn=arn,
                                                  opts=self.child())
                     for short, arn in NODE_POLICIES.items()]
+        # Our own launch template so the nodes are held to the same rules as every EC2 host:
+        # IMDSv2 only and an encrypted gp3 root volume (EKS's generated template guarantees
+        # neither). Hop limit 2: the VPC CNI runs in a pod on the host network, app pods use
+        # Pod Identity and never need IMDS. No AMI, profile or user data: EKS keeps managing those.
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                                       http_put_response_hop_limit=2),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=a.node_disk_gb, encrypted="true", delete_on_termination="true"))],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(a.tags, Name=f"{a.name}-node"))
+                                for t in ("instance", "volume")],
+            update_default_version=True, tags=a.tags, opts=self.child())
         return aws.eks.NodeGroup(
             f"{name}-nodes",
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id,
+                                                                version=template.latest_version.apply(str)),
             cluster_name=self.cluster.name,
             node_role_arn=role.arn,
             subnet_ids=list(a.subnet_ids),
             instance_types=[a.node_instance_type],
             ami_type=ami_type(a.node_instance_type),
             capacity_type="ON_DEMAND",
-            disk_size=a.node_disk_gb,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=a.nodes_min, desired_size=a.nodes_min,
                                                               max_size=a.nodes_max),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),

@@ -98,25 +98,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
         outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
     else:
-        assert role is not None
-        fleet = Fleet("fleet", FleetArgs(
-            vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
-            lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
-            instance_profile_arn=role.profile.arn, instance_profile_name=role.profile.name,
-            app_user_data=user_data(app, ends, roles=("api",), asg_name=f"{prefix}-app"),
-            worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
-            app=GroupSize(cfg.app_tier.instance_type, cfg.app_tier.min, cfg.app_tier.desired, cfg.app_tier.max),
-            workers=GroupSize(cfg.workers.instance_type, cfg.workers.min, cfg.workers.min, cfg.workers.max),
-            cpu_target=cfg.app_tier.cpu_target, queue_depth_target=cfg.workers.queue_depth_target,
-            load_balancer=cfg.load_balancer, health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn,
-            name_prefix=prefix, stack=stack, tags=tags))
-        if fleet.alb is not None:
-            specs += alb_alarms(fleet.alb.arn_suffix) + host_alarms("AutoScalingGroupName", fleet.app_group_name, "app")
-        else:
-            specs += app_metric_alarms(stack)
-            for i, inst in enumerate(fleet.app_instances):
-                specs += host_alarms("InstanceId", inst.id, f"app-{i}")
-        specs += host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")
+        fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags)
+        specs += fleet_alarms(fleet, stack)
         scheme = "https" if cfg.app.certificate_arn else "http"
         outputs["url"] = pulumi.Output.concat(f"{scheme}://", fleet.endpoint)
         origin = fleet.endpoint
@@ -190,3 +173,30 @@ def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: di
     return Cdn("cdn", CdnArgs(
         origin_domain=c.origin_domain if https and c.origin_domain else origin, origin_https=https,
         price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn))
+
+
+def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
+                prefix: str, stack: str, tags: dict) -> Fleet:
+    assert role is not None
+    t, w = cfg.app_tier, cfg.workers
+    return Fleet("fleet", FleetArgs(
+        vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
+        lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
+        instance_profile_arn=role.profile.arn, instance_profile_name=role.profile.name,
+        app_user_data=user_data(app, ends, roles=("api",), asg_name=f"{prefix}-app"),
+        worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
+        app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
+        cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,
+        health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn, name_prefix=prefix, stack=stack,
+        tags=tags))
+
+
+def fleet_alarms(fleet: Fleet, stack: str) -> list[AlarmSpec]:
+    """The ALB measures latency and errors; behind nginx the app's own metrics do."""
+    if fleet.alb is not None:
+        specs = alb_alarms(fleet.alb.arn_suffix) + host_alarms("AutoScalingGroupName", fleet.app_group_name, "app")
+    else:
+        specs = app_metric_alarms(stack)
+        for i, inst in enumerate(fleet.app_instances):
+            specs += host_alarms("InstanceId", inst.id, f"app-{i}")
+    return specs + host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")

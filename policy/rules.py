@@ -319,7 +319,8 @@ def rds_final_snapshot(r: Resource) -> Iterator[str]:
 
 
 @rule("rds-managed-master-password", types=[RDS_INSTANCE],
-      remediation="Set manage_master_user_password=True and drop `password`: RDS keeps and rotates it in Secrets Manager.")
+      remediation="Set manage_master_user_password=True and drop `password`: RDS keeps and rotates it in "
+                  "Secrets Manager.")
 def rds_managed_master_password(r: Resource) -> Iterator[str]:
     """The RDS master password lives in Secrets Manager, never in Pulumi inputs or state."""
     if present(r.props, "password"):
@@ -329,7 +330,8 @@ def rds_managed_master_password(r: Resource) -> Iterator[str]:
 
 
 @rule("rds-auto-minor-upgrade", types=[RDS_INSTANCE],
-      remediation="Leave auto_minor_version_upgrade at its default (true) so security patches land in the maintenance window.")
+      remediation="Leave auto_minor_version_upgrade at its default (true): security patches land in the "
+                  "maintenance window.")
 def rds_auto_minor_upgrade(r: Resource) -> Iterator[str]:
     """RDS instances take minor engine upgrades (security fixes) automatically."""
     if falsy(r.props.get("autoMinorVersionUpgrade")):
@@ -344,7 +346,8 @@ def rds_tls_required(r: Resource) -> Iterator[str]:
     params = {str(get(p, "name")): str(get(p, "value")) for p in items(r.props.get("parameters"))}
     if family.startswith("postgres") and params.get("rds.force_ssl") != "1":
         yield f"{family}: rds.force_ssl is {params.get('rds.force_ssl', 'unset (0)')}; must be 1"
-    if family.startswith(("mysql", "mariadb")) and params.get("require_secure_transport", "").lower() not in ("1", "on"):
+    secure_transport = params.get("require_secure_transport", "").lower()
+    if family.startswith(("mysql", "mariadb")) and secure_transport not in ("1", "on"):
         yield f"{family}: require_secure_transport is not ON"
 
 
@@ -379,7 +382,8 @@ def elasticache_auth(r: Resource) -> Iterator[str]:
 
 
 @rule("elasticache-noeviction", types=[REDIS_PARAMS],
-      remediation="Set maxmemory-policy=noeviction in every Redis parameter group: BullMQ loses jobs when Redis evicts.")
+      remediation="Set maxmemory-policy=noeviction in every Redis parameter group: BullMQ loses jobs when "
+                  "Redis evicts.")
 def elasticache_noeviction(r: Resource) -> Iterator[str]:
     """Redis parameter groups set maxmemory-policy noeviction (BullMQ's requirement)."""
     params = {str(get(p, "name")): str(get(p, "value")) for p in items(r.props.get("parameters"))}
@@ -453,7 +457,8 @@ def s3_public_access_blocked(stack: Stack) -> Iterator[tuple[Resource, str]]:
 
 
 @rule("s3-no-public-acl", types=[*BUCKETS, *BUCKET_ACLS],
-      remediation="Use BucketOwnerEnforced ownership (ACLs off) or grant only canonical user ids; never public canned ACLs.")
+      remediation="Use BucketOwnerEnforced ownership (ACLs off) or grant only canonical user ids; never public "
+                  "canned ACLs.")
 def s3_no_public_acl(r: Resource) -> Iterator[str]:
     """No bucket ACL grants access to everyone or to any AWS user."""
     acl = str(r.props.get("acl") or "")
@@ -565,7 +570,8 @@ def imdsv2_required(r: Resource) -> Iterator[str]:
 
 
 @rule("no-ssh-keys", types=[INSTANCE, LAUNCH_TEMPLATE, EKS_NODES],
-      remediation="Reach hosts with SSM Session Manager (the instance role has AmazonSSMManagedInstanceCore); no key pairs.")
+      remediation="Reach hosts with SSM Session Manager (the instance role has AmazonSSMManagedInstanceCore); "
+                  "no key pairs.")
 def no_ssh_keys(r: Resource) -> Iterator[str]:
     """No EC2 key pairs or node-group remote access: hosts are reached through SSM."""
     if present(r.props, "keyName"):
@@ -662,7 +668,8 @@ def world_ingress_web_edge_only(stack: Stack) -> Iterator[tuple[Resource, str]]:
 
 
 @rule("nlb-internal", types=[LB],
-      remediation="Set internal=True on network load balancers; the internet enters through the ALB (or CloudFront) only.")
+      remediation="Set internal=True on network load balancers; the internet enters through the ALB (or "
+                  "CloudFront) only.")
 def nlb_internal(r: Resource) -> Iterator[str]:
     """Network and gateway load balancers are internal (the only public entry is the application load balancer)."""
     kind = r.props.get("loadBalancerType") or "application"
@@ -747,8 +754,9 @@ def eks_endpoint_private(r: Resource) -> Iterator[str]:
       remediation="Set public_access_cidrs to the deployers' egress ranges (CI runners, office VPN), or "
                   "endpoint_public_access=False and deploy from inside the VPC.")
 def eks_public_endpoint_restricted(r: Resource) -> Iterator[str]:
-    """The EKS public API endpoint is off or limited to listed address ranges (advisory: the
-    preset leaves it open, IAM-authenticated, so a CI runner can deploy)."""
+    """The EKS public API endpoint is off or limited to listed address ranges."""
+    # Advisory: the presets leave it open (every call is still IAM-authenticated) so a CI
+    # runner outside the VPC can deploy; a team with fixed egress addresses narrows it.
     vpc = r.props.get("vpcConfig")
     if not falsy(get(vpc, "endpointPublicAccess")):
         cidrs = [str(c) for c in items(get(vpc, "publicAccessCidrs"))] or ["0.0.0.0/0 (default)"]
@@ -854,7 +862,8 @@ def _scalers(stack: Stack, deployment: Resource) -> list[tuple[Resource, float]]
     for scaler in stack.of_type(*HPAS, SCALED_OBJECT):
         target = get(scaler.props, "spec", "scaleTargetRef", default={})
         same_ns = _meta(scaler)[0] == namespace
-        by_name = str(get(target, "name", default="")) == name and get(target, "kind", default="Deployment") == "Deployment"
+        kind = get(target, "kind", default="Deployment")
+        by_name = kind == "Deployment" and str(get(target, "name", default="")) == name
         if same_ns and (by_name or deployment.urn in scaler.refs.get("spec", ())):
             high_key = "maxReplicas" if scaler.type in HPAS else "maxReplicaCount"
             found.append((scaler, number(get(scaler.props, "spec", high_key), 100)))
@@ -882,7 +891,8 @@ def pdb_for_replicated_deployments(stack: Stack) -> Iterator[tuple[Resource, str
                     labels.get(k) == match[k] for k in match):
                 covered = True
         if not covered:
-            yield d, f"Deployment {namespace}/{name} runs up to {max([replicas, *scaled]):g} pods with no PodDisruptionBudget"
+            most = max([replicas, *scaled])
+            yield d, f"Deployment {namespace}/{name} runs up to {most:g} pods with no PodDisruptionBudget"
 
 
 # ---------------------------------------------------------------------------
@@ -903,7 +913,7 @@ def tags_required(r: Resource) -> Iterator[str]:
       remediation="protect=True (and retain_on_delete=True) on the RDS primary and the Redis group; "
                   "retain_on_delete=True (or protect) on S3 buckets.")
 def stateful_protected(r: Resource) -> Iterator[str]:
-    """Stateful resources cannot be deleted by a `pulumi up`: the RDS primary and Redis are protected, buckets retained."""
+    """A `pulumi up` cannot delete stateful data: RDS primary and Redis protected, buckets retained."""
     if r.type in BUCKETS:
         if r.protect or r.retain_on_delete:
             return

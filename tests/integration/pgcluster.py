@@ -492,12 +492,17 @@ def write_userlist(path: Path, entries: Mapping[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def running_pgbouncer(cluster: PgCluster, data: Mapping[str, Any], workdir: Path) -> Iterator[PgBouncer]:
+def running_pgbouncer(cluster: PgCluster, data: Mapping[str, Any], workdir: Path, *,
+                      plain_password: bool = False) -> Iterator[PgBouncer]:
     """Write the auth file and the rendered config (`data` from `pgbouncer_ini_data`), start
-    PgBouncer in the foreground, wait until its console answers; stop it afterwards."""
+    PgBouncer in the foreground, wait until its console answers; stop it afterwards.
+
+    `plain_password`: the auth file holds the `app` role's password instead of its SCRAM
+    secret (needed when `auth_type` does not make clients prove it, e.g. `trust`)."""
     passwords = {APP_USER: cluster.app_password, ADMIN_USER: secrets.token_hex(12),
                  STATS_USER: secrets.token_hex(12)}
-    write_userlist(Path(data["auth_file"]), {APP_USER: cluster.app_scram_secret(),
+    app_secret = cluster.app_password if plain_password else cluster.app_scram_secret()
+    write_userlist(Path(data["auth_file"]), {APP_USER: app_secret,
                                              ADMIN_USER: passwords[ADMIN_USER],
                                              STATS_USER: passwords[STATS_USER]})
     ini = _write(workdir / "pgbouncer.ini", pgb.render_ini(dict(data)))

@@ -258,7 +258,9 @@ def test_climbing_from_5_to_6_keeps_the_database_redis_and_the_cdn():
     for type_, name in kept:
         old, new = before.one(type_, name), after.one(type_, name)
         assert old.urn == new.urn, f"{name} would be replaced or deleted"
-    assert not after.of_type("scaleladder:app:Fleet") and not after.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert not after.of_type("scaleladder:app:Fleet") and not after.of_type("aws:autoscaling/group:Group")
+    assert [t.name for t in after.of_type("aws:ec2/launchTemplate:LaunchTemplate")] == ["eks-nodes"], \
+        "the only EC2 template left is the EKS node group's"
     assert not after.of_type("scaleladder:data:PgBouncer"), "PgBouncer moves into the cluster"
     app = next(o for o in after.one("aws:cloudfront/distribution:Distribution").inputs["origins"] if o["originId"] == "app")
     assert app["domainName"] == after.outputs["ingressHostname"]

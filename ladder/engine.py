@@ -142,6 +142,8 @@ def _decode(value: Any) -> Any:
         return [_decode(v) for v in value]
     if value == _UNKNOWN:
         return "<unknown>"
+    if isinstance(value, float) and value.is_integer():  # protobuf Structs carry every number as a double
+        return int(value)
     return value
 
 

@@ -83,7 +83,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
     if eks is not None:
-        work = build_workloads(cfg, eks, db, redis, static_url, stack)
+        work = build_workloads(cfg, app, eks, db, redis, static_url)
         origin = work.ingress_hostname
         specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
                                                        {"AutoScalingGroupName": eks.node_group_asg})]
@@ -148,13 +148,11 @@ def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksClu
         tags=tags))
 
 
-def build_workloads(cfg: StackConfig, eks: EksCluster, db: Database, redis: Cache,
-                    static_url: pulumi.Input[str] | None, stack: str) -> Workloads:
+def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Database, redis: Cache,
+                    static_url: pulumi.Input[str] | None) -> Workloads:
     a, h, w, p = cfg.app, cfg.eks.hpa, cfg.workers, cfg.pgbouncer
     return Workloads("apps", WorkloadsArgs(
-        namespace="scaleladder", image=a.image, port=a.port, health_path=a.health_path,
-        env={**a.env, "SCALELADDER_STACK": stack}, worker_command=a.worker_command, queues=a.queues,
-        queue_prefix=a.queue_prefix, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
+        namespace="scaleladder", app=app, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
         memory_percent=h.memory_percent, worker_scale=Scale(w.min, w.max), queue_depth_target=w.queue_depth_target,
         certificate_arn=a.certificate_arn, db_user=DB_USER, db_secret_arn=db.secret_arn, db_primary_host=db.address,
         db_replica_hosts=db.replica_addresses, db_port=DB_PORT, redis_host=redis.endpoint, redis_port=redis.port,
@@ -162,7 +160,7 @@ def build_workloads(cfg: StackConfig, eks: EksCluster, db: Database, redis: Cach
         pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
                                 max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
                                 reserve_pool_size=p.reserve_pool_size),
-        region=cfg.region, static_url=static_url, after=list(eks.releases.values())),
+        static_url=static_url, after=list(eks.releases.values())),
         opts=pulumi.ResourceOptions(providers=[eks.provider]))
 
 

@@ -47,6 +47,7 @@ import pulumi_kubernetes as k8s
 
 from ladder import pgbouncer
 
+from .app_host import AppSpec
 from .base import Tier
 
 core, apps, meta = k8s.core.v1, k8s.apps.v1, k8s.meta.v1
@@ -101,14 +102,8 @@ class PgBouncerSpec:
 @dataclass(frozen=True)
 class WorkloadsArgs:
     namespace: str
-    image: str
-    port: int
-    health_path: str
-    env: Mapping[str, str]
-    """Plain environment (ConfigMap) for app and workers."""
-    worker_command: Sequence[str]
-    queues: Sequence[str]
-    queue_prefix: str
+    app: AppSpec
+    """The app as on EC2: image, port, health path, plain env (ConfigMap), worker command, queues."""
     app_scale: Scale
     """HPA bounds (`eks.hpa.minReplicas/maxReplicas`)."""
     cpu_percent: int
@@ -130,7 +125,6 @@ class WorkloadsArgs:
     redis_token: pulumi.Output[str]
     """A Pulumi secret."""
     pgbouncer: PgBouncerSpec
-    region: str
     static_url: pulumi.Input[str] | None = None
     after: Sequence[pulumi.Resource] = ()
     """Cluster services every object waits for: the load balancer controller's webhooks
@@ -222,8 +216,8 @@ class Workloads(Tier):
     def _app_config(self, name: str) -> k8s.core.v1.ConfigMap:
         a = self.args
         data: dict[str, pulumi.Input[str]] = {
-            **a.env, "PORT": str(a.port), "REDIS_CLUSTER": "true" if a.redis_cluster else "false",
-            "BULLMQ_PREFIX": a.queue_prefix, "BULLMQ_QUEUES": ",".join(a.queues),
+            **a.app.env, "PORT": str(a.app.port), "REDIS_CLUSTER": "true" if a.redis_cluster else "false",
+            "BULLMQ_PREFIX": a.app.queue_prefix, "BULLMQ_QUEUES": ",".join(a.app.queues),
         }
         if a.static_url is not None:
             data["STATIC_URL"] = a.static_url
@@ -265,7 +259,7 @@ class Workloads(Tier):
         a = self.args
         labels = self._labels("app")
         tmp, tmp_mount = tmp_volume()
-        probe = dict(http_get=core.HTTPGetActionArgs(path=a.health_path, port="http"), timeout_seconds=3)
+        probe = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
         deployment = apps.Deployment(
             f"{name}-app", metadata=self._meta("app", "app"),
             spec=apps.DeploymentSpecArgs(
@@ -282,8 +276,8 @@ class Workloads(Tier):
                         # Long enough for the ALB to deregister the pod (preStop) and requests to finish.
                         termination_grace_period_seconds=45,
                         containers=[core.ContainerArgs(
-                            name="app", image=a.image,
-                            ports=[core.ContainerPortArgs(name="http", container_port=a.port)],
+                            name="app", image=a.app.image,
+                            ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
                             env_from=self._env_from(config, secrets),
                             startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
                             readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
@@ -331,7 +325,7 @@ class Workloads(Tier):
         notes = {
             f"{prefix}/scheme": "internet-facing",
             f"{prefix}/target-type": "ip",
-            f"{prefix}/healthcheck-path": a.health_path,
+            f"{prefix}/healthcheck-path": a.app.health_path,
             f"{prefix}/success-codes": "200",
             f"{prefix}/load-balancer-attributes":
                 "idle_timeout.timeout_seconds=60,routing.http.drop_invalid_header_fields.enabled=true",
@@ -370,7 +364,7 @@ class Workloads(Tier):
                         # BullMQ finishes the running job on SIGTERM (worker.close()).
                         termination_grace_period_seconds=120,
                         containers=[core.ContainerArgs(
-                            name="worker", image=a.image, command=list(a.worker_command),
+                            name="worker", image=a.app.image, command=list(a.app.worker_command),
                             env_from=self._env_from(config, secrets), volume_mounts=[tmp_mount],
                             **hardened(a.worker_resources, APP_UID))],
                         volumes=[tmp]))),
@@ -384,7 +378,7 @@ class Workloads(Tier):
             metadata=self._meta("redis-auth", "workers"),
             spec={"secretTargetRef": [{"parameter": "password", "name": password.metadata.name, "key": "password"}]},
             opts=self._after_ns)
-        lists = queue_list_names(a.queue_prefix, a.queues)
+        lists = queue_list_names(a.app.queue_prefix, a.app.queues)
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-workers", api_version="keda.sh/v1alpha1", kind="ScaledObject",
             metadata=self._meta("workers", "workers"),
@@ -421,7 +415,7 @@ class Workloads(Tier):
         users = core.Secret(f"{name}-pgbouncer-users", metadata=self._meta("", "pgbouncer", auto=True), type="Opaque",
                             string_data={"userlist.txt": pulumi.Output.secret(self.db_password.apply(userlist))},
                             opts=self._after_ns)
-        ca_url = f"https://truststore.pki.rds.amazonaws.com/{a.region}/{a.region}-bundle.pem"
+        ca_url = f"https://truststore.pki.rds.amazonaws.com/{a.app.region}/{a.app.region}-bundle.pem"
         volumes = [
             core.VolumeArgs(name="config", config_map=core.ConfigMapVolumeSourceArgs(name=config.metadata.name)),
             core.VolumeArgs(name="auth", secret=core.SecretVolumeSourceArgs(secret_name=users.metadata.name,

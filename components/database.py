@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ladder.aws_facts import rds_max_connections
+from ladder.config import ConfigError
 
 from .base import Tags, Tier, tagged
 
@@ -37,6 +38,7 @@ class DatabaseArgs:
     backup_retention_days: int
     final_snapshot_name: str
     tags: Tags
+    previous_storage_gb: pulumi.Input[int | None] = None  # last deployed size (a stack output), None when new
 
 
 class Database(Tier):
@@ -64,7 +66,8 @@ class Database(Tier):
             engine_version=args.engine_version,
             auto_minor_version_upgrade=True,
             instance_class=args.instance_class,
-            allocated_storage=args.storage_gb,
+            allocated_storage=pulumi.Output.from_input(args.previous_storage_gb).apply(
+                lambda previous: _refuse_shrinking(previous, args.storage_gb)),
             max_allocated_storage=args.max_storage_gb,
             storage_type="gp3",
             storage_encrypted=True,
@@ -120,8 +123,19 @@ class Database(Tier):
         self.replica_addresses = [r.address for r in self.replicas]
         self.replica_identifiers = [r.identifier for r in self.replicas]
         self.max_connections = rds_max_connections(args.instance_class)
+        # The configured size, not the live one: storage autoscaling may grow the disk past it,
+        # and that must not make the configured value look like a shrink on the next `up`.
+        self.storage_gb = args.storage_gb
         self.register_outputs({
             "dbAddress": self.address,
             "dbSecretArn": self.secret_arn,
             "dbReplicaAddresses": self.replica_addresses,
         })
+
+
+def _refuse_shrinking(previous: int | None, wanted: int) -> int:
+    if previous is not None and wanted < int(previous):
+        raise ConfigError([
+            f"scaleladder:database.storageGb: the database has {int(previous)} GB and AWS cannot reduce allocated "
+            f"storage (got {wanted}); allowed: {int(previous)} or more"])
+    return wanted

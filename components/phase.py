@@ -48,14 +48,15 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                            external={"eks": eks.security_group_id} if eks else {}))
     sg = fw.ids
 
+    previous = previous_outputs()
     db = Database("db", DatabaseArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["db"], instance_class=cfg.database.instance_class,
         engine_version=cfg.database.engine_version, storage_gb=cfg.database.storage_gb,
         max_storage_gb=cfg.database.max_storage_gb, multi_az=cfg.database.multi_az,
         replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
-        backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags))
+        backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags,
+        previous_storage_gb=previous.get_output("dbStorageGb")))
 
-    previous = previous_outputs()
     redis = Cache("redis", CacheArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
         engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
@@ -120,6 +121,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "vpcId": net.vpc_id,
         "dbAddress": db.address,
         "dbSecretArn": db.secret_arn,
+        "dbStorageGb": db.storage_gb,
         "redisEndpoint": redis.endpoint,
         "redisClusterMode": redis.cluster_mode,
         "redisSecretArn": redis.secret.arn,

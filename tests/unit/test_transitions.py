@@ -1,8 +1,9 @@
 """Climbing and stepping back never replace or delete a stateful resource.
 
-For every adjacent pair of preset phases, the stateful resources (RDS primary, the
-Redis group, the static-assets bucket) keep their URN and every replace-forcing
-input. A change AWS cannot make in place (reverting Redis cluster mode) is refused.
+The same stack (same URNs) planned before and after `scaleladder:phase` changes, compared
+by `ladder diff`'s own rules (`diff.compare(...).losses`: a stateful resource replaced, or
+removed without retainOnDelete). A change AWS cannot make in place (reverting Redis
+cluster mode) is refused by the program.
 """
 
 from __future__ import annotations
@@ -10,21 +11,14 @@ from __future__ import annotations
 import pytest
 
 from ladder import engine
-from ladder.aws_facts import STATEFUL_REPLACE_FORCING
 from ladder.config import ConfigError
+from ladder.diff import compare
 
 from .plans import plan, stack_values
 
 
-def stateful(p: engine.Plan) -> dict[str, engine.Resource]:
-    return {r.urn: r for r in p.resources if r.type in STATEFUL_REPLACE_FORCING and "replicateSourceDb" not in r.inputs}
-
-
-def climbed(stack_from: str, phase_to: int) -> engine.Plan:
-    """The same stack (same name, so same URNs) after `scaleladder:phase` changed."""
-    values = stack_values(stack_from)
-    values["scaleladder:phase"] = phase_to
-    return engine.run(stack_from, values=values)
+def losses(before: engine.Plan, after: engine.Plan) -> list[str]:
+    return [f.reason for f in compare(before.to_json(), after.to_json()).losses]
 
 
 PAIRS = [(n, n + 1) for n in range(1, 6)]
@@ -41,11 +35,8 @@ def test_climbing_keeps_every_stateful_resource(low, high):
     else:
         after = engine.run(f"phase{low}", values={**stack_values(f"phase{low}"), "scaleladder:phase": high},
                            previous_outputs={"redisClusterMode": before.config.redis.cluster_mode})
-    kept = stateful(after)
-    for urn, res in stateful(before).items():
-        assert urn in kept, f"{res.name} would be deleted"
-        for name in STATEFUL_REPLACE_FORCING[res.type]:
-            assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{res.name}.{name} changed: replacement"
+    assert not losses(before, after)
+    assert {r.urn for r in before.resources if r.options["protect"]} <= {r.urn for r in after.resources}
 
 
 @pytest.mark.parametrize("low,high", [p for p in PAIRS if p != (3, 4)], ids=lambda v: str(v))
@@ -59,13 +50,7 @@ def test_stepping_back_deletes_nothing_stateful_that_is_not_retained(low, high):
     except ConfigError as err:  # a refusal is the safe outcome; it must say why
         assert "clusterMode" in str(err)
         return
-    kept = stateful(lower)
-    for urn, res in stateful(upper).items():
-        if urn not in kept:
-            assert res.options["retainOnDelete"], f"stepping back deletes {res.name} without retaining it"
-        else:
-            for name in STATEFUL_REPLACE_FORCING[res.type]:
-                assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{res.name}.{name} changed"
+    assert not losses(upper, lower)
 
 
 def test_stepping_back_from_cluster_mode_is_refused_with_the_reason():
@@ -105,8 +90,13 @@ def test_turning_a_sizing_knob_replaces_nothing_stateful(knob):
     before = plan("phase3")
     after = engine.run("phase3", values=stack_values("phase3", **knob),
                        previous_outputs={"redisClusterMode": "disabled"})
-    kept = stateful(after)
-    for urn, res in stateful(before).items():
-        assert urn in kept
-        for name in STATEFUL_REPLACE_FORCING[res.type]:
-            assert res.inputs.get(name) == kept[urn].inputs.get(name), f"{knob}: {res.name}.{name} changed"
+    assert not losses(before, after), knob
+
+
+def test_shrinking_database_storage_is_refused_with_the_reason():
+    """AWS never reduces allocated storage; the program says so instead of planning a failing update."""
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase3", previous_outputs={"redisClusterMode": "disabled", "dbStorageGb": 400})
+    assert "scaleladder:database.storageGb" in str(err.value) and "400" in str(err.value)
+    grown = engine.run("phase3", previous_outputs={"redisClusterMode": "disabled", "dbStorageGb": 50})
+    assert grown.one("aws:rds/instance:Instance", "db").inputs["allocatedStorage"] == 100

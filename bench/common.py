@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = REPO / "tests" / "integration"
@@ -27,7 +28,7 @@ for path in (REPO, INTEGRATION):  # the integration harnesses are reused as plai
 RESULTS = REPO / "bench" / "results" / "latest.json"
 PAGE = REPO / "docs" / "benchmarks.md"
 CMD_TIMEOUT = 120.0  # seconds for any helper command
-SHARED = "2 shared cores: load generator and servers"
+SHARED = "2 cores shared by load generator and servers"
 """Written beside every figure: on this box the load generator competes with the servers."""
 
 
@@ -155,6 +156,23 @@ def versions() -> dict[str, str]:
     }
 
 
+def cpu_busy(seconds: float = 2.0) -> float | None:
+    """Share (%) of all cores busy over `seconds`, from /proc/stat. Taken between benchmarks,
+    when none of ours runs, it shows how much other work is competing for the box."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -195,26 +213,32 @@ share of the CPU. Nothing here is asserted by a test: targets are reported, met 
 """
 
 
-def write_page(results: dict[str, Any], sections: list[tuple[str, Callable[[dict[str, Any]], str]]]) -> None:
+def write_page(results: dict[str, Any], modules: dict[str, Any]) -> None:
+    """The page from the results: intro, machine and versions, the headline figures
+    (each module's `summary`), then each module's `markdown` section."""
     m = results.get("machine", {})
-    parts = [INTRO.format(nproc=m.get("nproc", "?"))]
-    parts.append("## Machine and versions\n\n")
+    parts = [INTRO.format(nproc=m.get("nproc", "?")), "## Machine and versions\n\n"]
     parts.append(table(["", ""], [
         ["machine", f"{m.get('nproc')} cores ({m.get('cpu')}), {m.get('memory_gib')} GiB memory, "
                     f"Linux {m.get('kernel')}"],
         *[[name, f"`{value}`"] for name, value in results.get("versions", {}).items()],
         ["written", results.get("written", "?")],
     ]))
-    for key, render in sections:
+    headline = [row for key, module in modules.items() if key in results for row in module.summary(results[key])]
+    parts.append(f"\n## Headline figures\n\nMedians; ratios from side-by-side runs; {SHARED} (see each "
+                 "section for how each figure was made and what limits it).\n\n")
+    parts.append(table(["figure", "measured", "target", "verdict"], headline))
+    for key, module in modules.items():
         parts.append("\n")
-        if key in results:
-            parts.append(render(results[key]))
-            if "load_avg" in results[key]:
-                before, after = results[key]["load_avg"]
-                parts.append(f"\n_1-minute load average of the box before / after this benchmark: {before} / "
-                             f"{after} (anything above what the benchmark itself runs is other work "
-                             f"competing for the same {m.get('nproc', '?')} cores)._\n")
-        else:
+        if key not in results:
             parts.append(f"## {key}\n\nNot run yet: `python -m bench {key}`.\n")
+            continue
+        parts.append(module.markdown(results[key]))
+        if "box_busy_pct" in results[key]:
+            before, after = (fmt(x, 0, " %") for x in results[key]["box_busy_pct"])
+            parts.append(f"\n_Other work on the box (CPU busy, share of all cores, over 2 s while none of "
+                         f"the benchmark's processes ran): {before} just before, {after} just after. Other "
+                         f"sessions share this machine; what they ran during the benchmark competed for "
+                         f"the same cores._\n")
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text("".join(parts))

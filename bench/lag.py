@@ -83,7 +83,7 @@ def markdown(r: dict[str, Any]) -> str:
     p99 = median([x["p99_ms"] for x in res])
     worst = max((x["max_ms"] for x in res if x["max_ms"] is not None), default=None)
     met = worst is not None and worst < PROMISE_MS
-    out = [f"## 2. Replica lag under write load\n\n",
+    out = ["## 2. Replica lag under write load\n\n",
            f"Run {r['date']}; {r['runs']} runs of {r['seconds']} s: pgbench's TPC-B-like script (scale "
            f"{r['scale']}), {r['clients']} clients through the rendered PgBouncer's `app` pool to the primary; "
            f"`replay_lag` of the one streaming replica read from `pg_stat_replication` every 100 ms "

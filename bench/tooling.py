@@ -80,7 +80,7 @@ def markdown(r: dict[str, Any]) -> str:
     n = len(r["per_stack"])
     inside = (r["engine_import_s"] or 0) + sum(v["seconds"] or 0 for v in r["per_stack"].values())
     rest = plans - inside if plans is not None else None
-    out = [f"## 4. Tooling\n\n",
+    out = ["## 4. Tooling\n\n",
            f"Run {r['date']}; {r['runs']} alternating runs per side, each a fresh `python -c` timed from "
            f"outside (interpreter start included on both sides); medians. {SHARED} (here the benchmark runs one "
            f"process at a time).\n\n"]

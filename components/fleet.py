@@ -21,7 +21,7 @@ from ladder.templates import render
 from ladder.userdata import nginx_lb_user_data
 
 from .app_host import NGINX_PORT, host_instance, host_template, ubuntu_ami
-from .base import Tags, Tier, tagged
+from .base import Tags, Tier
 
 QUEUE_METRIC_NAMESPACE = "ScaleLadder/App"
 QUEUE_METRIC_NAME = "QueueWaiting"

@@ -278,12 +278,21 @@ def execute(stack: str, values: dict[str, Any], region: str, *, root: Path = REP
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     main = str(root / "__main__.py")
+    loop = _ensure_event_loop()
+    loop.set_exception_handler(_quiet_config_errors)
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
     finally:
         for task in asyncio.all_tasks(_ensure_event_loop()):
             task.cancel()
     return monitor, {name: _resolve(value) for name, value in root_resource.outputs.items()}
+
+
+def _quiet_config_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A refused config already reached the caller as ConfigError; its copies held by other
+    Outputs would otherwise be logged as 'never retrieved' when collected."""
+    if not isinstance(context.get("exception"), ConfigError):
+        loop.default_exception_handler(context)
 
 
 def _resolve(value: Any) -> Any:

@@ -33,7 +33,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is launched
     sys.path.insert(0, str(_REPO_ROOT))
 
-SKIP_ENV = "SCALELADDER_SKIP_INTEGRATION"
+from tests.integration.binaries import require  # noqa: E402  (after the sys.path fix)
 UPSTREAM_SCRIPT = Path(__file__).with_name("upstream.py")
 DISTRO_CONF = Path("/etc/nginx/nginx.conf")
 START_TIMEOUT = 10.0  # seconds for a server to accept connections
@@ -63,16 +63,7 @@ def require_nginx() -> str:
 
     A missing nginx is a broken setup, not a reason to pass quietly.
     """
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if found:
-        return found
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"nginx not installed and {SKIP_ENV}=1")
-    pytest.fail(
-        "nginx not found: run the project setup to install the integration test servers "
-        f"(or set {SKIP_ENV}=1 to skip integration tests)",
-        pytrace=False,
-    )
+    return require("nginx")
 
 
 def distro_main_conf(d: Path) -> str:

@@ -46,7 +46,7 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
 
 from ladder import pgbouncer as pgb  # noqa: E402
 
-SKIP_ENV = "SCALELADDER_SKIP_INTEGRATION"
+from tests.integration.binaries import missing, which  # noqa: E402  (after the sys.path fix)
 SERVICE_USER = "postgres"  # runs the servers when the tests run as root
 APP_USER = "app"
 ADMIN_USER = "pgbouncer_admin"
@@ -99,19 +99,13 @@ def require_binaries() -> Binaries:
     """
     bindir = _pg_bindir()
     # Debian installs pgbouncer in /usr/sbin, often not on a non-root PATH.
-    found = {name: shutil.which(name) or shutil.which(name, path="/usr/sbin") for name in CLIENT_BINARIES}
-    missing = [n for n, p in found.items() if not p]
-    missing += [n for n in PG_SERVER_BINARIES if not bindir or not (bindir / n).exists()]
-    if not missing and bindir:
-        return Binaries(bindir, psql=str(found["psql"]), pgbench=str(found["pgbench"]),
-                        pgbouncer=str(found["pgbouncer"]), openssl=str(found["openssl"]))
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"{', '.join(missing)} not installed and {SKIP_ENV}=1")
-    pytest.fail(
-        f"{', '.join(missing)} not found: run the project setup to install PostgreSQL and "
-        f"PgBouncer for the integration tests (or set {SKIP_ENV}=1 to skip them)",
-        pytrace=False,
-    )
+    found = {name: which(name) for name in CLIENT_BINARIES}
+    absent = [n for n, p in found.items() if not p]
+    absent += [n for n in PG_SERVER_BINARIES if not bindir or not (bindir / n).exists()]
+    if absent or not bindir:
+        missing(absent, "PostgreSQL and PgBouncer")
+    return Binaries(bindir, psql=str(found["psql"]), pgbench=str(found["pgbench"]),
+                    pgbouncer=str(found["pgbouncer"]), openssl=str(found["openssl"]))
 
 
 def installed_pgbouncer_version(bins: Binaries) -> str:

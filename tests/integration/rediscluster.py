@@ -13,7 +13,6 @@ the project adds no Redis client library.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -33,7 +32,7 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
 
 from ladder.redis_settings import parameters  # noqa: E402
 
-SKIP_ENV = "SCALELADDER_SKIP_INTEGRATION"
+from tests.integration.binaries import missing, which  # noqa: E402  (after the sys.path fix)
 CLUSTER_BUS_OFFSET = 10000  # Redis Cluster's bus listens on port + 10000
 START_TIMEOUT = 15.0  # seconds for one server to answer PING
 CLUSTER_TIMEOUT = 30.0  # seconds for every node to report cluster_state:ok
@@ -50,17 +49,10 @@ def require_redis_binaries() -> tuple[str, str]:
     Integration tests are part of the suite: a missing server is a broken setup, not a
     reason to pass quietly. SCALELADDER_SKIP_INTEGRATION=1 is the explicit opt-out.
     """
-    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    if server and cli:
-        return server, cli
-    missing = ", ".join(n for n, p in (("redis-server", server), ("redis-cli", cli)) if not p)
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"{missing} not installed and {SKIP_ENV}=1")
-    pytest.fail(
-        f"{missing} not found on PATH: run the project setup to install the integration "
-        f"test servers (or set {SKIP_ENV}=1 to skip integration tests)",
-        pytrace=False,
-    )
+    server, cli = which("redis-server"), which("redis-cli")
+    if not (server and cli):
+        missing([n for n, p in (("redis-server", server), ("redis-cli", cli)) if not p], "Redis")
+    return server, cli
 
 
 def _port_free(port: int) -> bool:

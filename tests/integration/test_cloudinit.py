@@ -4,15 +4,13 @@ by the real tools: `cloud-init schema`, `bash -n` for the scripts it installs, a
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.integration.binaries import require
 from tests.integration.nginx_harness import Nginx
 from tests.unit.plans import plan, user_data_texts
 
@@ -20,15 +18,6 @@ pytestmark = pytest.mark.integration
 
 VARIANTS = [("phase1", {}), ("phase2", {}), ("phase2", {"loadBalancer": "nginx"}), ("phase3", {}), ("phase4", {}),
             ("phase5", {})]
-
-
-def require(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        if os.environ.get("SCALELADDER_SKIP_INTEGRATION") == "1":
-            pytest.skip(f"{binary} not installed")
-        pytest.fail(f"{binary} not found: run the project setup (bash scripts/setup)")
-    return path
 
 
 def all_user_data() -> list[tuple[str, str]]:
@@ -72,5 +61,6 @@ def test_installed_scripts_parse_and_nginx_config_passes_nginx_t(name, text):
         assert result.returncode == 0, f"{path}: {result.stderr}"
     conf = files.get("/etc/nginx/conf.d/scaleladder.conf")
     if conf is not None:
-        result = Nginx(conf).test()
+        with Nginx(conf) as nginx:
+            result = nginx.test()
         assert result.returncode == 0, result.stderr

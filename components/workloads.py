@@ -254,14 +254,15 @@ class Workloads(Tier):
                 unhealthy_pod_eviction_policy="AlwaysAllow"),
             opts=self._after_ns)
 
-    # -- app -------------------------------------------------------------------
-    def _app(self, name: str, config: core.ConfigMap, secrets: core.Secret) -> apps.Deployment:
-        a = self.args
-        labels = self._labels("app")
+    def _deployment(self, name: str, component: str, container: core.ContainerArgs,
+                    grace_seconds: int) -> apps.Deployment:
+        """A Deployment of one hardened app container: surge-only rolling updates, spread over
+        zones, a writable /tmp on a read-only root. No `replicas`: its autoscaler owns that."""
+        labels = self._labels(component)
         tmp, tmp_mount = tmp_volume()
-        probe = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
-        deployment = apps.Deployment(
-            f"{name}-app", metadata=self._meta("app", "app"),
+        container.volume_mounts = [*(container.volume_mounts or []), tmp_mount]
+        return apps.Deployment(
+            f"{name}-{component}", metadata=self._meta(component, component),
             spec=apps.DeploymentSpecArgs(
                 selector=meta.LabelSelectorArgs(match_labels=labels),
                 strategy=apps.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=apps.RollingUpdateDeploymentArgs(
@@ -270,24 +271,27 @@ class Workloads(Tier):
                 template=core.PodTemplateSpecArgs(
                     metadata=meta.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
-                        automount_service_account_token=False,
-                        security_context=pod_security(APP_UID),
-                        topology_spread_constraints=spread(labels),
-                        # Long enough for the ALB to deregister the pod (preStop) and requests to finish.
-                        termination_grace_period_seconds=45,
-                        containers=[core.ContainerArgs(
-                            name="app", image=a.app.image,
-                            ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
-                            env_from=self._env_from(config, secrets),
-                            startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
-                            readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
-                            liveness_probe=core.ProbeArgs(**probe, period_seconds=20, failure_threshold=3),
-                            lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(
-                                sleep=core.SleepActionArgs(seconds=10))),
-                            volume_mounts=[tmp_mount],
-                            **hardened(a.app_resources, APP_UID))],
-                        volumes=[tmp]))),
+                        automount_service_account_token=False, security_context=pod_security(APP_UID),
+                        topology_spread_constraints=spread(labels), termination_grace_period_seconds=grace_seconds,
+                        containers=[container], volumes=[tmp]))),
             opts=self._after_ns)
+
+    # -- app -------------------------------------------------------------------
+    def _app(self, name: str, config: core.ConfigMap, secrets: core.Secret) -> apps.Deployment:
+        a = self.args
+        labels = self._labels("app")
+        probe = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
+        deployment = self._deployment(
+            name, "app", grace_seconds=45,  # long enough for the ALB to deregister the pod (preStop)
+            container=core.ContainerArgs(
+                name="app", image=a.app.image,
+                ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
+                env_from=self._env_from(config, secrets),
+                startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
+                readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
+                liveness_probe=core.ProbeArgs(**probe, period_seconds=20, failure_threshold=3),
+                lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=10))),
+                **hardened(a.app_resources, APP_UID)))
         service = core.Service(
             f"{name}-app", metadata=self._meta("app", "app"),
             spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels,
@@ -345,30 +349,12 @@ class Workloads(Tier):
     # -- workers ---------------------------------------------------------------
     def _workers(self, name: str, config: core.ConfigMap, secrets: core.Secret) -> apps.Deployment:
         a = self.args
-        labels = self._labels("workers")
-        tmp, tmp_mount = tmp_volume()
         # No probes: a BullMQ worker serves no port; a crashed worker exits and restarts.
-        deployment = apps.Deployment(
-            f"{name}-workers", metadata=self._meta("workers", "workers"),
-            spec=apps.DeploymentSpecArgs(
-                selector=meta.LabelSelectorArgs(match_labels=labels),
-                strategy=apps.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=apps.RollingUpdateDeploymentArgs(
-                    max_unavailable=0, max_surge="25%")),
-                revision_history_limit=5,
-                template=core.PodTemplateSpecArgs(
-                    metadata=meta.ObjectMetaArgs(labels=labels),
-                    spec=core.PodSpecArgs(
-                        automount_service_account_token=False,
-                        security_context=pod_security(APP_UID),
-                        topology_spread_constraints=spread(labels),
-                        # BullMQ finishes the running job on SIGTERM (worker.close()).
-                        termination_grace_period_seconds=120,
-                        containers=[core.ContainerArgs(
-                            name="worker", image=a.app.image, command=list(a.app.worker_command),
-                            env_from=self._env_from(config, secrets), volume_mounts=[tmp_mount],
-                            **hardened(a.worker_resources, APP_UID))],
-                        volumes=[tmp]))),
-            opts=self._after_ns)
+        deployment = self._deployment(
+            name, "workers", grace_seconds=120,  # BullMQ finishes the running job on SIGTERM (worker.close())
+            container=core.ContainerArgs(
+                name="worker", image=a.app.image, command=list(a.app.worker_command),
+                env_from=self._env_from(config, secrets), **hardened(a.worker_resources, APP_UID)))
         self._pdb(name, "workers")
 
         password = core.Secret(f"{name}-redis-auth", metadata=self._meta("", "workers", auto=True), type="Opaque",

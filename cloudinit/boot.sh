@@ -3,6 +3,7 @@
 # never in user data), write the app's env file (root-only), and (re)start the containers.
 # Idempotent: safe to re-run after a secret rotation (`systemctl restart scaleladder`).
 set -euo pipefail
+export PATH="$PATH:/snap/bin"  # aws-cli comes as a snap; systemd's PATH lacks /snap/bin
 # shellcheck source=/dev/null
 source /etc/scaleladder/boot.env
 umask 077

@@ -3,6 +3,7 @@
 # minute: EC2 reports CPU by itself but not memory. Dimensioned by Auto Scaling group
 # when the host belongs to one, else by instance id.
 set -euo pipefail
+export PATH="$PATH:/snap/bin"  # aws-cli comes as a snap; systemd's PATH lacks /snap/bin
 # shellcheck source=/dev/null
 source /etc/scaleladder/boot.env
 token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")

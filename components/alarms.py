@@ -46,8 +46,10 @@ class Alarms(Tier):
 
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id="alias/aws/sns", tags=args.tags,
-                                   opts=self.child())
+        # Not encrypted with the AWS-managed aws/sns key: CloudWatch cannot publish to a topic
+        # under that key (its policy cannot grant cloudwatch.amazonaws.com), so alarms would
+        # fire into nothing. Alarm notifications carry no secrets.
+        self.topic = aws.sns.Topic(f"{name}-topic", tags=args.tags, opts=self.child())
         if args.email:
             aws.sns.TopicSubscription(f"{name}-email", topic=self.topic.arn, protocol="email", endpoint=args.email,
                                       opts=self.child())

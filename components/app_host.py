@@ -89,12 +89,19 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
 
 def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
                   subnet_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
-                  instance_profile: pulumi.Input[str], user_data: pulumi.Input[str], tags: Tags) -> aws.ec2.Instance:
+                  instance_profile: pulumi.Input[str], user_data: pulumi.Input[str], tags: Tags,
+                  public: bool = False) -> aws.ec2.Instance:
     """A hardened EC2 host: IMDSv2 only (hop limit 1 keeps containers from borrowing the
-    instance role), encrypted gp3 root, no key pair (SSM Session Manager instead)."""
+    instance role), encrypted gp3 root, no key pair (SSM Session Manager instead).
+
+    `public`: the host sits in a public subnet (no NAT) behind an Elastic IP. The EIP can only
+    be associated once the instance is running, while cloud-init's snap and apt steps may
+    already be reaching the internet; the public subnets do not map public IPs on launch, so
+    the host gets one at launch (released by AWS when the EIP is associated, never billed twice)."""
     return aws.ec2.Instance(
         name, ami=ami, instance_type=instance_type, subnet_id=subnet_id, vpc_security_group_ids=[security_group_id],
         iam_instance_profile=instance_profile, user_data=user_data,
+        associate_public_ip_address=True if public else None,
         # Hosts hold no state (data lives in RDS and Redis): new user data means a fresh host.
         user_data_replace_on_change=True,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
@@ -144,7 +151,8 @@ class SingleHost(Tier):
         super().__init__(name, opts)
         self.instance = host_instance(name, parent=self, ami=ubuntu_ami(self), instance_type=args.instance_type,
                                       subnet_id=args.subnet_id, security_group_id=args.security_group_id,
-                                      instance_profile=args.instance_profile, user_data=args.user_data, tags=args.tags)
+                                      instance_profile=args.instance_profile, user_data=args.user_data, tags=args.tags,
+                                      public=True)
         self.eip = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=args.tags,
                                opts=self.child())
         self.instance_id = self.instance.id

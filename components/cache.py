@@ -67,7 +67,7 @@ class Cache(Tier):
                                            opts=self.child())
 
         checked_mode = pulumi.Output.from_input(args.previous_cluster_mode).apply(
-            lambda previous: _refuse_backwards(previous, args.cluster_mode))
+            lambda previous: _refuse_backwards(previous, args.cluster_mode, args.shards))
         failover = args.replicas_per_shard > 0
         self.group = aws.elasticache.ReplicationGroup(
             name,
@@ -113,8 +113,17 @@ def _sizing(args: CacheArgs) -> dict[str, int]:
     return {"num_cache_clusters": 1 + args.replicas_per_shard}
 
 
-def _refuse_backwards(previous: str | None, wanted: str) -> str:
+def _refuse_backwards(previous: str | None, wanted: str, shards: int = 1) -> str:
     problem = redis_settings.cluster_mode_step_problem(previous, wanted)
     if problem:
         raise ConfigError([problem])
+    # A compatible group has one shard and AWS allows no scaling while compatible. The provider
+    # runs a shard-count change (ModifyReplicationGroupShardConfiguration) *before* the
+    # ModifyReplicationGroup that sets cluster mode, so "enabled + N shards" in the same update
+    # reshards a group that is still compatible, and AWS rejects it. Enable first, then reshard.
+    if previous == "compatible" and wanted == "enabled" and shards != 1:
+        raise ConfigError([
+            f"scaleladder:redis.shards: the Redis group is in cluster mode 'compatible' (one shard) and AWS allows "
+            f"no resharding until it is 'enabled'; set redis.shards: 1 for the `pulumi up` that sets "
+            f"redis.clusterMode: enabled, then raise it (got {shards}); allowed: 1"])
     return wanted

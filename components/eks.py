@@ -314,6 +314,11 @@ class EksCluster(Tier):
                 "aws-load-balancer-controller", CHARTS["aws-load-balancer-controller"], SYSTEM_NAMESPACE, {
                     "clusterName": a.name, "region": a.region, "vpcId": a.vpc_id, "replicaCount": 2,
                     "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
+                    # The chart's Service mutating webhook (failurePolicy Fail) intercepts every Service
+                    # CREATE; metrics-server and KEDA install in parallel and their Services would be
+                    # refused until the controller's pods serve it. It only defaults loadBalancerClass on
+                    # type LoadBalancer Services, which nothing here uses (the app is an Ingress).
+                    "enableServiceMutatorWebhook": False,
                 }, [*ready, lbc_identity]),
             # Scales the BullMQ workers on queue depth (a Redis list length), down to workers.min.
             "keda": self._release("keda", CHARTS["keda"], "keda", {}, ready, create_namespace=True),

@@ -138,7 +138,7 @@ class Fleet(Tier):
         lb = host_instance(f"{name}-nginx-lb", parent=self, ami=self.ami, instance_type="t3.small",
                            subnet_id=a.public_subnet_ids[0], security_group_id=a.lb_security_group_id,
                            instance_profile=a.instance_profile_name, user_data=conf.apply(nginx_lb_user_data),
-                           tags=a.tags)
+                           tags=a.tags, public=True)
         eip = aws.ec2.Eip(f"{name}-nginx-lb-ip", domain="vpc", instance=lb.id, tags=a.tags, opts=self.child())
         self.nginx_lb = lb
         return eip.public_dns

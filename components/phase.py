@@ -183,7 +183,10 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
         vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
         lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
         instance_profile_arn=role.profile.arn, instance_profile_name=role.profile.name,
-        app_user_data=user_data(app, ends, roles=("api",), asg_name=f"{prefix}-app"),
+        # Hosts publish MemoryUtilization by group only when they are in one: nginx mode runs fixed
+        # instances whose memory alarms use InstanceId, so those hosts must publish by instance id.
+        app_user_data=user_data(app, ends, roles=("api",),
+                                asg_name=f"{prefix}-app" if cfg.load_balancer == "alb" else ""),
         worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
         app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
         cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,

@@ -90,3 +90,47 @@ def test_every_alarm_is_a_climb_trigger_with_its_threshold(stack):
     latency = next(a for a in alarms if "p95" in a.inputs.get("extendedStatistic", ""))
     expected_threshold = 1.0 if latency.inputs["namespace"] == "AWS/ApplicationELB" else 1000
     assert latency.inputs["threshold"] == expected_threshold
+
+
+def _published_memory_dimension(user_data: str) -> str:
+    """The dimension name a host's metrics timer publishes MemoryUtilization under
+    (cloudinit/host-metrics.sh: AutoScalingGroupName when ASG_NAME is set, else InstanceId)."""
+    asg = re.search(r"^\s*ASG_NAME=(\S*)\s*$", user_data, re.M)
+    assert asg is not None, "boot.env must carry ASG_NAME"
+    return "AutoScalingGroupName" if asg.group(1) else "InstanceId"
+
+
+@pytest.mark.parametrize("load_balancer", ["alb", "nginx"])
+def test_memory_alarms_watch_the_dimension_the_app_hosts_publish(load_balancer):
+    """An alarm on a dimension nobody publishes never fires (treat_missing_data=notBreaching)."""
+    p = plan("phase2", loadBalancer=load_balancer, appTier={"desired": 2, "max": 2})
+    data = user_data_texts(p)
+    app_hosts = {n: t for n, t in data.items() if n.startswith("fleet-app")}
+    assert app_hosts
+    memory = [a for a in p.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs.get("metricName") == "MemoryUtilization" and a.name.startswith("alarms-app")]
+    assert memory
+    alarm_dims = {next(iter(a.inputs["dimensions"])) for a in memory}
+    assert {_published_memory_dimension(t) for t in app_hosts.values()} == alarm_dims
+    if load_balancer == "alb":
+        group = p.one("aws:autoscaling/group:Group", "fleet-app")
+        asg = re.search(r"^\s*ASG_NAME=(\S*)\s*$", app_hosts["fleet-app"], re.M).group(1)
+        assert [a.inputs["dimensions"]["AutoScalingGroupName"] for a in memory] == [asg] == [group.inputs["name"]]
+    else:
+        ids = {r.id for r in p.of_type("aws:ec2/instance:Instance") if r.name.startswith("fleet-app-")}
+        assert {a.inputs["dimensions"]["InstanceId"] for a in memory} == ids
+
+
+@pytest.mark.parametrize("stack,overrides,name", [("phase1", {}, "app"), ("phase2", {"loadBalancer": "nginx"}, "fleet-nginx-lb")])
+def test_public_hosts_reach_the_internet_from_boot(stack, overrides, name):
+    """Public subnets map no public IP on launch and phases 1-2 route them through the internet
+    gateway only: without an address at launch, cloud-init's snap/apt steps race the EIP."""
+    p = plan(stack, **overrides)
+    host = p.one("aws:ec2/instance:Instance", name)
+    subnet = next(s for s in p.of_type("aws:ec2/subnet:Subnet") if s.id == host.inputs["subnetId"])
+    assert subnet.name.startswith("network-public-") and not subnet.inputs["mapPublicIpOnLaunch"]
+    assert host.inputs["associatePublicIpAddress"] is True
+    eip = next(e for e in p.of_type("aws:ec2/eip:Eip") if e.inputs.get("instance") == host.id)
+    assert eip.inputs["domain"] == "vpc"
+    private = [r for r in p.of_type("aws:ec2/instance:Instance") if r.name != name]
+    assert all(not r.inputs.get("associatePublicIpAddress") for r in private)

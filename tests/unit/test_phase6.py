@@ -193,7 +193,9 @@ def test_pgbouncer_runs_the_phase3_template_behind_a_service():
     assert deployment["spec"]["replicas"] == pb.instances, "the count the connection-budget check assumes"
     config_volume = next(v for v in pod["volumes"] if "configMap" in v)
     ini = k8s(p, "ConfigMap", config_volume["configMap"]["name"])["data"]["pgbouncer.ini"]
-    replicas = [r.state["address"] for r in p.of_type("aws:rds/instance:Instance") if "replicateSourceDb" in r.inputs]
+    # In the replicas' own order (db-replica-0, -1 ...), not the mocks' registration order (not deterministic).
+    replicas = [r.state["address"] for r in sorted(p.of_type("aws:rds/instance:Instance"), key=lambda r: r.name)
+                if "replicateSourceDb" in r.inputs]
     expected = pgbouncer.render_ini(pgbouncer.ini_data(
         version=pb.version, pool_mode=pb.pool_mode, max_client_conn=pb.max_client_conn,
         default_pool_size=pb.default_pool_size, reserve_pool_size=pb.reserve_pool_size,
@@ -333,3 +335,14 @@ def test_rendered_manifests_validate_against_the_clusters_kubernetes_schemas(ver
     assert len(checked) >= 10
     for m in checked:
         kubernetes_validate.validate(m, version, strict=True)
+
+
+def test_no_cluster_service_install_waits_on_the_load_balancer_controllers_webhook():
+    """The Helm releases install in parallel; the controller's Service webhook (failurePolicy
+    Fail) would refuse metrics-server's and KEDA's Services until its own pods are ready."""
+    p = plan("phase6")
+    releases = {r.inputs["chart"]: r for r in p.of_type("kubernetes:helm.sh/v3:Release")}
+    lbc = releases["aws-load-balancer-controller"]
+    assert lbc.inputs["values"]["enableServiceMutatorWebhook"] is False
+    services = [o for o in p.resources if o.type == "kubernetes:core/v1:Service"]
+    assert services and all(s.inputs["spec"]["type"] != "LoadBalancer" for s in services)

@@ -65,15 +65,25 @@ def test_cluster_mode_cannot_skip_the_compatible_step():
     assert "compatible" in str(err.value)
 
 
-def test_the_two_step_redis_climb_is_accepted_and_keeps_the_group():
+def test_the_redis_climb_is_accepted_step_by_step_and_keeps_the_group():
+    """disabled -> compatible (1 shard) -> enabled (still 1 shard) -> 3 shards: AWS allows no
+    scaling while compatible, and the provider reshards before it changes cluster mode."""
     step1 = engine.run("phase4", values=stack_values("phase4", redis={"clusterMode": "compatible", "shards": 1}),
                        previous_outputs={"redisClusterMode": "disabled"})
-    step2 = engine.run("phase4", previous_outputs={"redisClusterMode": "compatible"})
-    g1 = step1.one("aws:elasticache/replicationGroup:ReplicationGroup")
-    g2 = step2.one("aws:elasticache/replicationGroup:ReplicationGroup")
-    assert g1.urn == g2.urn
-    assert g1.inputs["clusterMode"] == "compatible" and g2.inputs["clusterMode"] == "enabled"
-    assert g2.inputs["numNodeGroups"] == 3 and g2.inputs["replicasPerNodeGroup"] == 1
+    step2 = engine.run("phase4", values=stack_values("phase4", redis={"shards": 1}),
+                       previous_outputs={"redisClusterMode": "compatible"})
+    step3 = engine.run("phase4", previous_outputs={"redisClusterMode": "enabled"})
+    g1, g2, g3 = (s.one("aws:elasticache/replicationGroup:ReplicationGroup") for s in (step1, step2, step3))
+    assert g1.urn == g2.urn == g3.urn
+    assert [g.inputs["clusterMode"] for g in (g1, g2, g3)] == ["compatible", "enabled", "enabled"]
+    assert g2.inputs["numNodeGroups"] == 1 and g2.inputs["replicasPerNodeGroup"] == 1
+    assert g3.inputs["numNodeGroups"] == 3 and g3.inputs["replicasPerNodeGroup"] == 1
+
+
+def test_enabling_cluster_mode_and_resharding_in_one_update_is_refused():
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase4", previous_outputs={"redisClusterMode": "compatible"})
+    assert "scaleladder:redis.shards" in str(err.value) and "allowed: 1" in str(err.value)
 
 
 @pytest.mark.parametrize("knob", [

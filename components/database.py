@@ -102,6 +102,8 @@ class Database(Tier):
                 instance_class=args.instance_class,
                 storage_type="gp3",
                 storage_encrypted=True,
+                # Grows with the primary's configured size (a replica never has less than its source).
+                allocated_storage=args.storage_gb,
                 max_allocated_storage=args.max_storage_gb,
                 vpc_security_group_ids=[args.security_group_id],
                 parameter_group_name=params.name,

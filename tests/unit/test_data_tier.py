@@ -38,6 +38,7 @@ def test_replicas_follow_the_primary_without_a_password():
     for r in replicas:
         assert r.inputs["replicateSourceDb"] == ident
         assert r.inputs["instanceClass"] == primary.inputs["instanceClass"]
+        assert r.inputs["allocatedStorage"] == primary.inputs["allocatedStorage"], "a replica grows with its source"
         assert not {"username", "password", "manageMasterUserPassword", "dbName"} & set(r.inputs)
         assert r.inputs["vpcSecurityGroupIds"] == primary.inputs["vpcSecurityGroupIds"]
         assert primary.urn in r.options["dependsOn"]

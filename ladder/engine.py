@@ -15,7 +15,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from google.protobuf import json_format
@@ -127,6 +127,18 @@ def public(value: Any) -> Any:
     if isinstance(value, list):
         return [public(v) for v in value]
     return value
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string inside nested inputs or outputs (for scans: secrets, references)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
 
 
 def _decode(value: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from policy import rules
 
@@ -41,17 +41,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
 # Outputs other resources refer to a resource by (besides its id).
 _HANDLES = ("arn", "name", "bucket", "identifier")
 
@@ -69,7 +58,7 @@ def views(plan: engine.Plan) -> list[rules.Resource]:
         if r.type.startswith("kubernetes:") and isinstance(r.state.get("metadata"), dict):
             # The provider auto-names objects that set no metadata.name before policies see them.
             props = {**props, "metadata": {**r.state["metadata"], **(props.get("metadata") or {})}}
-        refs = {key: tuple(sorted({u for s in _strings(value) for u in handles.get(s, ()) if u != r.urn}))
+        refs = {key: tuple(sorted({u for s in engine.strings(value) for u in handles.get(s, ()) if u != r.urn}))
                 for key, value in props.items()}
         out.append(rules.Resource(type=r.type, name=r.name, urn=r.urn, props=props,
                                   protect=bool(r.options.get("protect")),

@@ -72,13 +72,4 @@ def ingress(p: engine.Plan) -> set[tuple[str, int, str]]:
     return rules
 
 
-def scan_strings(value: Any):
-    """Every string inside a nested structure (inputs, outputs)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from scan_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from scan_strings(v)
+scan_strings = engine.strings

@@ -123,13 +123,16 @@ def database_alarms(primary_id: pulumi.Input[str], max_connections: int,
     return specs
 
 
-def redis_node_ids(group_id: pulumi.Input[str], cluster_mode: str, shards: int, replicas: int) -> list[pulumi.Output[str]]:
-    """ElastiCache names nodes <group>-NNN (cluster mode off) or <group>-SSSS-NNN (on)."""
-    group = pulumi.Output.from_input(group_id)
-    if cluster_mode == "enabled":
-        return [group.apply(lambda g, s=s, n=n: f"{g}-{s:04d}-{n:03d}")
-                for s in range(1, shards + 1) for n in range(1, replicas + 2)]
-    return [group.apply(lambda g, n=n: f"{g}-{n:03d}") for n in range(1, replicas + 2)]
+def redis_node_ids(member_clusters: pulumi.Input[list[str]], nodes: int) -> list[pulumi.Output[str]]:
+    """The group's node ids as AWS reports them (`member_clusters`), one alarm each: read from
+    the group, not derived from a naming scheme, so they stay right after the in-place move
+    to cluster mode. `nodes` (from the config) fixes how many alarms there are."""
+    def nth(ids: list[str] | None, i: int) -> str:
+        ids = sorted(ids or [])
+        return ids[min(i, len(ids) - 1)] if ids else ""  # fewer live nodes than configured: mid-update
+
+    members = pulumi.Output.from_input(member_clusters)
+    return [members.apply(lambda ids, i=i: nth(ids, i)) for i in range(nodes)]
 
 
 def redis_alarms(node_ids: Sequence[pulumi.Input[str]]) -> list[AlarmSpec]:

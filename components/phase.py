@@ -113,8 +113,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                         "staticBucket": cdn.bucket_name, "staticUrl": cdn.static_url})
 
     specs += database_alarms(db.identifier, db.max_connections, db.replica_identifiers)
-    specs += redis_alarms(redis_node_ids(redis.group.id, cfg.redis.cluster_mode, cfg.redis.shards,
-                                         cfg.redis.replicas_per_shard))
+    r = cfg.redis
+    nodes = (r.shards if r.cluster_mode == "enabled" else 1) * (1 + r.replicas_per_shard)
+    specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
     alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags))
 
     outputs.update({

@@ -166,7 +166,13 @@ class AwsMocks(pulumi.runtime.Mocks):
             }
         if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             rg = inputs.get("replicationGroupId") or name
+            if inputs.get("numNodeGroups"):  # AWS's node names: <group>-SSSS-NNN / <group>-NNN
+                members = [f"{rg}-{s:04d}-{n:03d}" for s in range(1, int(inputs["numNodeGroups"]) + 1)
+                           for n in range(1, int(inputs.get("replicasPerNodeGroup", 0)) + 2)]
+            else:
+                members = [f"{rg}-{n:03d}" for n in range(1, int(inputs.get("numCacheClusters", 1)) + 1)]
             return {
+                "memberClusters": members,
                 "primaryEndpointAddress": f"master.{rg}.{h[:6]}.{r}.cache.amazonaws.com",
                 "readerEndpointAddress": f"replica.{rg}.{h[:6]}.{r}.cache.amazonaws.com",
                 "configurationEndpointAddress": f"clustercfg.{rg}.{h[:6]}.{r}.cache.amazonaws.com",

@@ -107,3 +107,12 @@ def test_phase3_redis_already_has_a_replica_with_failover():
     rg = plan("phase3").one("aws:elasticache/replicationGroup:ReplicationGroup")
     assert rg.inputs["clusterMode"] == "disabled" and rg.inputs["numCacheClusters"] == 2
     assert rg.inputs["automaticFailoverEnabled"] is True
+
+
+@pytest.mark.parametrize("stack", ["phase1", "phase3", "phase4"])
+def test_one_redis_memory_alarm_per_node_as_aws_names_them(stack):
+    p = plan(stack)
+    rg = p.one("aws:elasticache/replicationGroup:ReplicationGroup")
+    watched = sorted(a.inputs["dimensions"]["CacheClusterId"] for a in p.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                     if a.inputs.get("metricName") == "DatabaseMemoryUsagePercentage")
+    assert watched == sorted(rg.state["memberClusters"]), "every node watched once, by the id AWS reports"

@@ -54,7 +54,10 @@ def _rows(model: type[BaseModel], prefix: str, defaults: list[dict]) -> list[str
 
 
 def config_markdown() -> str:
-    defaults = [phase_defaults(n) for n in PHASES]
+    from .engine import project_defaults  # Pulumi.yaml's defaults for the keys it declares
+
+    declared = {k.split(":", 1)[1]: v for k, v in project_defaults().items() if k.startswith(f"{NAMESPACE}:")}
+    defaults = [{**declared, **phase_defaults(n)} for n in PHASES]
     head = " | ".join(f"phase {n}" for n in PHASES)
     lines = [
         "# Stack config reference",

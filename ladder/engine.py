@@ -229,21 +229,34 @@ def read_stack(stack: str, root: Path = REPO) -> dict[str, Any]:
 _DECLARED = {"string": str, "integer": int, "boolean": bool, "array": list}
 
 
-def check_declared_types(values: dict[str, Any], root: Path = REPO) -> None:
-    """Apply the CLI's rule: a stack value must match the type Pulumi.yaml declares for it."""
+def project_defaults(root: Path = REPO) -> dict[str, Any]:
+    """Defaults Pulumi.yaml declares, by full key (`scaleladder:loadBalancer`)."""
     project = project_file(root)
-    problems = []
+    return {(name if ":" in name else f"{project['name']}:{name}"): spec["default"]
+            for name, spec in (project.get("config") or {}).items() if isinstance(spec, dict) and "default" in spec}
+
+
+def apply_project_config(values: dict[str, Any], root: Path = REPO) -> dict[str, Any]:
+    """The CLI's rules for declared keys: a value must match the declared type; a missing key
+    takes the declared default, and a declared key without a default is required."""
+    project = project_file(root)
+    out, problems = dict(values), []
     for name, spec in (project.get("config") or {}).items():
         full = name if ":" in name else f"{project['name']}:{name}"
-        if full not in values or not isinstance(spec, dict) or "type" not in spec:
+        if not isinstance(spec, dict):
             continue
-        want = _DECLARED[spec["type"]]
-        got = values[full]
-        ok = isinstance(got, want) and not (want is int and isinstance(got, bool))
-        if not ok:
+        if full not in out:
+            if "default" in spec:
+                out[full] = spec["default"]
+            else:
+                problems.append(f"{full}: required (Pulumi.yaml declares it without a default)")
+            continue
+        want, got = _DECLARED[spec["type"]], out[full]
+        if not isinstance(got, want) or (want is int and isinstance(got, bool)):
             problems.append(f"{full}: Pulumi.yaml declares type {spec['type']}; got {type(got).__name__} {got!r}")
     if problems:
         raise ConfigError(problems)
+    return out
 
 
 def split_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -253,8 +266,7 @@ def split_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 def validate_stack(values: dict[str, Any], root: Path = REPO) -> StackConfig:
-    check_declared_types(values, root)
-    ours, region = split_config(values)
+    ours, region = split_config(apply_project_config(values, root))
     return load(ours, region)
 
 
@@ -268,8 +280,9 @@ def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
     """Plan `stack` offline. `values` replaces the stack file's config (tests use it)."""
     values = read_stack(stack, root) if values is None else values
     cfg = validate_stack(values, root)  # fail before any resource, as the program would
-    monitor, outputs = execute(stack, values, cfg.region, root=root, previous_outputs=previous_outputs)
-    ours, _ = split_config(values)
+    monitor, outputs = execute(stack, apply_project_config(values, root), cfg.region, root=root,
+                               previous_outputs=previous_outputs)
+    ours, _ = split_config(values)  # what the stack itself sets, for the unused-key report
     return Plan(project_file(root)["name"], stack, cfg, monitor.recorded, outputs, unused_keys(ours, cfg.phase))
 
 

@@ -68,7 +68,6 @@ PHASES: dict[int, Phase] = {
                 "network": {"cidr": "10.0.0.0/16", "azCount": 2, "natGateways": "none"},
                 "appTier": {"instanceType": "t3.medium", "min": 1, "desired": 1, "max": 1, "cpuTarget": 60},
                 "workers": {"instanceType": "t3.small", "min": 1, "max": 4, "queueDepthTarget": 100},
-                "loadBalancer": "alb",
                 "database": {
                     "instanceClass": "db.t4g.medium",
                     "engineVersion": "16",

@@ -47,13 +47,16 @@ def test_invalid_config_names_the_key(case):
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])
 def test_the_program_itself_refuses_before_registering_anything(case):
-    """The same config given straight to __main__.py (no pre-validation by the tooling)."""
-    values = corpus_values(case)
-    if not isinstance(values.get("scaleladder:phase", 0), int):
-        pytest.skip("declared-type errors are the Pulumi CLI's own check (see test above)")
+    """The same config given straight to __main__.py, as the Pulumi CLI would hand it over
+    (declared defaults applied), with no pre-validation by the tooling."""
+    try:
+        values = engine.apply_project_config(corpus_values(case))
+    except ConfigError:
+        pytest.skip("a Pulumi.yaml type/required error: the CLI refuses it before the program runs")
     monitor = engine.RecordingMonitor(engine.AwsMocks("us-east-1"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as err:
         engine.execute("phase2", values, "us-east-1", monitor=monitor)
+    assert case["key"] in str(err.value)
     assert monitor.recorded == []
 
 
@@ -97,3 +100,12 @@ def test_config_reference_is_generated_and_up_to_date():
     assert "`pgbouncer.defaultPoolSize`" in text and "`eks.hpa.cpuPercent`" in text
     checked_in = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     assert checked_in == text, "docs/config.md is stale: run `python -m ladder docs`"
+
+
+def test_declared_keys_follow_the_cli_rules():
+    """Pulumi.yaml: a declared key without a default is required; with one, it is filled in."""
+    filled = engine.apply_project_config({"scaleladder:phase": 2})
+    assert filled["scaleladder:loadBalancer"] == engine.project_defaults()["scaleladder:loadBalancer"] == "alb"
+    with pytest.raises(ConfigError) as err:
+        engine.apply_project_config({"scaleladder:loadBalancer": "alb"})
+    assert "scaleladder:phase: required" in str(err.value)

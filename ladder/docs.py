@@ -93,13 +93,29 @@ def _anchor(name: str) -> str:
 
 
 CONFIG_DOC_PATH = engine.REPO / "docs" / "config.md"
+README_PATH = engine.REPO / "README.md"
+_BEGIN, _END = "<!-- phases:begin", "<!-- phases:end -->"
+
+
+def readme_with_phase_table(readme: str) -> str:
+    """README.md with the overview table between its phases markers regenerated from the catalog."""
+    from .phases import PHASES
+
+    rows = ["| phase | adds | capacity target |", "|---|---|---|"]
+    rows += [f"| {p.number} {p.name} | {p.adds} | ~{p.concurrent_users:,} concurrent users, "
+             f"~{p.messages_per_day:,} messages/day |" for p in PHASES.values()]
+    start = readme.index(_BEGIN)
+    head_end = readme.index("\n", start) + 1
+    return readme[:head_end] + "\n".join(rows) + "\n" + readme[readme.index(_END):]
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
     from .config_docs import config_markdown
 
     stale = 0
-    for path, text in ((DOC_PATH, render()), (CONFIG_DOC_PATH, config_markdown())):
+    targets = ((DOC_PATH, render()), (CONFIG_DOC_PATH, config_markdown()),
+               (README_PATH, readme_with_phase_table(README_PATH.read_text())))
+    for path, text in targets:
         name = path.relative_to(engine.REPO)
         if args.check:
             if path.exists() and path.read_text() == text:

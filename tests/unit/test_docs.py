@@ -20,3 +20,12 @@ def test_every_phase_has_a_section_with_cost_and_diagram():
             assert "**Monthly cost:**" in section and "```mermaid" in section
         if n > 1 and "does not plan yet" not in section:
             assert "**Climbing from phase" in section
+
+
+def test_readme_phase_table_is_generated_from_the_catalog():
+    from ladder.docs import README_PATH, readme_with_phase_table
+    from ladder.phases import PHASES
+
+    readme = README_PATH.read_text()
+    assert readme_with_phase_table(readme) == readme, "README phase table is stale: run `python -m ladder docs`"
+    assert all(p.adds in readme for p in PHASES.values())

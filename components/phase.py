@@ -83,6 +83,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags)) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
+    scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
         work = build_workloads(cfg, app, eks, db, redis, static_url)
         origin = work.ingress_hostname
@@ -90,8 +91,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                                        {"AutoScalingGroupName": eks.node_group_asg})]
         outputs.update({"eksClusterName": eks.cluster_name, "kubeconfig": eks.kubeconfig,
                         "ingressHostname": work.ingress_hostname})
-        scheme = "https" if cfg.app.certificate_arn else "http"
-        outputs["url"] = pulumi.Output.concat(f"{scheme}://", cfg.cdn.origin_domain or origin)
+        outputs["url"] = pulumi.Output.concat(scheme, cfg.cdn.origin_domain or origin)
     elif cfg.phase == 1:
         host = SingleHost("app", SingleHostArgs(
             subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=cfg.app_tier.instance_type,
@@ -101,8 +101,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     else:
         fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags)
         specs += fleet_alarms(fleet, stack)
-        scheme = "https" if cfg.app.certificate_arn else "http"
-        outputs["url"] = pulumi.Output.concat(f"{scheme}://", fleet.endpoint)
+        outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
         origin = fleet.endpoint
 
     if set_static_url is not None:

@@ -266,8 +266,7 @@ def _rds(res: dict[str, Any], ctx: Context) -> list[LineItem]:
         out.append(ctx.item(res, "secretsmanager_secret_month", 1, note="master password secret managed by RDS"))
     logs = len(i.get("enabledCloudwatchLogsExports") or [])
     if logs:
-        out.append(ctx.item(res, "cloudwatch_logs_ingest_gb", logs * ctx.q["log_gb_per_source"], usage=True,
-                            note=f"{logs} exported log type(s)"))
+        out.append(_log_ingest(res, ctx, logs, f"{logs} exported log type(s)"))
     return out
 
 
@@ -297,8 +296,7 @@ def _eks(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     logs = len(res["inputs"].get("enabledClusterLogTypes") or [])
     out = [ctx.item(res, "eks_cluster_hour", HOURS, note="control plane")]
     if logs and not ctx.dependency(res, LOG_GROUP):  # else priced on the log group the program creates
-        out.append(ctx.item(res, "cloudwatch_logs_ingest_gb", logs * ctx.q["log_gb_per_source"], usage=True,
-                            note=f"{logs} control-plane log type(s)"))
+        out.append(_log_ingest(res, ctx, logs, f"{logs} control-plane log type(s)"))
     return out
 
 
@@ -336,8 +334,13 @@ def _log_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     """One log source, or as many as the EKS log types of a cluster that writes to this group."""
     sources = sum(len(r["inputs"].get("enabledClusterLogTypes") or []) for r in ctx.plan["resources"]
                   if r["type"] == "aws:eks/cluster:Cluster" and _depends(r, res))
-    return [ctx.item(res, "cloudwatch_logs_ingest_gb", ctx.q["log_gb_per_source"] * max(1, sources), usage=True,
-                     note=f"ingestion, {sources} EKS control-plane log type(s)" if sources else "ingestion")]
+    return [_log_ingest(res, ctx, max(1, sources),
+                        f"ingestion, {sources} EKS control-plane log type(s)" if sources else "ingestion")]
+
+
+def _log_ingest(res: dict[str, Any], ctx: Context, sources: int, note: str) -> LineItem:
+    """CloudWatch Logs ingestion: a usage-driven volume per log source (usage/defaults.yml)."""
+    return ctx.item(res, "cloudwatch_logs_ingest_gb", sources * ctx.q["log_gb_per_source"], usage=True, note=note)
 
 
 @rule("aws:secretsmanager/secret:Secret")

@@ -9,7 +9,8 @@ AWS's rules (`aws.py`, from the AWS documentation) over a plan; the engine raise
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .base import Violation
 

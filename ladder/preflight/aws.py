@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..engine import Secret
 from .base import Violation
@@ -381,8 +382,8 @@ def acm_certificate_region(ctx: Context) -> Iterator[Violation]:
                     yield from _cert_in_region(r, f"metadata.annotations[{key!r}]", arn, ctx.region, elb_rule,
                                                SRC_ACM_ELB)
     for r in ctx.of_type(CLOUDFRONT_DISTRIBUTION):
-        arn = (r.inputs.get("viewerCertificate") or {}).get("acmCertificateArn")
-        yield from _cert_in_region(r, "viewerCertificate.acmCertificateArn", arn, "us-east-1",
+        viewer = (r.inputs.get("viewerCertificate") or {}).get("acmCertificateArn")
+        yield from _cert_in_region(r, "viewerCertificate.acmCertificateArn", viewer, "us-east-1",
                                    "CloudFront uses ACM certificates from us-east-1 only", SRC_ACM_CLOUDFRONT)
 
 

@@ -133,9 +133,11 @@ def test_shared_preload_libraries_is_static_in_every_postgres_family() -> None:
         p = plan_copy("phase1")
         group = _param_group(p)
         group.inputs["family"] = family
-        _set_param(group, "shared_preload_libraries", "pg_stat_statements", "immediate")
+        index = _set_param(group, "shared_preload_libraries", "pg_stat_statements", "immediate")
         found = fired(aws.rds_static_parameter_immediate, p)
-        assert [v.rule.split(" ")[0] for v in found] == ["shared_preload_libraries"], family
+        assert f"parameters[{index}].applyMethod" in [v.input for v in found], family
+        _set_param(group, "shared_preload_libraries", "pg_stat_statements", "pending-reboot")
+        assert f"parameters[{index}].applyMethod" not in [v.input for v in fired(aws.rds_static_parameter_immediate, p)]
 
 
 def test_dynamic_parameters_take_immediate() -> None:

@@ -320,6 +320,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
 SECRET = "aws:secretsmanager/secret:Secret"
 OAC = "aws:cloudfront/originAccessControl:OriginAccessControl"
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -436,6 +437,18 @@ PROVIDER_RULES: list[FieldRule] = [
     _rule(LAUNCH_TEMPLATE, "name", _launch_template_name(125),
           f"{TF}/ec2/ec2_launch_template.go: name (internal/verify/validate.go ValidLaunchTemplateName)"),
     _rule(LAUNCH_TEMPLATE, "namePrefix", _launch_template_name(99), f"{TF}/ec2/ec2_launch_template.go: name_prefix"),
+    # EC2 instance metadata options (the enums are the EC2 API's HttpTokensState and
+    # InstanceMetadataEndpointState; launch templates use their LaunchTemplate* twins)
+    _rule(INSTANCE, "metadataOptions.httpPutResponseHopLimit", int_between(1, 64),
+          f"{TF}/ec2/ec2_instance.go: metadata_options.http_put_response_hop_limit"),
+    _rule(INSTANCE, "metadataOptions.httpTokens", one_of(["optional", "required"]), f"{TF}/ec2/ec2_instance.go: metadata_options.http_tokens"),
+    _rule(INSTANCE, "metadataOptions.httpEndpoint", one_of(["disabled", "enabled"]), f"{TF}/ec2/ec2_instance.go: metadata_options.http_endpoint"),
+    _rule(LAUNCH_TEMPLATE, "metadataOptions.httpPutResponseHopLimit", int_between(1, 64),
+          f"{TF}/ec2/ec2_launch_template.go: metadata_options.http_put_response_hop_limit"),
+    _rule(LAUNCH_TEMPLATE, "metadataOptions.httpTokens", one_of(["optional", "required"]),
+          f"{TF}/ec2/ec2_launch_template.go: metadata_options.http_tokens"),
+    _rule(LAUNCH_TEMPLATE, "metadataOptions.httpEndpoint", one_of(["disabled", "enabled"]),
+          f"{TF}/ec2/ec2_launch_template.go: metadata_options.http_endpoint"),
     # Secrets Manager
     _rule(SECRET, "recoveryWindowInDays", any_of(int_between(7, 30), int_in([0])), f"{TF}/secretsmanager/secret.go: recovery_window_in_days"),
     # CloudFront origin access control

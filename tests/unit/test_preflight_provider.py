@@ -18,7 +18,7 @@ from ladder import engine
 from ladder.engine import Resource, Secret
 from ladder.preflight import format_violation
 from ladder.preflight.naming import AUTONAMES, PLACEHOLDER_SUFFIX, UNNAMED_TYPES, physical_names
-from ladder.preflight.provider import (ALARM, ASG, EKS, KMS_ALIAS, KMS_KEY, LAUNCH_TEMPLATE, LB, LOG_GROUP, NODE_GROUP,
+from ladder.preflight.provider import (ALARM, ASG, EKS, INSTANCE, KMS_ALIAS, KMS_KEY, LAUNCH_TEMPLATE, LB, LOG_GROUP, NODE_GROUP,
                                        OAC, POLICY, PROFILE, PROVIDER_RULES, RDS, RDS_PG, RDS_SUBNETS, REDIS, ROLE,
                                        ROLE_POLICY, SECRET, SG, TG, check_provider, check_resource)
 
@@ -128,6 +128,12 @@ CASES: dict[tuple[str, str], tuple[Any, Any]] = {
     (ASG, "launchTemplate.version"): ("", "$Latest"),
     (LAUNCH_TEMPLATE, "name"): ("fleet app", "fleet-app"),
     (LAUNCH_TEMPLATE, "namePrefix"): ("f" * 100, "fleet-"),
+    (INSTANCE, "metadataOptions.httpPutResponseHopLimit"): (0, 1),
+    (INSTANCE, "metadataOptions.httpTokens"): ("Required", "required"),
+    (INSTANCE, "metadataOptions.httpEndpoint"): ("on", "enabled"),
+    (LAUNCH_TEMPLATE, "metadataOptions.httpPutResponseHopLimit"): (65, 2),
+    (LAUNCH_TEMPLATE, "metadataOptions.httpTokens"): ("mandatory", "required"),
+    (LAUNCH_TEMPLATE, "metadataOptions.httpEndpoint"): ("true", "enabled"),
     (SECRET, "recoveryWindowInDays"): (3, 0),
     (OAC, "name"): ("scaleladder-production-eu-west-1-blue-static-assets-origin-access", "scaleladder-phase5-static-assets"),
     (OAC, "description"): ("x" * 257, "scaleladder static assets (S3)"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from . import aws_facts
+from . import aws_facts, images
 from .network import MIN_EKS_SUBNET_PREFIX, MIN_SUBNET_PREFIX, SUBNET_EXTRA_BITS, subnet_prefix
 from .phases import PHASES, deep_merge, phase_defaults
 from .prices import catalog
@@ -53,6 +53,21 @@ _ACM_ARN = re.compile(r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}
 PosInt = Annotated[int, Field(ge=1)]
 
 
+def _cli_text(value: Any) -> Any:
+    """`pulumi config set --path K 16` stores the number 16, `true` the boolean (pulumi/pulumi
+    sdk/go/common/resource/config: `adjustObjectValue`); for a key that holds text the user
+    meant the text they typed, so take it back as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+CliText = Annotated[str, BeforeValidator(_cli_text)]
+"""A string key that may arrive as a number or boolean from `pulumi config set --path`."""
+
+
 class Section(BaseModel):
     """camelCase in YAML, snake_case in Python; unknown keys are errors."""
 
@@ -63,9 +78,9 @@ class AppConfig(Section):
     image: str = Field("ghcr.io/your-org/your-api:1.0.0", description="Container image of the HTTP API and workers.")
     port: int = Field(3000, ge=1024, le=65535, description="Port the API listens on inside the host.")
     health_path: str = Field("/health", max_length=128, description="HTTP path that answers 200 when the API is healthy.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain (non-secret) environment for API and workers.")
-    worker_command: list[str] = Field(["node", "worker.js"], description="Command that starts a BullMQ worker.")
-    queues: list[str] = Field(["default"], min_length=1, description="BullMQ queue names the workers consume.")
+    env: dict[str, CliText] = Field(default_factory=dict, description="Plain (non-secret) environment for API and workers.")
+    worker_command: list[CliText] = Field(["node", "worker.js"], description="Command that starts a BullMQ worker.")
+    queues: list[CliText] = Field(["default"], min_length=1, description="BullMQ queue names the workers consume.")
     queue_prefix: str = Field("{bull}", description="BullMQ key prefix; a hash tag keeps a queue's keys in one cluster slot.")
     certificate_arn: str | None = Field(None, description="ACM certificate for HTTPS on the load balancer.")
 
@@ -155,7 +170,7 @@ class WorkersConfig(Section):
 
 class DatabaseConfig(Section):
     instance_class: str
-    engine_version: Literal["14", "15", "16", "17"]
+    engine_version: Annotated[Literal["14", "15", "16", "17"], BeforeValidator(_cli_text)]
     storage_gb: int = Field(ge=aws_facts.RDS_MIN_STORAGE_GB, le=aws_facts.RDS_MAX_STORAGE_GB)
     max_storage_gb: int = Field(ge=aws_facts.RDS_MIN_STORAGE_GB, le=aws_facts.RDS_MAX_STORAGE_GB,
                                 description="Storage autoscaling ceiling.")
@@ -357,6 +372,9 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"{key('database.replicas')}: phase {cfg.phase} reads from replicas; allowed 1..{aws_facts.RDS_MAX_READ_REPLICAS} (got 0)")
 
     pb = cfg.pgbouncer
+    if cfg.phase == 6 and images.pgbouncer_image(pb.version) is None:
+        problems.append(f"{key('pgbouncer.version')}: phase 6 runs PgBouncer from {images.PGBOUNCER_REPOSITORY}, which "
+                        f"publishes no {pb.version} image; allowed: {', '.join(images.PGBOUNCER_TAGS)}")
     per_pool = pb.default_pool_size + pb.reserve_pool_size
     if per_pool > pb.max_client_conn:
         problems.append(f"{key('pgbouncer.defaultPoolSize')}: pool ({pb.default_pool_size} + reserve {pb.reserve_pool_size}) cannot exceed {key('pgbouncer.maxClientConn')} ({pb.max_client_conn})")
@@ -437,19 +455,20 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     return cfg
 
 
+def from_cli_values(values: Mapping[str, str], secret_keys: Iterable[str], root: Any = None) -> StackConfig:
+    """Validate config as the Pulumi CLI hands it to a program (text by full key, objects as JSON):
+    the one reading both engines share (`ladder.stackconfig.program_values`)."""
+    from . import stackconfig
+
+    root = root or stackconfig.REPO
+    stackconfig.refuse_secret_keys(secret_keys, NAMESPACE)
+    return load(stackconfig.program_values(values, NAMESPACE, root), values.get("aws:region"))
+
+
 def from_pulumi() -> StackConfig:
     """Read and validate the running stack's config (the real engine's entry point)."""
-    import json
-
-    import pulumi
-    from pulumi.runtime.config import CONFIG, get_config_env
+    from pulumi.runtime.config import CONFIG, _SECRET_KEYS, get_config_env, get_config_secret_keys_env
 
     values = {**get_config_env(), **CONFIG.get()}
-    raw: dict[str, Any] = {}
-    for full, text in values.items():
-        if full.startswith(NAMESPACE + ":"):
-            try:
-                raw[full.split(":", 1)[1]] = json.loads(text)
-            except (TypeError, ValueError):
-                raw[full.split(":", 1)[1]] = text
-    return load(raw, pulumi.Config("aws").get("region"))
+    secret_keys = set(_SECRET_KEYS.get()) | set(get_config_secret_keys_env())
+    return from_cli_values(values, secret_keys)

@@ -14,6 +14,8 @@ from .phases import PHASES, phase_defaults
 
 def _type(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # a validator on the type (e.g. CliText), not a different type
+        return _type(typing.get_args(annotation)[0])
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
     if origin in (list, dict):

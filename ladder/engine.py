@@ -26,10 +26,11 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from .config import NAMESPACE, ConfigError, StackConfig, load, unused_keys
+from . import stackconfig
+from .config import NAMESPACE, ConfigError, StackConfig, from_cli_values, unused_keys
 from .mocks import AwsMocks
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = stackconfig.REPO
 
 _SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -205,11 +206,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 # ---------------------------------------------------------------------------
-# Stack files and the CLI's config rules
+# Stack files, and the config the CLI hands the program (ladder.stackconfig)
 
-
-def project_file(root: Path = REPO) -> dict[str, Any]:
-    return yaml.safe_load((root / "Pulumi.yaml").read_text())
+project_file = stackconfig.project_file
+project_defaults = stackconfig.project_defaults
 
 
 def stack_names(root: Path = REPO) -> list[str]:
@@ -219,78 +219,56 @@ def stack_names(root: Path = REPO) -> list[str]:
 
 
 def read_stack(stack: str, root: Path = REPO) -> dict[str, Any]:
-    path = root / project_file(root).get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
+    path = stackconfig.stack_file_path(stack, root)
     if not path.exists():
         raise ConfigError([f"stack {stack!r}: no file {path.relative_to(root)}; stacks: {', '.join(stack_names(root))}"])
     data = yaml.safe_load(path.read_text()) or {}
     return data.get("config") or {}
 
 
-_DECLARED = {"string": str, "integer": int, "boolean": bool, "array": list}
+def cli_config(stack: str, values: dict[str, Any], root: Path = REPO) -> stackconfig.CliConfig:
+    """The stack file's values as the Pulumi CLI hands them to the program (its checks applied)."""
+    return stackconfig.cli_config(stack, values, root)
 
 
-def project_defaults(root: Path = REPO) -> dict[str, Any]:
-    """Defaults Pulumi.yaml declares, by full key (`scaleladder:loadBalancer`)."""
-    project = project_file(root)
-    return {(name if ":" in name else f"{project['name']}:{name}"): spec["default"]
-            for name, spec in (project.get("config") or {}).items() if isinstance(spec, dict) and "default" in spec}
+def program_config(cli: stackconfig.CliConfig, root: Path = REPO) -> StackConfig:
+    """What `config.from_pulumi` reads from the same hand-over: one parser for both engines."""
+    return from_cli_values(cli.values, cli.secret_keys, root)
 
 
-def apply_project_config(values: dict[str, Any], root: Path = REPO) -> dict[str, Any]:
-    """The CLI's rules for declared keys: a value must match the declared type; a missing key
-    takes the declared default, and a declared key without a default is required."""
-    project = project_file(root)
-    out, problems = dict(values), []
-    for name, spec in (project.get("config") or {}).items():
-        full = name if ":" in name else f"{project['name']}:{name}"
-        if not isinstance(spec, dict):
-            continue
-        if full not in out:
-            if "default" in spec:
-                out[full] = spec["default"]
-            else:
-                problems.append(f"{full}: required (Pulumi.yaml declares it without a default)")
-            continue
-        want, got = _DECLARED[spec["type"]], out[full]
-        if not isinstance(got, want) or (want is int and isinstance(got, bool)):
-            problems.append(f"{full}: Pulumi.yaml declares type {spec['type']}; got {type(got).__name__} {got!r}")
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def split_config(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The stack's `scaleladder:*` keys (namespace removed) and its aws:region."""
-    ours = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith(NAMESPACE + ":")}
-    return ours, values.get("aws:region")
-
-
-def validate_stack(values: dict[str, Any], root: Path = REPO) -> StackConfig:
-    ours, region = split_config(apply_project_config(values, root))
-    return load(ours, region)
-
-
-def _wire(values: dict[str, Any]) -> dict[str, str]:
-    """Config as the CLI hands it to a program: strings, structured values as JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+def validate_stack(values: dict[str, Any], root: Path = REPO, stack: str = "stack") -> StackConfig:
+    return program_config(cli_config(stack, values, root), root)
 
 
 def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
-        previous_outputs: dict[str, Any] | None = None) -> Plan:
-    """Plan `stack` offline. `values` replaces the stack file's config (tests use it)."""
+        previous_outputs: dict[str, Any] | None = None, preflight: bool = False) -> Plan:
+    """Plan `stack` offline. `values` replaces the stack file's config (tests use it).
+
+    Like `pulumi preview`, a plan whose inputs the provider or AWS would refuse fails with
+    the preflight's violations (`ladder.preflight`); `preflight=False` returns it anyway,
+    for the tests of the preflight itself.
+    """
     values = read_stack(stack, root) if values is None else values
-    cfg = validate_stack(values, root)  # fail before any resource, as the program would
-    monitor, outputs = execute(stack, apply_project_config(values, root), cfg.region, root=root,
-                               previous_outputs=previous_outputs)
-    ours, _ = split_config(values)  # what the stack itself sets, for the unused-key report
-    return Plan(project_file(root)["name"], stack, cfg, monitor.recorded, outputs, unused_keys(ours, cfg.phase))
+    cli = cli_config(stack, values, root)
+    cfg = program_config(cli, root)  # fail before any resource, as the program would
+    monitor, outputs = execute(stack, cli, cfg.region, root=root, previous_outputs=previous_outputs)
+    ours = stackconfig.program_values(cli.values, NAMESPACE, root)
+    stack_set = {k: v for k, v in ours.items() if f"{NAMESPACE}:{k}" in values}  # for the unused-key report
+    plan = Plan(project_file(root)["name"], stack, cfg, monitor.recorded, outputs, unused_keys(stack_set, cfg.phase))
+    if preflight:
+        from . import preflight as preflight_rules
+
+        violations = preflight_rules.check(plan, previous_outputs)
+        if violations:
+            raise preflight_rules.PreflightError(violations)
+    return plan
 
 
-def execute(stack: str, values: dict[str, Any], region: str, *, root: Path = REPO,
+def execute(stack: str, cli: stackconfig.CliConfig, region: str, *, root: Path = REPO,
             previous_outputs: dict[str, Any] | None = None,
             monitor: RecordingMonitor | None = None) -> tuple[RecordingMonitor, dict[str, Any]]:
-    """Run `__main__.py` under mocks with `values` as the stack config, unvalidated
-    (tests use it to show the program itself refuses bad config before any resource)."""
+    """Run `__main__.py` under mocks with `cli` as the config the CLI hands over, unvalidated
+    by the tooling (tests use it to show the program itself refuses bad config before any resource)."""
     monitor = monitor or RecordingMonitor(AwsMocks(region, previous_outputs))
     pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi_mocks.set_mocks(monitor.mocks, project=project_file(root)["name"], stack=stack, preview=False,
@@ -298,7 +276,7 @@ def execute(stack: str, values: dict[str, Any], region: str, *, root: Path = REP
     # MockSettings leaves the previous run's pending outputs in place: drop them so a
     # failed run cannot raise into the next one.
     pulumi_settings.SETTINGS.outputs = set()
-    pulumi.runtime.set_all_config(_wire(values))
+    pulumi.runtime.set_all_config(dict(cli.values), list(cli.secret_keys))
     root_resource = pulumi_settings.get_root_resource()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))

@@ -6,14 +6,21 @@ read-only pool over every read replica (a comma-separated host list, which PgBou
 releases understand are rendered only when the configured version has them, so the file
 always parses on the version the hosts actually install.
 
-Passwords never pass through here: `auth_file` is written on the host at boot from
-Secrets Manager, outside any rendered template.
+A third, session-mode database on the primary (`app_session`) is the route for
+migration tools: advisory locks, SET and prepared DDL scripts need one server session
+for the whole run, which transaction pooling does not give (review finding 27).
+
+Passwords never pass through here. App logins are looked up per login through
+`auth_user` + `auth_query` (ladder/credentials.py, db/bootstrap.sql), so a rotated app
+password needs no PgBouncer reload; `auth_file` holds only PgBouncer's own users and is
+written on the host at boot from Secrets Manager (`scaleladder-db pgbouncer-userlist`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ladder import credentials
 from ladder.templates import render
 
 TEMPLATE = "pgbouncer/pgbouncer.ini.j2"
@@ -22,6 +29,12 @@ RW_DATABASE = "app"
 """Logical database of the read-write pool (the RDS primary): the app's DATABASE_URL."""
 RO_DATABASE = "app_ro"
 """Logical database of the read-only pool (all read replicas): the app's DATABASE_READ_URL."""
+SESSION_DATABASE = "app_session"
+"""Session-mode pool on the primary: what migration tools use (review finding 27)."""
+SESSION_POOL_SIZE = 2
+"""Server connections per PgBouncer host and login for `app_session` (migrations are rare)."""
+CLIENT_TLS_PROTOCOLS = "secure"
+"""TLS 1.2+ for app -> PgBouncer (PgBouncer's `secure` = tlsv1.2,tlsv1.3)."""
 
 FEATURE_MIN_VERSION: dict[str, str] = {
     # A comma-separated `host` list, used round-robin for new server connections.
@@ -73,10 +86,12 @@ def database_hosts(primary_host: str, replica_hosts: list[str]) -> dict[str, str
     Without replicas the ro pool falls back to the primary; `ini_data` then makes its
     sessions read-only so writes through DATABASE_READ_URL still fail as they would on a
     replica.
+    The session-mode route for migrations always goes to the primary.
     """
     return {
         RW_DATABASE: primary_host,
         RO_DATABASE: ",".join(replica_hosts) if replica_hosts else primary_host,
+        SESSION_DATABASE: primary_host,
     }
 
 
@@ -91,6 +106,8 @@ def _database(name: str, host: str, *, port: int, dbname: str, version: str,
         # Explicit even though round-robin is the default, so the file states the intent.
         "load_balance_hosts": "round-robin" if is_list and supports(version, "load_balance_hosts") else None,
         "connect_query": "SET default_transaction_read_only = on" if read_only_sessions else None,
+        "pool_mode": "session" if name == SESSION_DATABASE else None,
+        "pool_size": SESSION_POOL_SIZE if name == SESSION_DATABASE else None,
     }
 
 
@@ -110,8 +127,13 @@ def ini_data(
     server_tls_sslmode: str = "verify-full",
     server_tls_ca_file: str = "/etc/pgbouncer/rds-ca.pem",
     auth_file: str = "/etc/pgbouncer/userlist.txt",
-    admin_users: list[str] = ["pgbouncer_admin"],  # noqa: B006 (never mutated)
-    stats_users: list[str] = ["pgbouncer_stats"],  # noqa: B006 (never mutated)
+    auth_user: str = credentials.PGBOUNCER_AUTH_USER,
+    auth_query: str = credentials.AUTH_QUERY,
+    admin_users: list[str] = [credentials.PGBOUNCER_ADMIN_USER],  # noqa: B006 (never mutated)
+    stats_users: list[str] = [credentials.PGBOUNCER_STATS_USER],  # noqa: B006 (never mutated)
+    client_tls_sslmode: str = "require",
+    client_tls_key_file: str = "/etc/pgbouncer/client-tls.key",
+    client_tls_cert_file: str = "/etc/pgbouncer/client-tls.crt",
     unix_socket_dir: str = "/var/run/postgresql",
     logfile: str | None = None,
     pidfile: str | None = None,
@@ -119,8 +141,19 @@ def ini_data(
     """The plain dict `pgbouncer/pgbouncer.ini.j2` renders from (no secrets in it).
 
     `logfile`/`pidfile` stay unset by default: under systemd PgBouncer runs in the
-    foreground and logs to the journal.
+    foreground and logs to the journal. The console users must be PgBouncer's own users:
+    an app login or the master there would let any app host PAUSE or SHUTDOWN the pooler.
     """
+    forbidden = {credentials.MASTER_USER, credentials.APP_RW_ROLE, credentials.APP_RO_ROLE,
+                 credentials.PGBOUNCER_AUTH_USER, *credentials.APP_RW_LOGINS, *credentials.APP_RO_LOGINS}
+    for key, users in (("admin_users", admin_users), ("stats_users", stats_users)):
+        if bad := sorted(set(users) & forbidden):
+            raise ValueError(f"PgBouncer {key} must be its dedicated console users "
+                             f"({credentials.PGBOUNCER_ADMIN_USER}, {credentials.PGBOUNCER_STATS_USER}), "
+                             f"not {', '.join(bad)}")
+    if client_tls_sslmode not in ("require", "verify-ca", "verify-full"):
+        raise ValueError(f"client_tls_sslmode {client_tls_sslmode!r}: app -> PgBouncer must use TLS "
+                         "(require, verify-ca or verify-full)")
     if len(replica_hosts) > 1 and not supports(version, "host_list"):
         raise ValueError(f"PgBouncer {version} cannot pool over several replicas: "
                          f"host lists need {FEATURE_MIN_VERSION['host_list']}+")
@@ -140,6 +173,12 @@ def ini_data(
         "pidfile": pidfile,
         "auth_type": "scram-sha-256",
         "auth_file": auth_file,
+        "auth_user": auth_user,
+        "auth_query": auth_query,
+        "client_tls_sslmode": client_tls_sslmode,
+        "client_tls_key_file": client_tls_key_file,
+        "client_tls_cert_file": client_tls_cert_file,
+        "client_tls_protocols": CLIENT_TLS_PROTOCOLS,
         "admin_users": ",".join(admin_users),
         "stats_users": ",".join(stats_users),
         "pool_mode": pool_mode,

@@ -44,6 +44,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is launched
     sys.path.insert(0, str(_REPO_ROOT))
 
+from ladder import credentials  # noqa: E402
 from ladder import pgbouncer as pgb  # noqa: E402
 
 from tests.integration.binaries import missing, which  # noqa: E402  (after the sys.path fix)
@@ -302,6 +303,8 @@ class PgCluster:
     tls: Tls | None
     app_password: str
     dbname: str = "app"
+    master_password: str | None = None
+    """Set when the cluster was made RDS-like (`rds_like=True`): see `_init_rds_like`."""
 
     @property
     def servers(self) -> list[PgServer]:
@@ -321,15 +324,26 @@ class PgCluster:
 
 
 def _init_primary(bins: Binaries, server: PgServer, tls: Tls | None,
-                  max_connections: int, password: str) -> None:
+                  max_connections: int, password: str | None) -> None:
     _run([bins.pg("initdb"), "-D", str(server.datadir), "-U", "postgres", "-E", "UTF8",
           "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"], service=True)
     with (server.datadir / "postgresql.conf").open("a") as conf:
         conf.write(_postgresql_conf(tls, max_connections))
     _write(server.datadir / "pg_hba.conf", _pg_hba(tls is not None), 0o600)
     server.start()
+    if password is None:
+        return
     server.psql(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{password}'")
     server.psql(f"CREATE DATABASE app OWNER {APP_USER}")
+
+
+def _init_rds_like(server: PgServer, master_password: str) -> None:
+    """RDS's shape: the master is not a superuser but a CREATEROLE/CREATEDB member of an
+    `rds_superuser` group and owns the app database; only the bootstrap makes app roles."""
+    server.psql("CREATE ROLE rds_superuser NOLOGIN")
+    server.psql(f"CREATE ROLE {credentials.MASTER_USER} LOGIN CREATEROLE CREATEDB IN ROLE rds_superuser "
+                f"PASSWORD '{master_password}'")
+    server.psql(f"CREATE DATABASE {credentials.DB_NAME} OWNER {credentials.MASTER_USER}")
 
 
 def _clone_replica(bins: Binaries, primary: PgServer, replica: PgServer) -> None:
@@ -359,8 +373,11 @@ def service_workdir(prefix: str) -> Path:
 
 
 @contextlib.contextmanager
-def pg_cluster(replicas: int = 2, *, tls: bool = True, max_connections: int = 500) -> Iterator[PgCluster]:
-    """Start a primary on 127.0.0.1 and `replicas` streaming replicas on 127.0.0.2.. ; stop all after."""
+def pg_cluster(replicas: int = 2, *, tls: bool = True, max_connections: int = 500,
+               rds_like: bool = False) -> Iterator[PgCluster]:
+    """Start a primary on 127.0.0.1 and `replicas` streaming replicas on 127.0.0.2.. ; stop all after.
+
+    `rds_like`: no `app` role; the non-superuser master owns the app database instead."""
     bins = require_binaries()
     workdir = service_workdir("scaleladder-pg-")
     hosts = [f"127.0.0.{i + 1}" for i in range(replicas + 1)]
@@ -371,7 +388,12 @@ def pg_cluster(replicas: int = 2, *, tls: bool = True, max_connections: int = 50
         servers = [_server(bins, workdir, name, host, port) for name, host in zip(names, hosts)]
         cluster = PgCluster(bins, workdir, servers[0], servers[1:],
                             make_tls(bins, workdir / "tls", hosts) if tls else None, secrets.token_hex(16))
-        _init_primary(bins, cluster.primary, cluster.tls, max_connections, cluster.app_password)
+        if rds_like:
+            cluster.master_password = secrets.token_hex(16)
+            _init_primary(bins, cluster.primary, cluster.tls, max_connections, None)
+            _init_rds_like(cluster.primary, cluster.master_password)
+        else:
+            _init_primary(bins, cluster.primary, cluster.tls, max_connections, cluster.app_password)
         for replica in cluster.replicas:
             _clone_replica(bins, cluster.primary, replica)
         _wait_streaming(cluster.primary, replicas)

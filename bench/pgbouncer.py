@@ -135,7 +135,7 @@ def _direct(cluster: Any, server: Any, tls: bool) -> Target:
 
 
 def _via(bouncer: Any, db: str) -> Target:
-    return Target(bouncer.host, bouncer.port, db, {"PGPASSWORD": bouncer.passwords["app"], "PGSSLMODE": "disable"})
+    return Target(bouncer.host, bouncer.port, db, {"PGPASSWORD": bouncer.passwords["app"], "PGSSLMODE": "require"})
 
 
 def _allow_plain_tcp(cluster: Any) -> None:

@@ -427,21 +427,22 @@ class PgBouncer:
     def log(self) -> Path:
         return self.workdir / "pgbouncer.log"
 
-    def psql(self, sql: str, *, db: str, user: str = APP_USER,
-             connect_timeout: int = 20) -> subprocess.CompletedProcess[str]:
+    def psql(self, sql: str, *, db: str, user: str = APP_USER, connect_timeout: int = 20,
+             password: str | None = None, sslmode: str = "require") -> subprocess.CompletedProcess[str]:
         """Run `sql` through PgBouncer as `user` (SCRAM with its password); caller checks the result.
 
-        A client whose pool cannot log in to its server waits in PgBouncer until
-        `connect_timeout` seconds pass: lower it where failing is the expected outcome.
+        PgBouncer requires TLS from clients (`client_tls_sslmode`): `sslmode=require`, as
+        the app connects. A client whose pool cannot log in to its server waits in
+        PgBouncer until `connect_timeout` seconds pass: lower it where failing is expected.
         """
         return _run([self.bins.psql, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", self.host,
                      "-p", str(self.port), "-U", user, "-d", db, "-c", sql],
-                    env={"PGPASSWORD": self.passwords[user], "PGSSLMODE": "disable",
-                         "PGCONNECT_TIMEOUT": str(connect_timeout)}, check=False)
+                    env={"PGPASSWORD": password if password is not None else self.passwords[user],
+                         "PGSSLMODE": sslmode, "PGCONNECT_TIMEOUT": str(connect_timeout)}, check=False)
 
-    def query(self, sql: str, *, db: str, user: str = APP_USER) -> str:
+    def query(self, sql: str, *, db: str, user: str = APP_USER, password: str | None = None) -> str:
         """Like `psql` but raises on error; returns the output."""
-        done = self.psql(sql, db=db, user=user)
+        done = self.psql(sql, db=db, user=user, password=password)
         if done.returncode != 0:
             raise PgClusterError(f"{sql!r} via PgBouncer db {db} failed: {done.stderr.strip()}")
         return done.stdout.strip()
@@ -476,8 +477,12 @@ class PgBouncer:
 def pgbouncer_ini_data(cluster: PgCluster, workdir: Path, *, version: str, pool_mode: str = "transaction",
                        max_client_conn: int = 300, default_pool_size: int = 10,
                        reserve_pool_size: int = 2, **overrides: Any) -> dict[str, Any]:
-    """`ladder.pgbouncer.ini_data` for this cluster, with host paths moved into `workdir`."""
+    """`ladder.pgbouncer.ini_data` for this cluster, with host paths moved into `workdir`.
+
+    Client TLS reuses the cluster's throwaway certificate (or makes one for a cluster
+    without TLS): on hosts it is a per-host self-signed pair made at boot."""
     tls = cluster.tls
+    client_tls = tls or make_tls(cluster.bins, workdir / "client-tls", ["127.0.0.1"])
     args: dict[str, Any] = {
         "version": version,
         "pool_mode": pool_mode,
@@ -497,6 +502,8 @@ def pgbouncer_ini_data(cluster: PgCluster, workdir: Path, *, version: str, pool_
         "stats_users": [STATS_USER],
         "unix_socket_dir": str(workdir),
         "logfile": str(workdir / "pgbouncer.log"),
+        "client_tls_key_file": str(client_tls.key_file),
+        "client_tls_cert_file": str(client_tls.cert_file),
     }
     args.update(overrides)
     return pgb.ini_data(**args)
@@ -509,18 +516,25 @@ def write_userlist(path: Path, entries: Mapping[str, str]) -> None:
 
 @contextlib.contextmanager
 def running_pgbouncer(cluster: PgCluster, data: Mapping[str, Any], workdir: Path, *,
-                      plain_password: bool = False) -> Iterator[PgBouncer]:
+                      plain_password: bool = False,
+                      console_passwords: Mapping[str, str] | None = None) -> Iterator[PgBouncer]:
     """Write the auth file and the rendered config (`data` from `pgbouncer_ini_data`), start
     PgBouncer in the foreground, wait until its console answers; stop it afterwards.
 
     `plain_password`: the auth file holds the `app` role's password instead of its SCRAM
-    secret (needed when `auth_type` does not make clients prove it, e.g. `trust`)."""
-    passwords = {APP_USER: cluster.app_password, ADMIN_USER: secrets.token_hex(12),
-                 STATS_USER: secrets.token_hex(12)}
-    app_secret = cluster.app_password if plain_password else cluster.app_scram_secret()
-    write_userlist(Path(data["auth_file"]), {APP_USER: app_secret,
-                                             ADMIN_USER: passwords[ADMIN_USER],
-                                             STATS_USER: passwords[STATS_USER]})
+    secret (needed when `auth_type` does not make clients prove it, e.g. `trust`).
+    `console_passwords`: the auth file was already written (by `scaleladder-db
+    pgbouncer-userlist`, as on a host) with these console users' passwords; app logins
+    are then looked up through auth_query."""
+    if console_passwords is not None:
+        passwords = dict(console_passwords)
+    else:
+        passwords = {APP_USER: cluster.app_password, ADMIN_USER: secrets.token_hex(12),
+                     STATS_USER: secrets.token_hex(12)}
+        app_secret = cluster.app_password if plain_password else cluster.app_scram_secret()
+        write_userlist(Path(data["auth_file"]), {APP_USER: app_secret,
+                                                 ADMIN_USER: passwords[ADMIN_USER],
+                                                 STATS_USER: passwords[STATS_USER]})
     ini = _write(workdir / "pgbouncer.ini", pgb.render_ini(dict(data)))
     bouncer = PgBouncer(cluster.bins, data["listen_addr"], data["listen_port"], workdir, passwords)
     with (workdir / "pgbouncer.stderr").open("w") as stderr:  # a file: a full pipe would stall it
@@ -637,7 +651,7 @@ def start_pgbench(bouncer: PgBouncer, db: str, *, clients: int, transactions: in
     transactions (no vacuum: the ro pool cannot vacuum a replica)."""
     cmd = [bouncer.bins.pgbench, "-n", "-h", bouncer.host, "-p", str(bouncer.port), "-U", APP_USER,
            "-c", str(clients), "-j", str(threads), "-t", str(transactions), *(["-S"] if select_only else []), db]
-    env = {**os.environ, "PGPASSWORD": bouncer.passwords[APP_USER], "PGSSLMODE": "disable"}
+    env = {**os.environ, "PGPASSWORD": bouncer.passwords[APP_USER], "PGSSLMODE": "require"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL, env=env)
 

@@ -1,4 +1,4 @@
-"""`python -m bench` runs every benchmark; `python -m bench pgbouncer lag lb tooling` a subset.
+"""`python -m bench` runs every benchmark; `python -m bench pgbouncer lag lb tooling rotation` a subset.
 
 Each benchmark's results replace its own entry in bench/results/latest.json; the page
 docs/benchmarks.md is then rewritten from that file, so a partial run keeps the others.
@@ -11,9 +11,9 @@ import sys
 import time
 
 from bench import common
-from bench import lag, lb, pgbouncer, tooling
+from bench import lag, lb, pgbouncer, rotation, tooling
 
-BENCHMARKS = {"pgbouncer": pgbouncer, "lag": lag, "lb": lb, "tooling": tooling}
+BENCHMARKS = {"pgbouncer": pgbouncer, "lag": lag, "lb": lb, "tooling": tooling, "rotation": rotation}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,7 +201,7 @@ INTRO = """\
 # Benchmarks
 
 Written by `python -m bench` (`make bench`); do not edit by hand. Raw figures:
-`bench/results/latest.json`. One benchmark alone: `python -m bench pgbouncer|lag|lb|tooling`
+`bench/results/latest.json`. One benchmark alone: `python -m bench pgbouncer|lag|lb|tooling|rotation`
 (its section is replaced, the others are kept with their own dates).
 
 **Read every figure with this in mind: the machine has {nproc} cores, and they are shared by

@@ -44,6 +44,7 @@ class Aws:
     arns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     """What each secret held when created (the test's view of the program's secrets)."""
+    _client: Any = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -51,10 +52,14 @@ class Aws:
                 "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
     def client(self) -> Any:
-        import boto3
+        """One boto3 client, shared by the consumers' threads (low-level clients are
+        thread-safe; making one per call costs more CPU than the transactions)."""
+        if self._client is None:
+            import boto3
 
-        return boto3.client("secretsmanager", region_name=REGION, endpoint_url=self.endpoint,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+            self._client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=self.endpoint,
+                                        aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self._client
 
     def create(self, name: str, value: dict[str, str]) -> str:
         self.arns[name] = self.client().create_secret(Name=name, SecretString=json.dumps(value))["ARN"]

@@ -97,7 +97,8 @@ class Cdn(Tier):
         self.logs, log_acl = self._log_bucket(invoke)
 
         oac = aws.cloudfront.OriginAccessControl(
-            "static-assets", name=f"{args.name_prefix}-static-assets", description="scaleladder static assets (S3)",
+            # Auto-named (logical name + random suffix): a replacement never collides with the old OAC's name.
+            "static-assets", description=f"{args.name_prefix}: static assets (S3)",
             origin_access_control_origin_type="s3", signing_behavior="always", signing_protocol="sigv4",
             opts=self.child())
 

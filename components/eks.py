@@ -17,6 +17,17 @@ Choices, and why:
   trust policy embedding the cluster's issuer URL, a role per controller trusted by
   `pods.eks.amazonaws.com` and bound by an association (an EKS API object, visible
   in the plan). Cluster Autoscaler and the Load Balancer Controller support it.
+- Versions: `eks.version` may only name a minor in EKS standard support on the price
+  catalog's date (ladder/aws_facts.py EKS_CALENDAR), and the upgrade policy is STANDARD:
+  no extended-support billing, and EKS's own upgrade at the end of standard support never
+  meets a stack still configured for the old minor (bump before that date). Cluster
+  Autoscaler, KEDA and External Secrets are pinned per minor (EKS_CLUSTER_SERVICES).
+- Names: the cluster is `<project>-<stack>-<random>`; the random part is remade whenever an
+  input that forces a new cluster changes, so a replacement never collides with the old
+  cluster's name (and its control-plane log group, which carries the name, follows).
+- Database and Redis credentials reach pods only through External Secrets Operator, which
+  reads Secrets Manager with its own Pod Identity role (granted, per secret, by the
+  workloads that need them): no password passes through a Kubernetes Secret Pulumi writes.
 - Cluster Autoscaler, not Karpenter: it drives the managed node group's own Auto
   Scaling group (found by the tags EKS puts on it), so nodes stay EKS-managed
   (AMI updates, graceful drains) and there is no second provisioning system to run.
@@ -38,6 +49,9 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from ladder.aws_facts import EKS_CLUSTER_SERVICES, ClusterServices
 
 from .base import Tags, Tier, tagged
 
@@ -53,6 +67,14 @@ POD_IDENTITY_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
     "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
 SYSTEM_NAMESPACE = "kube-system"
+EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
+EXTERNAL_SECRETS_SERVICE_ACCOUNT = "external-secrets"
+# What this program sets on the cluster that forces a new one (terraform-provider-aws
+# internal/service/eks/cluster.go, ForceNew: bootstrap_self_managed_addons,
+# access_config.bootstrap_cluster_creator_admin_permissions, encryption_config): the name's
+# random part is keyed on them.
+BOOTSTRAP_SELF_MANAGED_ADDONS = False
+CREATOR_ADMIN = False
 POLICIES = Path(__file__).resolve().parent / "policies"
 
 
@@ -65,15 +87,21 @@ class Chart:
     version: str
 
 
-CHARTS: dict[str, Chart] = {
-    "metrics-server": Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.12.2"),
-    "cluster-autoscaler": Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.46.0"),
-    "aws-load-balancer-controller": Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts", "1.13.3"),
-    "keda": Chart("keda", "https://kedacore.github.io/charts", "2.17.2"),
-}
-# Cluster Autoscaler's minor version must match the cluster's (its own compatibility rule),
-# so the image follows `eks.version` rather than the chart's default.
-CLUSTER_AUTOSCALER_IMAGE = {v: f"v{v}.0" for v in ("1.30", "1.31", "1.32", "1.33", "1.34")}
+def charts(version: str) -> dict[str, Chart]:
+    """The cluster services' charts for Kubernetes minor `version`: the ones whose support
+    follows the minor come from ladder/aws_facts.py EKS_CLUSTER_SERVICES."""
+    pins: ClusterServices = EKS_CLUSTER_SERVICES[version]
+    return {
+        "metrics-server": Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.12.2"),
+        "cluster-autoscaler": Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler",
+                                    pins.autoscaler_chart),
+        "aws-load-balancer-controller": Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts",
+                                              "1.13.3"),
+        "keda": Chart("keda", "https://kedacore.github.io/charts", pins.keda_chart),
+        # external-secrets docs/introduction/getting-started.md: `helm repo add external-secrets <this>`.
+        "external-secrets": Chart("external-secrets", "https://charts.external-secrets.io",
+                                  pins.external_secrets_chart),
+    }
 
 
 def ami_type(instance_type: str) -> str:
@@ -117,8 +145,8 @@ def load_balancer_controller_policy() -> str:
 
 @dataclass(frozen=True)
 class EksClusterArgs:
-    name: str
-    """Cluster name; fixed, because Cluster Autoscaler's discovery tags carry it."""
+    name_prefix: str
+    """The cluster is named `<name_prefix>-<random>` (see the module docstring)."""
     version: str
     """Kubernetes minor version (`eks.version`)."""
     vpc_id: pulumi.Input[str]
@@ -146,7 +174,7 @@ class EksCluster(Tier):
         self.args = args
         self._invoke = pulumi.InvokeOutputOptions(parent=self)
         self.cluster = self._control_plane(name)
-        self.cluster_name = self.cluster.name
+        self.cluster_name: pulumi.Output[str] = self.cluster.name
         admin = self._admin_access(name)
         early = [self._addon(name, a) for a in ("vpc-cni", "kube-proxy")]  # nodes turn Ready only with a CNI
         self.node_group = self._nodes(name, early)
@@ -169,10 +197,15 @@ class EksCluster(Tier):
     # -- control plane ---------------------------------------------------------
     def _control_plane(self, name: str) -> aws.eks.Cluster:
         a = self.args
-        key = aws.kms.Key(f"{name}-secrets", description=f"EKS {a.name}: envelope encryption of Kubernetes Secrets",
+        key = aws.kms.Key(f"{name}-secrets", description=f"EKS {a.name_prefix}: envelope encryption of Kubernetes Secrets",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=a.tags, opts=self.child())
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{a.name}-eks-secrets", target_key_id=key.key_id,
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{a.name_prefix}-eks-secrets", target_key_id=key.key_id,
                       opts=self.child())
+        # Remade (so the cluster gets a new name) whenever a replace-forcing input changes.
+        suffix = random.RandomString(f"{name}-name", length=6, special=False, upper=False, keepers={
+            "encryptionKey": key.arn, "bootstrapSelfManagedAddons": str(BOOTSTRAP_SELF_MANAGED_ADDONS),
+            "creatorAdmin": str(CREATOR_ADMIN)}, opts=self.child())
+        cluster_name = pulumi.Output.concat(a.name_prefix, "-", suffix.result)
         role = aws.iam.Role(f"{name}-cluster", assume_role_policy=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"},
                                                     "Action": ["sts:AssumeRole", "sts:TagSession"]}]}),
@@ -183,26 +216,30 @@ class EksCluster(Tier):
         kms_access = aws.iam.RolePolicy(f"{name}-cluster-kms", role=role.id, policy=key.arn.apply(lambda arn: json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": arn, "Action": [
                 "kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]}]})), opts=self.child())
-        logs = aws.cloudwatch.LogGroup(f"{name}-control-plane", name=f"/aws/eks/{a.name}/cluster",
+        # EKS writes to /aws/eks/<cluster>/cluster; made first so it has a retention.
+        logs = aws.cloudwatch.LogGroup(f"{name}-control-plane",
+                                       name=pulumi.Output.concat("/aws/eks/", cluster_name, "/cluster"),
                                        retention_in_days=a.log_retention_days, tags=a.tags, opts=self.child())
         return aws.eks.Cluster(
             name,
-            name=a.name,
+            name=cluster_name,
             version=a.version,
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=list(a.subnet_ids), endpoint_private_access=True, endpoint_public_access=True,
                 public_access_cidrs=list(a.public_access_cidrs)),
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
-                                                          bootstrap_cluster_creator_admin_permissions=False),
+                                                          bootstrap_cluster_creator_admin_permissions=CREATOR_ADMIN),
             # The core add-ons are managed add-ons below, not the self-managed copies EKS would install.
-            bootstrap_self_managed_addons=False,
+            bootstrap_self_managed_addons=BOOTSTRAP_SELF_MANAGED_ADDONS,
             enabled_cluster_log_types=CONTROL_PLANE_LOGS,
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
-            # Standard support only: a version left behind upgrades instead of billing extended support.
+            # Standard support only (AWS::EKS::Cluster UpgradePolicy.SupportType STANDARD): no extended
+            # support billing; at the end of standard support EKS upgrades the control plane itself,
+            # which is why eks.version only accepts minors still in standard support.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
-            tags=tagged(a.tags, Name=a.name),
+            tags=tagged(a.tags, Name=a.name_prefix),
             opts=self.child(depends_on=[cluster_policy, kms_access, logs]),
         )
 
@@ -244,7 +281,7 @@ class EksCluster(Tier):
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_type="gp3", volume_size=a.node_disk_gb, encrypted="true", delete_on_termination="true"))],
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(a.tags, Name=f"{a.name}-node"))
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(a.tags, Name=f"{a.name_prefix}-node"))
                                 for t in ("instance", "volume")],
             update_default_version=True, tags=a.tags, opts=self.child())
         return aws.eks.NodeGroup(
@@ -263,24 +300,29 @@ class EksCluster(Tier):
             labels=dict(a.node_labels),
             # Cluster Autoscaler's auto-discovery tags. EKS already puts them on the node group's
             # Auto Scaling group; stating them here documents what the autoscaler keys on.
-            tags=tagged(a.tags, **{"k8s.io/cluster-autoscaler/enabled": "true",
-                                   f"k8s.io/cluster-autoscaler/{a.name}": "owned"}),
+            tags=self.cluster_name.apply(lambda cluster: tagged(a.tags, **{
+                "k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster}": "owned"})),
             # The autoscaler owns the desired size after creation.
             opts=self.child(depends_on=[*attached, *addons], ignore_changes=["scalingConfig.desiredSize"]),
         )
 
     # -- cluster services ------------------------------------------------------
-    def _pod_role(self, name: str, service_account: str, policy: pulumi.Input[str]) -> aws.eks.PodIdentityAssociation:
+    def _pod_role(self, name: str, service_account: str, policy: pulumi.Input[str] | None,
+                  namespace: str = SYSTEM_NAMESPACE) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation]:
+        """A role for one service account through Pod Identity; `policy` None leaves the
+        grants to whoever knows what it may read (External Secrets: the workloads)."""
         a = self.args
         role = aws.iam.Role(f"{name}-{service_account}", assume_role_policy=POD_IDENTITY_TRUST, tags=a.tags,
                             opts=self.child())
-        managed = aws.iam.Policy(f"{name}-{service_account}", description=f"{service_account} on EKS {a.name}",
-                                 policy=policy, tags=a.tags, opts=self.child())
-        attach = aws.iam.RolePolicyAttachment(f"{name}-{service_account}", role=role.name, policy_arn=managed.arn,
-                                              opts=self.child())
-        return aws.eks.PodIdentityAssociation(
-            f"{name}-{service_account}", cluster_name=self.cluster.name, namespace=SYSTEM_NAMESPACE,
-            service_account=service_account, role_arn=role.arn, tags=a.tags, opts=self.child(depends_on=[attach]))
+        after: list[pulumi.Resource] = []
+        if policy is not None:
+            managed = aws.iam.Policy(f"{name}-{service_account}", description=f"{service_account} on EKS {a.name_prefix}",
+                                     policy=policy, tags=a.tags, opts=self.child())
+            after.append(aws.iam.RolePolicyAttachment(f"{name}-{service_account}", role=role.name,
+                                                      policy_arn=managed.arn, opts=self.child()))
+        return role, aws.eks.PodIdentityAssociation(
+            f"{name}-{service_account}", cluster_name=self.cluster.name, namespace=namespace,
+            service_account=service_account, role_arn=role.arn, tags=a.tags, opts=self.child(depends_on=after))
 
     def _release(self, release: str, chart: Chart, namespace: str, values: Mapping[str, Any],
                  depends_on: Sequence[pulumi.Resource], create_namespace: bool = False) -> k8s.helm.v3.Release:
@@ -292,27 +334,31 @@ class EksCluster(Tier):
 
     def _cluster_services(self, name: str, ready: Sequence[pulumi.Resource]) -> dict[str, k8s.helm.v3.Release]:
         a = self.args
-        ca_identity = self._pod_role(name, "cluster-autoscaler", cluster_autoscaler_policy(a.name))
-        lbc_identity = self._pod_role(name, "aws-load-balancer-controller", load_balancer_controller_policy())
+        chart = charts(a.version)
+        _, ca_identity = self._pod_role(name, "cluster-autoscaler", self.cluster_name.apply(cluster_autoscaler_policy))
+        _, lbc_identity = self._pod_role(name, "aws-load-balancer-controller", load_balancer_controller_policy())
+        self.external_secrets_role, eso_identity = self._pod_role(
+            name, EXTERNAL_SECRETS_SERVICE_ACCOUNT, None, namespace=EXTERNAL_SECRETS_NAMESPACE)
         two = {"replicas": 2}
         out = {
             # HPA reads CPU and memory utilisation from the metrics API; EKS ships no metrics-server.
-            "metrics-server": self._release("metrics-server", CHARTS["metrics-server"], SYSTEM_NAMESPACE, {
+            "metrics-server": self._release("metrics-server", chart["metrics-server"], SYSTEM_NAMESPACE, {
                 **two, "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
             }, ready),
             # HPA adds pods; Cluster Autoscaler adds nodes when pods cannot be scheduled.
-            "cluster-autoscaler": self._release("cluster-autoscaler", CHARTS["cluster-autoscaler"], SYSTEM_NAMESPACE, {
+            "cluster-autoscaler": self._release("cluster-autoscaler", chart["cluster-autoscaler"], SYSTEM_NAMESPACE, {
                 "cloudProvider": "aws", "awsRegion": a.region, "fullnameOverride": "cluster-autoscaler",
-                "autoDiscovery": {"clusterName": a.name},
-                "image": {"tag": CLUSTER_AUTOSCALER_IMAGE[a.version]},
+                "autoDiscovery": {"clusterName": self.cluster_name},
+                # The autoscaler's minor must be the cluster's; the newest patch of it.
+                "image": {"tag": EKS_CLUSTER_SERVICES[a.version].autoscaler_image},
                 "rbac": {"serviceAccount": {"create": True, "name": "cluster-autoscaler"}},
                 "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
                               "skip-nodes-with-system-pods": False},
             }, [*ready, ca_identity]),
             # Turns the app's Ingress into an internet-facing ALB that targets pod IPs.
             "aws-load-balancer-controller": self._release(
-                "aws-load-balancer-controller", CHARTS["aws-load-balancer-controller"], SYSTEM_NAMESPACE, {
-                    "clusterName": a.name, "region": a.region, "vpcId": a.vpc_id, "replicaCount": 2,
+                "aws-load-balancer-controller", chart["aws-load-balancer-controller"], SYSTEM_NAMESPACE, {
+                    "clusterName": self.cluster_name, "region": a.region, "vpcId": a.vpc_id, "replicaCount": 2,
                     "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
                     # The chart's Service mutating webhook (failurePolicy Fail) intercepts every Service
                     # CREATE; metrics-server and KEDA install in parallel and their Services would be
@@ -321,6 +367,13 @@ class EksCluster(Tier):
                     "enableServiceMutatorWebhook": False,
                 }, [*ready, lbc_identity]),
             # Scales the BullMQ workers on queue depth (a Redis list length), down to workers.min.
-            "keda": self._release("keda", CHARTS["keda"], "keda", {}, ready, create_namespace=True),
+            "keda": self._release("keda", chart["keda"], "keda", {}, ready, create_namespace=True),
+            # Syncs Secrets Manager secrets into Kubernetes Secrets (and again every refresh
+            # interval), with the AWS SDK's default chain: the Pod Identity role above.
+            "external-secrets": self._release(
+                "external-secrets", chart["external-secrets"], EXTERNAL_SECRETS_NAMESPACE, {
+                    "installCRDs": True,
+                    "serviceAccount": {"create": True, "name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},
+                }, [*ready, eso_identity], create_namespace=True),
         }
         return out

@@ -145,7 +145,7 @@ def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags
 def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksCluster:
     e = cfg.eks
     return EksCluster("eks", EksClusterArgs(
-        name=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
+        name_prefix=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
         node_instance_type=e.node_instance_type, nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
         tags=tags))
 
@@ -156,9 +156,10 @@ def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Databas
     return Workloads("apps", WorkloadsArgs(
         namespace="scaleladder", app=app, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
         memory_percent=h.memory_percent, worker_scale=Scale(w.min, w.max), queue_depth_target=w.queue_depth_target,
-        certificate_arn=a.certificate_arn, db_user=DB_USER, db_secret_arn=db.secret_arn, db_primary_host=db.address,
-        db_replica_hosts=db.replica_addresses, db_port=DB_PORT, redis_host=redis.endpoint, redis_port=redis.port,
-        redis_cluster=cfg.redis.cluster_mode == "enabled", redis_token=redis.auth_token,
+        certificate_arn=a.certificate_arn, db_secret_arns=db.secret_arns, db_primary_host=db.address,
+        db_replica_hosts=db.replica_addresses, db_port=DB_PORT, db_engine_version=cfg.database.engine_version,
+        redis_host=redis.endpoint, redis_port=redis.port, redis_cluster=cfg.redis.cluster_mode == "enabled",
+        redis_secret_arn=redis.secret.arn, external_secrets_role=eks.external_secrets_role.name,
         pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
                                 max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
                                 reserve_pool_size=p.reserve_pool_size),

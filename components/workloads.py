@@ -9,24 +9,39 @@ objects on the EKS cluster (all through the cluster's provider).
 - PgBouncer: Deployment (`pgbouncer.instances` replicas, the count the config's
   connection-budget check assumes) + Service on 6432 + PodDisruptionBudget; its
   pgbouncer.ini is rendered by the same template and data as phase 3's hosts.
+- bootstrap: a Job that runs db/bootstrap.sql with psql as the master user, before
+  PgBouncer and the app start (and again whenever the SQL changes: a new Job).
 
 Neither the app Deployment nor the workers set `spec.replicas`: the HPA (KEDA's HPA
 for the workers) owns it, and with server-side apply a field Pulumi never wrote
 stays the autoscaler's.
 
-Secrets. The RDS master password is generated and rotated by RDS in Secrets
-Manager; Pulumi reads the current version at deploy time
-(`get_secret_version_output`) and wraps it in `Output.secret`, so it reaches only
-Kubernetes Secret objects (envelope-encrypted by the cluster's KMS key) and the
-encrypted Pulumi state, never an output, a ConfigMap, a rendered file or a log. The
-Redis AUTH token is already a Pulumi secret. Apps keep the contract they have on
-EC2 (DATABASE_URL, DATABASE_READ_URL, REDIS_URL in the environment, the image's own
-command), which an init container fetching the secret could not give without
-knowing that command. ConfigMaps and Secrets are auto-named, so a changed value
-makes a new object and rolls the pods that use it. After RDS rotates the password
-(every 7 days by default), the next `pulumi up` rolls PgBouncer and the apps onto
-it; until then PgBouncer's open server connections keep working, new ones fail, so
-schedule `pulumi up` after rotation or lengthen the rotation period (see README).
+Credentials (issue 11). No password passes through Pulumi into Kubernetes: External
+Secrets Operator (installed by components/eks.py, Pod Identity) reads Secrets Manager
+and writes the Secrets pods use, re-reading every REFRESH_INTERVAL. Its role may read
+exactly the secrets below (an inline policy made here, next to the consumers):
+- `app-credentials` (db-app, db-app-ro, Redis AUTH): DATABASE_URL, DATABASE_READ_URL
+  and REDIS_URL for the app and workers, assembled by ESO's template, so apps keep
+  their EC2 contract (three URLs in the environment, the image's own command).
+- `redis-auth` (Redis AUTH): KEDA's TriggerAuthentication.
+- `pgbouncer-auth` (db-pgbouncer): PgBouncer's auth file (auth user, admin, stats);
+  app logins are looked up through `auth_query`, so they are never in it.
+- `db-bootstrap` (db-master plus the app and auth passwords): read by the bootstrap
+  Job's pods only. An init container (python, the host script's own `scram_verifier`)
+  turns the app and auth passwords into SCRAM verifiers in a memory volume; psql sends
+  only those (db/bootstrap.sql refuses anything else).
+Refresh. PgBouncer: a sidecar watches the mounted auth file (the kubelet updates
+Secret volumes in place) and sends PgBouncer SIGHUP (RELOAD: no connection dropped;
+the pod shares its process namespace). App and workers read their URLs at start: the
+rotation procedure's "consumers refresh" step in phase 6 is
+`kubectl -n scaleladder rollout restart deployment/app deployment/workers` once ESO has
+synced (within REFRESH_INTERVAL), before the old login is retired; the old login keeps
+working until then (alternating logins, ladder/credentials.py).
+TLS. App -> PgBouncer: `sslmode=require`, encrypted; each PgBouncer pod makes its own
+self-signed key at start (an init container, openssl from the same image) that never
+leaves the pod's memory volume, so clients do not verify it (no CA to pin). PgBouncer
+-> RDS and the bootstrap's psql -> RDS: verify-full against the RDS root CAs of the
+region, shipped in a ConfigMap from components/rds_ca/ (nothing is downloaded at start).
 
 Every container: CPU and memory requests (HPA computes utilisation from them) and
 limits, non-root, read-only root filesystem, no privilege escalation, no
@@ -38,14 +53,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
-from urllib.parse import quote
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ladder import pgbouncer
+from ladder import credentials, images, pgbouncer
 
 from .app_host import AppSpec
 from .base import Tier
@@ -53,20 +68,56 @@ from .base import Tier
 core, apps, meta = k8s.core.v1, k8s.apps.v1, k8s.meta.v1
 
 PGBOUNCER_PORT = 6432
-# PgBouncer image: CloudNativePG's (CNCF) build of upstream PgBouncer on Debian slim, the
-# image the CloudNativePG operator itself runs; PgBouncer publishes no image of its own.
-# Tags follow PgBouncer releases; `pgbouncer.version` picks the one whose settings
-# ladder/pgbouncer.py renders for.
-PGBOUNCER_IMAGES = {
-    "1.17": "ghcr.io/cloudnative-pg/pgbouncer:1.17.0", "1.18": "ghcr.io/cloudnative-pg/pgbouncer:1.18.0",
-    "1.21": "ghcr.io/cloudnative-pg/pgbouncer:1.21.0", "1.22": "ghcr.io/cloudnative-pg/pgbouncer:1.22.1",
-    "1.23": "ghcr.io/cloudnative-pg/pgbouncer:1.23.1", "1.24": "ghcr.io/cloudnative-pg/pgbouncer:1.24.1",
-    "1.25": "ghcr.io/cloudnative-pg/pgbouncer:1.25.0",
-}
-PGBOUNCER_UID = 998  # the image's `pgbouncer` user
-CURL_IMAGE = "curlimages/curl:8.11.1"  # fetches the RDS CA bundle, as the EC2 hosts do at boot
+PGBOUNCER_UID = images.PGBOUNCER_UID
 APP_UID = 1000  # `node` in the official Node.js images; any non-root uid works for a read-only image
 CONFIG_DIR, AUTH_DIR, CA_DIR, RUN_DIR = "/etc/pgbouncer/config", "/etc/pgbouncer/auth", "/etc/pgbouncer/ca", "/var/run/pgbouncer"
+TLS_DIR = "/etc/pgbouncer/tls"
+CA_FILE = "rds-ca.pem"
+RDS_CA_DIR = Path(__file__).resolve().parent / "rds_ca"
+"""The RDS root CAs per region (see the header of each file for where they come from)."""
+
+# External Secrets Operator: the store, the Secrets it writes (names fixed: ESO owns them,
+# Pulumi never writes them) and how often it re-reads Secrets Manager. Every read is a
+# GetSecretValue call ($0.05 per 10,000): 1 minute is about 9 calls a minute, ~$2 a month.
+ESO_API = "external-secrets.io/v1"
+SECRET_STORE = "aws-secrets-manager"
+APP_CREDENTIALS, REDIS_AUTH, PGBOUNCER_AUTH, BOOTSTRAP_CREDENTIALS = (
+    "app-credentials", "redis-auth", "pgbouncer-auth", "db-bootstrap")
+REFRESH_INTERVAL = "1m"
+# The bootstrap Job's verifier step: Docker Official Image `python` (docker-library/python),
+# used only to run cloudinit/scaleladder-db's scram_verifier (one implementation of SCRAM).
+PYTHON_IMAGE = "docker.io/library/python:3.12-slim"
+BOOTSTRAP_DIR, SCRIPT_DIR, VERIFIER_DIR, DB_CA_DIR = "/bootstrap", "/scripts", "/run/verifiers", "/etc/rds-ca"
+BOOTSTRAP_PASSWORD_ENV = tuple(credentials.BOOTSTRAP_ENV[k] for k in
+                               ("app_rw_password", "app_ro_password", "pgbouncer_auth_password"))
+"""The bootstrap inputs that must reach psql as SCRAM verifiers, never as passwords."""
+
+# PgBouncer's client TLS (ladder/pgbouncer.py renders it): the key the pod's init container makes.
+PGBOUNCER_CLIENT_TLS = {"client_tls_sslmode": "require", "client_tls_key_file": f"{TLS_DIR}/server.key",
+                        "client_tls_cert_file": f"{TLS_DIR}/server.crt"}
+# The reload sidecar: the kubelet swaps a Secret volume's files in place when ESO updates the
+# Secret; on a change, SIGHUP makes PgBouncer re-read its config and auth file without dropping a
+# connection (PgBouncer docs, "Signals": SIGHUP = RELOAD). POSIX sh + /proc only (the image has
+# no procps); the pod shares one process namespace, and both containers run as the same uid.
+RELOAD_ON_CHANGE = f"""f={AUTH_DIR}/userlist.txt
+last=$(cat "$f" | sha256sum)
+while sleep 20; do
+  now=$(cat "$f" | sha256sum)
+  [ "$now" = "$last" ] && continue
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = pgbouncer ] && kill -HUP "${{p#/proc/}}" && echo "auth file changed: pgbouncer reloaded"
+  done
+  last=$now
+done
+"""
+
+
+def rds_ca_bundle(region: str) -> str:
+    """The RDS root CAs of `region`, shipped with the program (no download at pod start)."""
+    path = RDS_CA_DIR / f"{region}.pem"
+    if not path.is_file():
+        raise ValueError(f"no RDS CA bundle for {region} in {RDS_CA_DIR} (add one for every catalog region)")
+    return path.read_text()
 
 
 @dataclass(frozen=True)
@@ -113,17 +164,20 @@ class WorkloadsArgs:
     queue_depth_target: int
     """Waiting jobs per worker KEDA aims for (`workers.queueDepthTarget`)."""
     certificate_arn: str | None
-    db_user: str
-    db_secret_arn: pulumi.Input[str]
-    """The RDS-managed master secret (JSON with username and password)."""
+    db_secret_arns: Mapping[str, pulumi.Input[str]]
+    """Secrets Manager ARNs by credentials.SECRET_* name (db-master, db-app, db-app-ro, db-pgbouncer)."""
     db_primary_host: pulumi.Input[str]
     db_replica_hosts: Sequence[pulumi.Input[str]]
     db_port: int
+    db_engine_version: str
+    """`database.engineVersion`: the bootstrap's psql follows its major."""
     redis_host: pulumi.Input[str]
     redis_port: int
     redis_cluster: bool
-    redis_token: pulumi.Output[str]
-    """A Pulumi secret."""
+    redis_secret_arn: pulumi.Input[str]
+    """The Redis AUTH token's secret (its SecretString is the token)."""
+    external_secrets_role: pulumi.Input[str]
+    """Name of External Secrets Operator's IAM role (components/eks.py): granted read here."""
     pgbouncer: PgBouncerSpec
     static_url: pulumi.Input[str] | None = None
     after: Sequence[pulumi.Resource] = ()
@@ -193,15 +247,16 @@ class Workloads(Tier):
         }), opts=self.child(depends_on=list(args.after)))
         self._after_ns = self.child(depends_on=[self.namespace, *args.after])
 
-        db = aws.secretsmanager.get_secret_version_output(secret_id=args.db_secret_arn,
-                                                          opts=pulumi.InvokeOutputOptions(parent=self))
-        self.db_password = pulumi.Output.secret(db.secret_string).apply(lambda s: json.loads(s)["password"])
-
+        store = self._secret_store(name)
+        self._after_store = self.child(depends_on=[self.namespace, *args.after, store])
+        self._app_credentials(name)
+        self.rds_ca = core.ConfigMap(f"{name}-rds-ca", metadata=self._meta("", "rds-ca", auto=True),
+                                     data={CA_FILE: rds_ca_bundle(args.app.region)}, opts=self._after_ns)
+        self.bootstrap = self._bootstrap(name)
         self.pgbouncer_ini = self._pgbouncer(name)
         config = self._app_config(name)
-        secrets = self._app_secrets(name)
-        self.app = self._app(name, config, secrets)
-        self.workers = self._workers(name, config, secrets)
+        self.app = self._app(name, config)
+        self.workers = self._workers(name, config)
         self.ingress_hostname = self.ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
         self.register_outputs({"ingressHostname": self.ingress_hostname, "namespace": ns})
 
@@ -225,26 +280,86 @@ class Workloads(Tier):
         return core.ConfigMap(f"{name}-app-env", metadata=self._meta("", "app", auto=True), data=data,
                               opts=self._after_ns)
 
-    def _app_secrets(self, name: str) -> k8s.core.v1.Secret:
+    # -- credentials (External Secrets Operator) -----------------------------------
+    def _secret_store(self, name: str) -> k8s.apiextensions.CustomResource:
+        """The namespace's view of Secrets Manager, and the ESO role's grant to read exactly
+        the secrets this namespace's ExternalSecrets name."""
         a = self.args
-        host = f"pgbouncer.{a.namespace}.svc.cluster.local"
+        arns = [*(a.db_secret_arns[k] for k in sorted(a.db_secret_arns)), a.redis_secret_arn]
+        # The actions ESO's AWS provider uses (external-secrets docs/provider/aws-access.md,
+        # "EKS Pod Identity Setup"), on these secrets only.
+        grant = aws.iam.RolePolicy(f"{name}-external-secrets-read", role=a.external_secrets_role,
+                                   policy=pulumi.Output.all(*arns).apply(lambda resolved: json.dumps({
+                                       "Version": "2012-10-17", "Statement": [{
+                                           "Sid": "ReadScaleladderSecrets", "Effect": "Allow",
+                                           "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                                                      "secretsmanager:GetResourcePolicy",
+                                                      "secretsmanager:ListSecretVersionIds"],
+                                           "Resource": sorted(resolved)}]})),
+                                   opts=self.child())
+        return k8s.apiextensions.CustomResource(
+            f"{name}-secret-store", api_version=ESO_API, kind="SecretStore",
+            metadata=self._meta(SECRET_STORE, "external-secrets"),
+            # No auth block: ESO uses its controller's credentials (Pod Identity).
+            spec={"provider": {"aws": {"service": "SecretsManager", "region": a.app.region}}},
+            opts=self.child(depends_on=[self.namespace, *a.after, grant]))
 
-        def url(database: str) -> pulumi.Output[str]:
-            # TLS ends at PgBouncer inside the cluster; PgBouncer verifies RDS (as on EC2 from phase 3).
-            return pulumi.Output.secret(self.db_password.apply(
-                lambda pw: f"postgres://{quote(a.db_user, safe='')}:{quote(pw, safe='')}@{host}:{PGBOUNCER_PORT}"
-                           f"/{database}?sslmode=disable"))
+    def _external_secret(self, name: str, target: str, component: str, data: list[dict[str, Any]],
+                         template: Mapping[str, pulumi.Input[str]] | None = None,
+                         data_from: list[dict[str, Any]] | None = None) -> k8s.apiextensions.CustomResource:
+        """An ExternalSecret that ESO keeps synced into the Secret `target` (owned by ESO)."""
+        target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner"}
+        if template is not None:
+            target_spec["template"] = {"engineVersion": "v2", "type": "Opaque", "data": dict(template)}
+        spec: dict[str, Any] = {
+            "refreshInterval": REFRESH_INTERVAL,
+            "secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"},
+            "target": target_spec,
+        }
+        if data:
+            spec["data"] = data
+        if data_from:
+            spec["dataFrom"] = data_from
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{target}", api_version=ESO_API, kind="ExternalSecret", metadata=self._meta(target, component),
+            spec=spec, opts=self._after_store)
 
-        redis_url = pulumi.Output.secret(pulumi.Output.all(a.redis_token, a.redis_host).apply(
-            lambda v: f"rediss://:{quote(v[0], safe='')}@{v[1]}:{a.redis_port}"))
-        return core.Secret(f"{name}-app-secrets", metadata=self._meta("", "app", auto=True), type="Opaque",
-                           string_data={"DATABASE_URL": url(pgbouncer.RW_DATABASE),
-                                        "DATABASE_READ_URL": url(pgbouncer.RO_DATABASE), "REDIS_URL": redis_url},
-                           opts=self._after_ns)
+    @staticmethod
+    def _ref(key: str, arn: pulumi.Input[str], prop: str | None = None) -> dict[str, Any]:
+        remote: dict[str, Any] = {"key": arn}
+        if prop is not None:
+            remote["property"] = prop
+        return {"secretKey": key, "remoteRef": remote}
 
-    def _env_from(self, config: core.ConfigMap, secrets: core.Secret) -> list[core.EnvFromSourceArgs]:
+    def _app_credentials(self, name: str) -> None:
+        """The app's and workers' URLs, and KEDA's Redis password, assembled by ESO."""
+        a = self.args
+        pgb = f"pgbouncer.{a.namespace}.svc.cluster.local:{PGBOUNCER_PORT}"
+
+        def url(prefix: str, database: str) -> str:
+            # ESO template (Go text/template): urlquery percent-encodes the user information.
+            # sslmode=require: encrypted to PgBouncer, whose per-pod self-signed key has no CA to verify.
+            return ("postgres://{{ ." + prefix + "_username | urlquery }}:{{ ." + prefix + "_password | urlquery }}"
+                    f"@{pgb}/{database}?sslmode=require")
+
+        arns = a.db_secret_arns
+        self._external_secret(name, APP_CREDENTIALS, "app", data=[
+            self._ref("rw_username", arns[credentials.SECRET_APP], "username"),
+            self._ref("rw_password", arns[credentials.SECRET_APP], "password"),
+            self._ref("ro_username", arns[credentials.SECRET_APP_RO], "username"),
+            self._ref("ro_password", arns[credentials.SECRET_APP_RO], "password"),
+            self._ref("redis_token", a.redis_secret_arn),
+        ], template={
+            "DATABASE_URL": url("rw", pgbouncer.RW_DATABASE),
+            "DATABASE_READ_URL": url("ro", pgbouncer.RO_DATABASE),
+            "REDIS_URL": pulumi.Output.from_input(a.redis_host).apply(
+                lambda host: "rediss://:{{ .redis_token | urlquery }}@" + f"{host}:{a.redis_port}"),
+        })
+        self._external_secret(name, REDIS_AUTH, "workers", data=[self._ref("password", a.redis_secret_arn)])
+
+    def _env_from(self, config: core.ConfigMap) -> list[core.EnvFromSourceArgs]:
         return [core.EnvFromSourceArgs(config_map_ref=core.ConfigMapEnvSourceArgs(name=config.metadata.name)),
-                core.EnvFromSourceArgs(secret_ref=core.SecretEnvSourceArgs(name=secrets.metadata.name))]
+                core.EnvFromSourceArgs(secret_ref=core.SecretEnvSourceArgs(name=APP_CREDENTIALS))]
 
     def _pdb(self, name: str, component: str) -> None:
         k8s.policy.v1.PodDisruptionBudget(
@@ -256,6 +371,7 @@ class Workloads(Tier):
 
     def _deployment(self, name: str, component: str, container: core.ContainerArgs,
                     grace_seconds: int) -> apps.Deployment:
+        # After the bootstrap: the app's logins exist before the first pod connects.
         """A Deployment of one hardened app container: surge-only rolling updates, spread over
         zones, a writable /tmp on a read-only root. No `replicas`: its autoscaler owns that."""
         labels = self._labels(component)
@@ -274,10 +390,10 @@ class Workloads(Tier):
                         automount_service_account_token=False, security_context=pod_security(APP_UID),
                         topology_spread_constraints=spread(labels), termination_grace_period_seconds=grace_seconds,
                         containers=[container], volumes=[tmp]))),
-            opts=self._after_ns)
+            opts=self.child(depends_on=[self.namespace, *self.args.after, self.bootstrap]))
 
     # -- app -------------------------------------------------------------------
-    def _app(self, name: str, config: core.ConfigMap, secrets: core.Secret) -> apps.Deployment:
+    def _app(self, name: str, config: core.ConfigMap) -> apps.Deployment:
         a = self.args
         labels = self._labels("app")
         probe = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
@@ -286,7 +402,7 @@ class Workloads(Tier):
             container=core.ContainerArgs(
                 name="app", image=a.app.image,
                 ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
-                env_from=self._env_from(config, secrets),
+                env_from=self._env_from(config),
                 startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
                 readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
                 liveness_probe=core.ProbeArgs(**probe, period_seconds=20, failure_threshold=3),
@@ -347,22 +463,20 @@ class Workloads(Tier):
         return notes
 
     # -- workers ---------------------------------------------------------------
-    def _workers(self, name: str, config: core.ConfigMap, secrets: core.Secret) -> apps.Deployment:
+    def _workers(self, name: str, config: core.ConfigMap) -> apps.Deployment:
         a = self.args
         # No probes: a BullMQ worker serves no port; a crashed worker exits and restarts.
         deployment = self._deployment(
             name, "workers", grace_seconds=120,  # BullMQ finishes the running job on SIGTERM (worker.close())
             container=core.ContainerArgs(
                 name="worker", image=a.app.image, command=list(a.app.worker_command),
-                env_from=self._env_from(config, secrets), **hardened(a.worker_resources, APP_UID)))
+                env_from=self._env_from(config), **hardened(a.worker_resources, APP_UID)))
         self._pdb(name, "workers")
 
-        password = core.Secret(f"{name}-redis-auth", metadata=self._meta("", "workers", auto=True), type="Opaque",
-                               string_data={"password": pulumi.Output.secret(a.redis_token)}, opts=self._after_ns)
         auth = k8s.apiextensions.CustomResource(
             f"{name}-redis-auth", api_version="keda.sh/v1alpha1", kind="TriggerAuthentication",
             metadata=self._meta("redis-auth", "workers"),
-            spec={"secretTargetRef": [{"parameter": "password", "name": password.metadata.name, "key": "password"}]},
+            spec={"secretTargetRef": [{"parameter": "password", "name": REDIS_AUTH, "key": "password"}]},
             opts=self._after_ns)
         lists = queue_list_names(a.app.queue_prefix, a.app.queues)
         self.scaled_object = k8s.apiextensions.CustomResource(
@@ -378,37 +492,115 @@ class Workloads(Tier):
             opts=self.child(depends_on=[self.namespace, *a.after, auth]))
         return deployment
 
+    # -- bootstrap ---------------------------------------------------------------
+    def _bootstrap(self, name: str) -> k8s.batch.v1.Job:
+        """db/bootstrap.sql as the master, from the only Secret that holds the master password."""
+        a = self.args
+        arns = a.db_secret_arns
+        env = credentials.BOOTSTRAP_ENV
+        self._external_secret(name, BOOTSTRAP_CREDENTIALS, "bootstrap", data=[
+            self._ref("PGUSER", arns[credentials.SECRET_MASTER], "username"),
+            self._ref("PGPASSWORD", arns[credentials.SECRET_MASTER], "password"),
+            self._ref(env["app_rw_login"], arns[credentials.SECRET_APP], "username"),
+            self._ref(env["app_rw_password"], arns[credentials.SECRET_APP], "password"),
+            self._ref(env["app_ro_login"], arns[credentials.SECRET_APP_RO], "username"),
+            self._ref(env["app_ro_password"], arns[credentials.SECRET_APP_RO], "password"),
+            self._ref(env["pgbouncer_auth_password"], arns[credentials.SECRET_PGBOUNCER], "auth_password"),
+        ])
+        # Auto-named: a changed SQL or script makes a new ConfigMap, so a new Job that runs it.
+        files = core.ConfigMap(f"{name}-bootstrap", metadata=self._meta("", "bootstrap", auto=True), data={
+            "bootstrap.sql": credentials.BOOTSTRAP_SQL.read_text(),
+            "scaleladder-db": credentials.HOST_SCRIPT.read_text(),
+        }, opts=self._after_ns)
+        verifiers = (
+            "import importlib.machinery, importlib.util, os, shlex, sys\n"
+            f"loader = importlib.machinery.SourceFileLoader('scaleladder_db', '{SCRIPT_DIR}/scaleladder-db')\n"
+            "module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))\n"
+            "sys.modules[loader.name] = module\n"  # its dataclasses look their module up
+            "loader.exec_module(module)\n"
+            f"with open('{VERIFIER_DIR}/env', 'w') as out:\n"
+            f"    for var in {list(BOOTSTRAP_PASSWORD_ENV)!r}:\n"
+            "        out.write(f'export {var}={shlex.quote(module.scram_verifier(os.environ[var]))}\\n')\n")
+        conninfo = pulumi.Output.from_input(a.db_primary_host).apply(
+            lambda host: f"host={host} port={a.db_port} dbname={credentials.DB_NAME} sslmode=verify-full "
+                         f"sslrootcert={DB_CA_DIR}/{CA_FILE} connect_timeout=10")
+        secret_env = [core.EnvFromSourceArgs(secret_ref=core.SecretEnvSourceArgs(name=BOOTSTRAP_CREDENTIALS))]
+        work = core.VolumeArgs(name="verifiers", empty_dir=core.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"))
+        mount = core.VolumeMountArgs(name="verifiers", mount_path=VERIFIER_DIR)
+        uid = images.POSTGRES_UID
+        return k8s.batch.v1.Job(
+            f"{name}-bootstrap", metadata=self._meta("", "bootstrap", auto=True),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=6, active_deadline_seconds=1800,
+                template=core.PodTemplateSpecArgs(
+                    metadata=meta.ObjectMetaArgs(labels=self._labels("bootstrap")),
+                    spec=core.PodSpecArgs(
+                        restart_policy="OnFailure", automount_service_account_token=False,
+                        security_context=pod_security(uid),
+                        init_containers=[core.ContainerArgs(
+                            name="verifiers", image=PYTHON_IMAGE, command=["python3", "-c", verifiers],
+                            env=[core.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")], env_from=secret_env,
+                            volume_mounts=[mount, core.VolumeMountArgs(name="files", mount_path=SCRIPT_DIR, read_only=True)],
+                            **hardened(a.helper_resources, uid))],
+                        containers=[core.ContainerArgs(
+                            name="psql", image=images.postgres_image(a.db_engine_version),
+                            # The environment's app passwords are replaced by their verifiers before psql starts.
+                            command=["sh", "-c", f'. {VERIFIER_DIR}/env && exec psql "$CONNINFO" -X -q '
+                                                 f"-f {BOOTSTRAP_DIR}/bootstrap.sql"],
+                            env=[core.EnvVarArgs(name="CONNINFO", value=conninfo),
+                                 core.EnvVarArgs(name="HOME", value=VERIFIER_DIR)],
+                            env_from=secret_env,
+                            volume_mounts=[mount,
+                                           core.VolumeMountArgs(name="files", mount_path=BOOTSTRAP_DIR, read_only=True),
+                                           core.VolumeMountArgs(name="rds-ca", mount_path=DB_CA_DIR, read_only=True)],
+                            **hardened(a.helper_resources, uid))],
+                        volumes=[work,
+                                 core.VolumeArgs(name="files", config_map=core.ConfigMapVolumeSourceArgs(
+                                     name=files.metadata.name)),
+                                 core.VolumeArgs(name="rds-ca", config_map=core.ConfigMapVolumeSourceArgs(
+                                     name=self.rds_ca.metadata.name))]))),
+            opts=self._after_store)
+
     # -- PgBouncer -------------------------------------------------------------
-    def _pgbouncer(self, name: str) -> pulumi.Output[str]:
+    def _pgbouncer_ini(self) -> pulumi.Output[str]:
         a, p = self.args, self.args.pgbouncer
-        labels = self._labels("pgbouncer")
-        ini = pulumi.Output.all(a.db_primary_host, *a.db_replica_hosts).apply(lambda hosts: pgbouncer.render_ini(
+        return pulumi.Output.all(a.db_primary_host, *a.db_replica_hosts).apply(lambda hosts: pgbouncer.render_ini(
             pgbouncer.ini_data(
                 version=p.version, pool_mode=p.pool_mode, max_client_conn=p.max_client_conn,
                 default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size,
                 primary_host=hosts[0], replica_hosts=list(hosts[1:]), db_port=a.db_port,
                 listen_addr="0.0.0.0", listen_port=PGBOUNCER_PORT, server_tls_sslmode="verify-full",
-                server_tls_ca_file=f"{CA_DIR}/rds-ca.pem", auth_file=f"{AUTH_DIR}/userlist.txt",
-                admin_users=[a.db_user], stats_users=[a.db_user], unix_socket_dir=RUN_DIR)))
+                server_tls_ca_file=f"{CA_DIR}/{CA_FILE}", auth_file=f"{AUTH_DIR}/userlist.txt",
+                admin_users=[credentials.PGBOUNCER_ADMIN_USER], stats_users=[credentials.PGBOUNCER_STATS_USER],
+                unix_socket_dir=RUN_DIR, **PGBOUNCER_CLIENT_TLS)))
+
+    def _pgbouncer(self, name: str) -> pulumi.Output[str]:
+        a, p = self.args, self.args.pgbouncer
+        labels = self._labels("pgbouncer")
+        ini = self._pgbouncer_ini()
         config = core.ConfigMap(f"{name}-pgbouncer", metadata=self._meta("", "pgbouncer", auto=True),
                                 data={"pgbouncer.ini": ini}, opts=self._after_ns)
 
-        def userlist(pw: str) -> str:
-            def q(s: str) -> str:
-                return '"' + s.replace('"', '""') + '"'
-            return f"{q(a.db_user)} {q(pw)}\n"
+        def line(user: str, password: str) -> str:
+            # The auth file's quoting: a double quote inside a field is doubled (PgBouncer docs, auth_file).
+            return '"{{ .' + user + ' }}" "{{ .' + password + ' | replace "\\"" "\\"\\"" }}"\n'
 
-        users = core.Secret(f"{name}-pgbouncer-users", metadata=self._meta("", "pgbouncer", auto=True), type="Opaque",
-                            string_data={"userlist.txt": pulumi.Output.secret(self.db_password.apply(userlist))},
-                            opts=self._after_ns)
-        ca_url = f"https://truststore.pki.rds.amazonaws.com/{a.app.region}/{a.app.region}-bundle.pem"
+        self._external_secret(name, PGBOUNCER_AUTH, "pgbouncer", data=[], data_from=[
+            {"extract": {"key": a.db_secret_arns[credentials.SECRET_PGBOUNCER]}}], template={
+            "userlist.txt": line("auth_user", "auth_password") + line("admin_user", "admin_password")
+                            + line("stats_user", "stats_password")})
+        image = images.pgbouncer_image(p.version)
+        if image is None:  # refused by the config already (scaleladder:pgbouncer.version)
+            raise ValueError(f"no PgBouncer image for {p.version}")
         volumes = [
             core.VolumeArgs(name="config", config_map=core.ConfigMapVolumeSourceArgs(name=config.metadata.name)),
-            core.VolumeArgs(name="auth", secret=core.SecretVolumeSourceArgs(secret_name=users.metadata.name,
+            core.VolumeArgs(name="auth", secret=core.SecretVolumeSourceArgs(secret_name=PGBOUNCER_AUTH,
                                                                             default_mode=0o440)),
-            core.VolumeArgs(name="ca", empty_dir=core.EmptyDirVolumeSourceArgs(size_limit="1Mi")),
+            core.VolumeArgs(name="ca", config_map=core.ConfigMapVolumeSourceArgs(name=self.rds_ca.metadata.name)),
+            core.VolumeArgs(name="tls", empty_dir=core.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi")),
             core.VolumeArgs(name="run", empty_dir=core.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi")),
         ]
+        auth_mount = core.VolumeMountArgs(name="auth", mount_path=AUTH_DIR, read_only=True)
         tcp = core.TCPSocketActionArgs(port="pgbouncer")
         apps.Deployment(
             f"{name}-pgbouncer", metadata=self._meta("pgbouncer", "pgbouncer"),
@@ -422,27 +614,35 @@ class Workloads(Tier):
                     metadata=meta.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
                         automount_service_account_token=False,
+                        # The reload sidecar signals PgBouncer, so the two share a process namespace.
+                        share_process_namespace=True,
                         security_context=pod_security(PGBOUNCER_UID),
                         topology_spread_constraints=spread(labels),
                         init_containers=[core.ContainerArgs(
-                            name="rds-ca", image=CURL_IMAGE,
-                            command=["curl", "-fsS", "--retry", "5", "-o", f"{CA_DIR}/rds-ca.pem", ca_url],
-                            volume_mounts=[core.VolumeMountArgs(name="ca", mount_path=CA_DIR)],
+                            name="tls-key", image=image,
+                            command=["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                                     "-subj", f"/CN=pgbouncer.{a.namespace}.svc",
+                                     "-keyout", f"{TLS_DIR}/server.key", "-out", f"{TLS_DIR}/server.crt"],
+                            volume_mounts=[core.VolumeMountArgs(name="tls", mount_path=TLS_DIR)],
                             **hardened(a.helper_resources, PGBOUNCER_UID))],
                         containers=[core.ContainerArgs(
-                            name="pgbouncer", image=PGBOUNCER_IMAGES[p.version],
+                            name="pgbouncer", image=image,
                             command=["/usr/bin/pgbouncer", f"{CONFIG_DIR}/pgbouncer.ini"],
                             ports=[core.ContainerPortArgs(name="pgbouncer", container_port=PGBOUNCER_PORT)],
                             readiness_probe=core.ProbeArgs(tcp_socket=tcp, period_seconds=5),
                             liveness_probe=core.ProbeArgs(tcp_socket=tcp, period_seconds=15, failure_threshold=3),
                             volume_mounts=[
                                 core.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
-                                core.VolumeMountArgs(name="auth", mount_path=AUTH_DIR, read_only=True),
+                                auth_mount,
                                 core.VolumeMountArgs(name="ca", mount_path=CA_DIR, read_only=True),
+                                core.VolumeMountArgs(name="tls", mount_path=TLS_DIR, read_only=True),
                                 core.VolumeMountArgs(name="run", mount_path=RUN_DIR)],
-                            **hardened(a.pgbouncer_resources, PGBOUNCER_UID))],
+                            **hardened(a.pgbouncer_resources, PGBOUNCER_UID)),
+                            core.ContainerArgs(
+                                name="reload-auth", image=image, command=["sh", "-c", RELOAD_ON_CHANGE],
+                                volume_mounts=[auth_mount], **hardened(a.helper_resources, PGBOUNCER_UID))],
                         volumes=volumes))),
-            opts=self._after_ns)
+            opts=self.child(depends_on=[self.namespace, *a.after, self.bootstrap]))
         core.Service(
             f"{name}-pgbouncer", metadata=self._meta("pgbouncer", "pgbouncer"),
             spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[core.ServicePortArgs(

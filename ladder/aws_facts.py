@@ -5,6 +5,9 @@ behaviours, not money.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 # RDS for PostgreSQL: default max_connections = LEAST(DBInstanceClassMemory/9531392, 5000)
 # (RDS User Guide, "Maximum number of database connections"). DBInstanceClassMemory is the
 # class memory less what the OS and RDS processes reserve; we take 90 % of the nominal GiB.
@@ -34,9 +37,93 @@ RDS_MIN_STORAGE_GB, RDS_MAX_STORAGE_GB = 20, 65536
 # ElastiCache (Redis OSS): 0..5 replicas per shard; cluster mode enabled up to 500 shards.
 ELASTICACHE_MAX_REPLICAS_PER_SHARD = 5
 ELASTICACHE_MAX_SHARDS = 500
+# Nodes per cluster (shards x (1 + replicas)): 500 for Redis OSS 5.0.6+ / Valkey 7.2+, the
+# ceiling no quota request lifts (ElastiCache User Guide, "Scaling clusters in Redis OSS
+# (cluster mode enabled)" / "Quotas for ElastiCache": default 90, up to 500 per cluster).
+ELASTICACHE_MAX_NODES = 500
 
-# EKS versions in standard or extended support at the catalog date.
-EKS_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34")
+
+@dataclass(frozen=True)
+class EksRelease:
+    """One Kubernetes minor on EKS: when it came out and when standard support ends.
+
+    Under the cluster's STANDARD upgrade policy EKS upgrades the control plane itself at
+    `end_of_standard` (then config, autoscaler image and charts no longer match), so a
+    version is allowed only while it is in standard support."""
+
+    released: date
+    end_of_standard: date
+    end_of_extended: date
+
+
+# EKS Kubernetes release calendar (EKS User Guide, "Understand the Kubernetes version
+# lifecycle on EKS", table "Amazon EKS Kubernetes release calendar"), as recorded by
+# endoflife-date/endoflife.date products/amazon-eks.md (snapshot of 2026-08-22): standard
+# support is 14 months from the EKS release, extended support 12 more.
+EKS_CALENDAR: dict[str, EksRelease] = {
+    "1.30": EksRelease(date(2024, 5, 23), date(2025, 7, 23), date(2026, 7, 23)),
+    "1.31": EksRelease(date(2024, 9, 26), date(2025, 11, 26), date(2026, 11, 26)),
+    "1.32": EksRelease(date(2025, 1, 25), date(2026, 3, 23), date(2027, 3, 23)),
+    "1.33": EksRelease(date(2025, 5, 28), date(2026, 7, 29), date(2027, 7, 29)),
+    "1.34": EksRelease(date(2025, 10, 6), date(2026, 12, 2), date(2027, 12, 2)),
+    "1.35": EksRelease(date(2026, 1, 28), date(2027, 3, 27), date(2028, 3, 27)),
+    "1.36": EksRelease(date(2026, 6, 2), date(2027, 8, 2), date(2028, 8, 2)),
+}
+
+
+@dataclass(frozen=True)
+class ClusterServices:
+    """The cluster services pinned for one Kubernetes minor (each must support that minor)."""
+
+    autoscaler_chart: str
+    """kubernetes/autoscaler chart `cluster-autoscaler`: its ClusterRole must cover what that
+    autoscaler minor watches (it waits for every informer cache at start)."""
+    autoscaler_image: str
+    """registry.k8s.io/autoscaling/cluster-autoscaler tag: the newest patch of the cluster's minor
+    (the autoscaler's own rule: its minor = the cluster's minor)."""
+    keda_chart: str
+    """kedacore/charts `keda`: a KEDA release tested on this minor."""
+    external_secrets_chart: str
+    """external-secrets chart: an ESO release tested on this minor."""
+
+
+# Sources, per column:
+# - autoscaler chart: kubernetes/autoscaler cluster-autoscaler/README.md "Releases" (1.34 needs
+#   chart >= 9.51.0) and the chart's Chart.yaml at each tag `cluster-autoscaler-chart-X`:
+#   9.53.0 ships appVersion 1.34.2 (the last 1.34 chart); 9.59.0 (2026-07-21) ships 1.35.0.
+# - autoscaler image: the newest `cluster-autoscaler-1.MINOR.PATCH` release tag as of the
+#   snapshot (2026-08-22): 1.34.5 and 1.35.2, both of 2026-07-22.
+# - KEDA: keda.sh "Kubernetes Compatibility" (keda-docs content/docs/2.20/operate/cluster.md):
+#   v2.20 tested on 1.33-1.35, v2.19 on 1.32-1.34; chart 2.20.2 (kedacore/charts tag v2.20.2).
+# - External Secrets Operator: docs/introduction/stability-support.md: 2.6 on 1.34-1.35,
+#   2.8 on 1.35-1.36; charts 2.6.0 and 2.8.0 (deploy/charts/external-secrets/Chart.yaml,
+#   "release helm chart" commits of 2026-06-07 and 2026-07-18).
+EKS_CLUSTER_SERVICES: dict[str, ClusterServices] = {
+    "1.34": ClusterServices(autoscaler_chart="9.53.0", autoscaler_image="v1.34.5", keda_chart="2.20.2",
+                            external_secrets_chart="2.6.0"),
+    "1.35": ClusterServices(autoscaler_chart="9.59.0", autoscaler_image="v1.35.2", keda_chart="2.20.2",
+                            external_secrets_chart="2.8.0"),
+    # 1.36 is in standard support, but no KEDA release is tested on it yet (2.20 stops at 1.35)
+    # and no autoscaler chart ships a 1.36 appVersion: it is left out until both exist.
+}
+
+
+def eks_versions_on(day: date) -> tuple[str, ...]:
+    """Versions a stack may run on `day`: in EKS standard support and with cluster services pinned."""
+    return tuple(v for v, r in EKS_CALENDAR.items()
+                 if r.released <= day < r.end_of_standard and v in EKS_CLUSTER_SERVICES)
+
+
+def _catalog_date() -> date:
+    """The price catalog's date (the newest `retrieved` of its regions): the day the facts hold for."""
+    from .prices import catalog
+
+    return max(date.fromisoformat(str(meta["retrieved"])) for meta in catalog().regions.values())
+
+
+EKS_FACTS_DATE = _catalog_date()
+EKS_VERSIONS = eks_versions_on(EKS_FACTS_DATE)
+"""Allowed `eks.version` values, newest last (the phase catalog's default is the newest)."""
 
 # Regions the price catalog covers are the regions a stack may use; see ladder.prices.
 
@@ -72,6 +159,12 @@ STATEFUL_REPLACE_FORCING: dict[str, frozenset[str]] = {
             "snapshotArns",
             "snapshotName",
             "networkType",
+            # Also ForceNew in internal/service/elasticache/replication_group.go (review finding 22):
+            "dataTieringEnabled",
+            "securityGroupNames",
+            "globalReplicationGroupId",
+            # ForceNew only below Redis 7.0.5 (CustomizeDiff); listed so a change is always flagged.
+            "transitEncryptionEnabled",
         }
     ),
     "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "objectLockEnabled"}),

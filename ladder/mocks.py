@@ -212,6 +212,8 @@ class AwsMocks(pulumi.runtime.Mocks):
             return {"arn": f"arn:aws:sns:{r}:{ACCOUNT_ID}:{name}-{h[:7]}"}
         if typ == "aws:kms/key:Key":
             return {"arn": f"arn:aws:kms:{r}:{ACCOUNT_ID}:key/{h}", "keyId": h}
+        if typ == "random:index/randomString:RandomString":
+            return {"result": _short("rs" + name, int(inputs.get("length", 8))).lower()}
         if typ == "random:index/randomPassword:RandomPassword":
             return {"result": "Mock-" + _short("pw" + name, 28), "bcryptHash": "$2a$10$" + _short(name, 53)}
         if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):

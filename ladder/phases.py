@@ -13,6 +13,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aws_facts import EKS_VERSIONS
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -95,7 +97,7 @@ PHASES: dict[int, Phase] = {
                 },
                 "cdn": {"priceClass": "PriceClass_100"},
                 "eks": {
-                    "version": "1.33",
+                    "version": EKS_VERSIONS[-1],  # the newest in standard support (ladder/aws_facts.py)
                     "nodeInstanceType": "m6i.large",
                     "nodesMin": 2,
                     "nodesMax": 10,

@@ -4,21 +4,42 @@ Deployment; RDS, Redis and the CDN kept. Read from the offline plan."""
 
 from __future__ import annotations
 
+import base64
+import importlib.machinery
 import json
+import os
 import re
+import subprocess
+import sys
+import types
+from datetime import date
 from urllib.parse import quote
 
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
-from ladder import cli, engine, pgbouncer, render
+from components import workloads
+from ladder import (
+    aws_facts,
+    cli,
+    config,
+    credentials,
+    engine,
+    images,
+    pgbouncer,
+    render,
+)
 from ladder.mocks import MOCK_DB_PASSWORD
+from ladder.prices import catalog
 
 from .plans import plan, scan_strings, stack_values
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-CRD_GROUPS = ("keda.sh/",)  # custom resources: no schema in kubernetes-validate, checked by property below
+# Custom resources: no schema in kubernetes-validate, checked by property below.
+CRD_GROUPS = ("keda.sh/", "external-secrets.io/")
 APP_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0123abcd-0123-4567-89ab-0123456789ab"
 
 
@@ -33,12 +54,58 @@ def by_kind(p: engine.Plan, kind: str) -> list[dict]:
     return [m for m in render.k8s_manifests(p) if m["kind"] == kind]
 
 
-def secret_values(p: engine.Plan, name: str) -> dict[str, str]:
-    """The (mock) plaintext of a Kubernetes Secret's stringData, for checking what it holds."""
-    res = next(r for r in p.resources if r.type == "kubernetes:core/v1:Secret" and r.state["metadata"]["name"] == name)
-    data = res.inputs["stringData"]
-    assert isinstance(data, engine.Secret), f"{name}.stringData must be a Pulumi secret"
-    return data.value
+def plain(value):
+    return value.value if isinstance(value, engine.Secret) else value
+
+
+def secrets_by_layout(p: engine.Plan) -> dict[str, str]:
+    """credentials.SECRET_* name (and "redis") -> the ARN of the Secrets Manager secret that holds
+    that layout, told apart by the SecretString the program stores in it."""
+    secrets = {r.id: r for r in p.of_type("aws:secretsmanager/secret:Secret")}
+    secrets.update({r.state["arn"]: r for r in secrets.values()})
+    initial_user = {credentials.MASTER_USER: credentials.SECRET_MASTER, credentials.INITIAL_APP_RW_LOGIN:
+                    credentials.SECRET_APP, credentials.INITIAL_APP_RO_LOGIN: credentials.SECRET_APP_RO}
+    found: dict[str, str] = {}
+    for version in p.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
+        arn = secrets[version.inputs["secretId"]].state["arn"]
+        text = plain(version.inputs["secretString"])
+        if not text.startswith("{"):  # the Redis AUTH token is stored as it is
+            found["redis"] = arn
+            continue
+        doc = json.loads(text)
+        if set(doc) == set(credentials.SECRET_KEYS[credentials.SECRET_PGBOUNCER]):
+            found[credentials.SECRET_PGBOUNCER] = arn
+        elif doc.get("username") in initial_user:
+            found[initial_user[doc["username"]]] = arn
+    assert set(found) == {*credentials.SECRET_KEYS, "redis"}, found
+    return found
+
+
+def external_secrets(p: engine.Plan) -> dict[str, dict]:
+    """ExternalSecret manifests by the Secret they write."""
+    return {m["spec"]["target"]["name"]: m for m in by_kind(p, "ExternalSecret")}
+
+
+def referenced_arns(es: dict) -> set[str]:
+    spec = es["spec"]
+    return ({d["remoteRef"]["key"] for d in spec.get("data", [])}
+            | {d["extract"]["key"] for d in spec.get("dataFrom", [])})
+
+
+def pod_specs(p: engine.Plan) -> dict[str, dict]:
+    """Every pod template the workloads create, by `<Kind>/<name>`."""
+    return {f"{m['kind']}/{m['metadata']['name']}": m["spec"]["template"]["spec"]
+            for m in render.k8s_manifests(p) if m["kind"] in ("Deployment", "Job")}
+
+
+def secrets_used(pod: dict) -> set[str]:
+    """Names of the Kubernetes Secrets a pod reads (env, envFrom, volumes)."""
+    used = {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+    for c in pod["containers"] + pod.get("initContainers", []):
+        used |= {e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e}
+        used |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", [])
+                 if "secretKeyRef" in e.get("valueFrom", {})}
+    return used
 
 
 @pytest.mark.parametrize("hpa", [{}, {"minReplicas": 3, "maxReplicas": 7, "cpuPercent": 60, "memoryPercent": 75}])
@@ -71,8 +138,9 @@ def test_hpa_scales_the_app_deployment_on_cpu_and_memory_within_the_configured_b
 
 def test_every_container_has_requests_and_limits_and_runs_locked_down():
     p = plan("phase6")
-    deployments = by_kind(p, "Deployment")
+    deployments = by_kind(p, "Deployment") + by_kind(p, "Job")
     assert {d["metadata"]["name"] for d in deployments} >= {"app", "workers", "pgbouncer"}
+    assert by_kind(p, "Job"), "the bootstrap Job is held to the same rules"
     for d in deployments:
         pod = d["spec"]["template"]["spec"]
         pod_ctx = pod.get("securityContext", {})
@@ -112,7 +180,6 @@ def test_the_cluster_runs_metrics_server_and_cluster_autoscaler_on_its_own_node_
 
     values = releases["cluster-autoscaler"].inputs["values"]
     assert values["autoDiscovery"]["clusterName"] == name and values["cloudProvider"] == "aws"
-    assert values["image"]["tag"].startswith(f"v{p.config.eks.version}."), "autoscaler minor = Kubernetes minor"
     association = next(a for a in p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
                        if a.inputs["serviceAccount"] == values["rbac"]["serviceAccount"]["name"])
     assert association.inputs["namespace"] == "kube-system"
@@ -131,6 +198,67 @@ def test_the_cluster_runs_metrics_server_and_cluster_autoscaler_on_its_own_node_
     assert nodes.inputs["tags"]["k8s.io/cluster-autoscaler/enabled"] == "true"
     private = {s.id for s in p.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
     assert set(nodes.inputs["subnetIds"]) == private == set(cluster.inputs["vpcConfig"]["subnetIds"])
+
+
+# kubernetes/autoscaler cluster-autoscaler/README.md "Releases": the first chart whose ClusterRole
+# covers what each autoscaler minor watches (it blocks at start on any cache it may not list).
+AUTOSCALER_MIN_CHART = {"1.33": "9.47.0", "1.34": "9.51.0", "1.35": "9.54.0"}  # 1.35: first with appVersion 1.35.0
+KEDA_TESTED = {"2.19": ("1.32", "1.34"), "2.20": ("1.33", "1.35")}  # keda.sh compatibility matrix
+ESO_TESTED = {"2.6": ("1.34", "1.35"), "2.8": ("1.35", "1.36")}  # external-secrets stability-support.md
+
+
+def _v(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.lstrip("v").split("."))
+
+
+@pytest.mark.parametrize("version", aws_facts.EKS_VERSIONS)
+def test_cluster_services_follow_the_clusters_kubernetes_minor(version):
+    p = plan("phase6", eks={"version": version})
+    assert p.one("aws:eks/cluster:Cluster").inputs["version"] == version
+    releases = {r.inputs["chart"]: r for r in p.of_type("kubernetes:helm.sh/v3:Release")}
+    autoscaler = releases["cluster-autoscaler"]
+    tag = autoscaler.inputs["values"]["image"]["tag"]
+    assert _v(tag)[:2] == _v(version), "autoscaler minor = Kubernetes minor"
+    assert _v(autoscaler.inputs["version"]) >= _v(AUTOSCALER_MIN_CHART[version]), "chart RBAC too old for this minor"
+    keda = releases["keda"].inputs["version"]
+    low, high = KEDA_TESTED[".".join(keda.split(".")[:2])]
+    assert _v(low) <= _v(version) <= _v(high), f"KEDA {keda} is not tested on {version}"
+    eso = releases["external-secrets"].inputs["version"]
+    low, high = ESO_TESTED[".".join(eso.split(".")[:2])]
+    assert _v(low) <= _v(version) <= _v(high), f"External Secrets {eso} is not tested on {version}"
+
+
+def test_allowed_eks_versions_are_those_in_standard_support_on_the_catalogs_date():
+    day = aws_facts.EKS_FACTS_DATE
+    assert day == max(date.fromisoformat(str(m["retrieved"])) for m in catalog().regions.values())
+    in_standard = {v for v, r in aws_facts.EKS_CALENDAR.items() if r.released <= day < r.end_of_standard}
+    assert set(aws_facts.EKS_VERSIONS) <= in_standard
+    assert in_standard - set(aws_facts.EKS_VERSIONS) <= {"1.36"}, "only 1.36 waits (no tested KEDA yet)"
+    assert plan("phase6").config.eks.version == max(aws_facts.EKS_VERSIONS, key=_v), "default: the newest"
+    # A minor whose standard support ended before the catalog's date is refused, naming the key.
+    ended = [v for v, r in aws_facts.EKS_CALENDAR.items() if r.end_of_standard <= day]
+    assert "1.33" in ended
+    for version in ended:
+        with pytest.raises(config.ConfigError) as err:
+            config.load({"phase": 6, "loadBalancer": "alb", "eks": {"version": version}}, "us-east-1")
+        (problem,) = [line for line in err.value.problems if "eks.version" in line]
+        assert problem.startswith("scaleladder:eks.version") and all(v in problem for v in aws_facts.EKS_VERSIONS)
+    # The window moves with the catalog: a year later nothing recorded today is still allowed.
+    assert aws_facts.eks_versions_on(date(day.year + 2, day.month, 1)) == ()
+    # The cluster says which support it runs under.
+    assert plan("phase6").one("aws:eks/cluster:Cluster").inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+
+
+def test_cluster_and_oac_names_are_not_fixed_so_replacements_do_not_collide():
+    p = plan("phase6")
+    cluster = p.one("aws:eks/cluster:Cluster")
+    suffix = p.one("random:index/randomString:RandomString")
+    prefix = f"{p.project}-{p.stack}"
+    assert cluster.inputs["name"] == f"{prefix}-{suffix.state['result']}"
+    # The suffix is remade when an input that forces a new cluster changes (here: the KMS key).
+    assert suffix.inputs["keepers"]["encryptionKey"] == cluster.inputs["encryptionConfig"]["provider"]["keyArn"]
+    assert p.one("aws:cloudwatch/logGroup:LogGroup", "eks-control-plane").inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
+    assert "name" not in p.one("aws:cloudfront/originAccessControl:OriginAccessControl").inputs, "OAC is auto-named"
 
 
 def test_the_control_plane_is_authenticated_logged_and_encrypted():
@@ -182,7 +310,10 @@ def test_workers_scale_on_each_bullmq_wait_list(overrides, kind, lists):
         auth = k8s(p, "TriggerAuthentication", t["authenticationRef"]["name"])
         (ref,) = auth["spec"]["secretTargetRef"]
         assert ref["parameter"] == "password"
-        assert secret_values(p, ref["name"])[ref["key"]] == p.one("random:index/randomPassword:RandomPassword").state["result"]
+        # ESO writes that Secret from the Redis AUTH token's Secrets Manager secret.
+        synced = external_secrets(p)[ref["name"]]
+        assert [(d["secretKey"], d["remoteRef"]) for d in synced["spec"]["data"]] == [
+            (ref["key"], {"key": secrets_by_layout(p)["redis"]})]
 
 
 def test_pgbouncer_runs_the_phase3_template_behind_a_service():
@@ -191,34 +322,190 @@ def test_pgbouncer_runs_the_phase3_template_behind_a_service():
     deployment = k8s(p, "Deployment", "pgbouncer")
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["replicas"] == pb.instances, "the count the connection-budget check assumes"
-    config_volume = next(v for v in pod["volumes"] if "configMap" in v)
-    ini = k8s(p, "ConfigMap", config_volume["configMap"]["name"])["data"]["pgbouncer.ini"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (container,) = [c for c in pod["containers"] if c["name"] == "pgbouncer"]
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    ini_path = container["command"][-1]
+    ini = k8s(p, "ConfigMap", mounts[os.path.dirname(ini_path)]["configMap"]["name"])["data"][os.path.basename(ini_path)]
+    settings = dict(line.split(" = ", 1) for line in ini.splitlines() if " = " in line and not line.startswith((";", "#")))
     # In the replicas' own order (db-replica-0, -1 ...), not the mocks' registration order (not deterministic).
     replicas = [r.state["address"] for r in sorted(p.of_type("aws:rds/instance:Instance"), key=lambda r: r.name)
                 if "replicateSourceDb" in r.inputs]
-    expected = pgbouncer.render_ini(pgbouncer.ini_data(
+    assert ini == pgbouncer.render_ini(pgbouncer.ini_data(
         version=pb.version, pool_mode=pb.pool_mode, max_client_conn=pb.max_client_conn,
         default_pool_size=pb.default_pool_size, reserve_pool_size=pb.reserve_pool_size,
         primary_host=p.outputs["dbAddress"], replica_hosts=replicas, listen_port=6432,
-        server_tls_ca_file="/etc/pgbouncer/ca/rds-ca.pem", auth_file="/etc/pgbouncer/auth/userlist.txt",
-        admin_users=["app_admin"], stats_users=["app_admin"], unix_socket_dir="/var/run/pgbouncer"))
-    assert ini == expected, "same template and data as the phase 3 hosts"
-    (container,) = pod["containers"]
-    assert container["command"][-1] == "/etc/pgbouncer/config/pgbouncer.ini"
-    assert container["image"].rsplit(":", 1)[1].startswith(pb.version + "."), "image matches the rendered settings"
-    auth_volume = next(v for v in pod["volumes"] if "secret" in v)
-    assert secret_values(p, auth_volume["secret"]["secretName"])["userlist.txt"] == f'"app_admin" "{MOCK_DB_PASSWORD}"\n'
+        server_tls_ca_file=settings["server_tls_ca_file"], auth_file=settings["auth_file"],
+        unix_socket_dir=settings["unix_socket_dir"], client_tls_sslmode="require",
+        client_tls_key_file=settings["client_tls_key_file"], client_tls_cert_file=settings["client_tls_cert_file"])), \
+        "same template and data as the phase 3 hosts"
+    # Passwords are looked up, not copied: the auth file holds PgBouncer's own users only.
+    assert (settings["auth_user"], settings["auth_query"]) == (credentials.PGBOUNCER_AUTH_USER, credentials.AUTH_QUERY)
+    assert (settings["admin_users"], settings["stats_users"]) == (credentials.PGBOUNCER_ADMIN_USER,
+                                                                  credentials.PGBOUNCER_STATS_USER)
+    # Every file the ini names is mounted where it says: the RDS CA from the shipped bundle ...
+    ca = mounts[os.path.dirname(settings["server_tls_ca_file"])]
+    bundle = k8s(p, "ConfigMap", ca["configMap"]["name"])["data"][os.path.basename(settings["server_tls_ca_file"])]
+    assert bundle == workloads.rds_ca_bundle(p.config.region)
+    # The strongest check this PgBouncer can make over its hosts (verify-full on host lists needs a newer one).
+    assert settings["server_tls_sslmode"] == pgbouncer.server_tls_sslmode_for(pb.version, "verify-full", replicas) != "disable"
+    # ... the client TLS key, made in the pod's memory by the init container (never in a Secret) ...
+    tls = mounts[os.path.dirname(settings["client_tls_key_file"])]
+    assert tls["emptyDir"]["medium"] == "Memory" and settings["client_tls_sslmode"] == "require"
+    (maker,) = pod["initContainers"]
+    assert maker["command"][0] == "openssl" and settings["client_tls_key_file"] in maker["command"]
+    assert settings["client_tls_cert_file"] in maker["command"]
+    # ... and the auth file, from the Secret ESO syncs from db-pgbouncer alone.
+    auth = mounts[os.path.dirname(settings["auth_file"])]["secret"]["secretName"]
+    synced = external_secrets(p)[auth]
+    assert referenced_arns(synced) == {secrets_by_layout(p)[credentials.SECRET_PGBOUNCER]}
+    userlist = synced["spec"]["target"]["template"]["data"][os.path.basename(settings["auth_file"])]
+    assert re.findall(r'^"\{\{ \.(\w+) \}\}"', userlist, re.M) == ["auth_user", "admin_user", "stats_user"]
+    # Nothing is fetched at start (review 5-6 finding 22).
+    assert not any("http" in " ".join(c.get("command", [])) for c in pod["containers"] + pod["initContainers"])
+    # A changed auth file reaches PgBouncer by SIGHUP from the sidecar, in one process namespace.
+    (reloader,) = [c for c in pod["containers"] if c["name"] != "pgbouncer"]
+    assert pod["shareProcessNamespace"] is True and settings["auth_file"] in reloader["command"][-1]
+    assert "kill -HUP" in reloader["command"][-1]
+    assert {m["mountPath"] for m in reloader["volumeMounts"]} == {os.path.dirname(settings["auth_file"])}
+    assert container["image"] == f"ghcr.io/cloudnative-pg/pgbouncer:{images.PGBOUNCER_TAGS[pb.version]}"
     service = k8s(p, "Service", "pgbouncer")
     assert service["spec"]["ports"][0]["port"] == 6432 and service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
-    # The app reaches both pools through the Service; TLS to RDS is PgBouncer's job.
-    app_secret = next(e["secretRef"]["name"] for e in k8s(p, "Deployment", "app")["spec"]["template"]["spec"]
-                      ["containers"][0]["envFrom"] if "secretRef" in e)
-    urls = secret_values(p, app_secret)
+
+def test_the_app_gets_its_own_logins_through_external_secrets_with_tls_to_pgbouncer():
+    p = plan("phase6")
+    arns = secrets_by_layout(p)
+    synced = external_secrets(p)
+    for name in ("app", "workers"):
+        pod = k8s(p, "Deployment", name)["spec"]["template"]["spec"]
+        assert secrets_used(pod) == {workloads.APP_CREDENTIALS}, name
+    creds = synced[workloads.APP_CREDENTIALS]
+    assert referenced_arns(creds) == {arns[credentials.SECRET_APP], arns[credentials.SECRET_APP_RO], arns["redis"]}
+    refs = {d["secretKey"]: (d["remoteRef"]["key"], d["remoteRef"].get("property")) for d in creds["spec"]["data"]}
+    urls = creds["spec"]["target"]["template"]["data"]
     host = "pgbouncer.scaleladder.svc.cluster.local:6432"
-    assert urls["DATABASE_URL"] == f"postgres://app_admin:{quote(MOCK_DB_PASSWORD)}@{host}/app?sslmode=disable"
-    assert urls["DATABASE_READ_URL"].endswith(f"@{host}/app_ro?sslmode=disable")
+    for url_key, source, database in (("DATABASE_URL", credentials.SECRET_APP, pgbouncer.RW_DATABASE),
+                                      ("DATABASE_READ_URL", credentials.SECRET_APP_RO, pgbouncer.RO_DATABASE)):
+        m = re.fullmatch(r"postgres://\{\{ \.(\w+) \| urlquery \}\}:\{\{ \.(\w+) \| urlquery \}\}@(.+)/(\w+)\?sslmode=(\S+)",
+                         urls[url_key])
+        assert m, urls[url_key]
+        user, password, at, db, sslmode = m.groups()
+        assert refs[user] == (arns[source], "username") and refs[password] == (arns[source], "password")
+        assert (at, db, sslmode) == (host, database, "require")
     assert urls["REDIS_URL"].startswith("rediss://") and urls["REDIS_URL"].endswith(f"@{p.outputs['redisEndpoint']}:6379")
+    # ESO reads with its own Pod Identity role, which may read exactly these secrets.
+    releases = {r.inputs["chart"]: r for r in p.of_type("kubernetes:helm.sh/v3:Release")}
+    eso = releases["external-secrets"]
+    association = next(a for a in p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                       if a.inputs["namespace"] == eso.inputs["namespace"])
+    assert association.inputs["serviceAccount"] == eso.inputs["values"]["serviceAccount"]["name"]
+    role = next(r for r in p.of_type("aws:iam/role:Role") if r.state["arn"] == association.inputs["roleArn"])
+    grants = [json.loads(r.inputs["policy"]) for r in p.of_type("aws:iam/rolePolicy:RolePolicy")
+              if r.inputs["role"] == role.state["name"]]
+    (statement,) = [s for doc in grants for s in doc["Statement"]]
+    assert set(statement["Resource"]) == set(arns.values())
+    assert "secretsmanager:GetSecretValue" in statement["Action"] and "*" not in statement["Resource"]
+    (store,) = by_kind(p, "SecretStore")
+    assert store["spec"]["provider"]["aws"] == {"service": "SecretsManager", "region": p.config.region}
+    assert {es["spec"]["secretStoreRef"]["name"] for es in synced.values()} == {store["metadata"]["name"]}
+
+
+def test_only_the_bootstrap_job_reads_the_master_secret_and_it_runs_the_bootstrap_sql():
+    p = plan("phase6")
+    arns = secrets_by_layout(p)
+    synced = external_secrets(p)
+    master = [target for target, es in synced.items() if arns[credentials.SECRET_MASTER] in referenced_arns(es)]
+    assert master == [workloads.BOOTSTRAP_CREDENTIALS]
+    readers = [name for name, pod in pod_specs(p).items() if workloads.BOOTSTRAP_CREDENTIALS in secrets_used(pod)]
+    (job_name,) = readers
+    assert job_name.startswith("Job/"), "only the bootstrap Job may see the master password"
+    job = pod_specs(p)[job_name]
+    (psql,) = job["containers"]
+    assert psql["image"] == f"docker.io/library/postgres:{p.config.database.engine_version.split('.')[0]}"
+    conninfo = next(e["value"] for e in psql["env"] if e["name"] == "CONNINFO")
+    assert f"host={p.outputs['dbAddress']} " in conninfo and "sslmode=verify-full" in conninfo
+    volumes = {v["name"]: v for v in job["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in psql["volumeMounts"]}
+    sql = re.search(r"-f (\S+)", psql["command"][-1]).group(1)
+    files = k8s(p, "ConfigMap", mounts[os.path.dirname(sql)]["configMap"]["name"])["data"]
+    assert files[os.path.basename(sql)] == credentials.BOOTSTRAP_SQL.read_text()
+    ca = re.search(r"sslrootcert=(\S+)", conninfo).group(1)
+    assert k8s(p, "ConfigMap", mounts[os.path.dirname(ca)]["configMap"]["name"])["data"][os.path.basename(ca)] == \
+        workloads.rds_ca_bundle(p.config.region)
+    # It gets what db/bootstrap.sql reads, from the secrets that hold it.
+    refs = {d["secretKey"]: (d["remoteRef"]["key"], d["remoteRef"]["property"])
+            for d in synced[workloads.BOOTSTRAP_CREDENTIALS]["spec"]["data"]}
+    env = credentials.BOOTSTRAP_ENV
+    assert refs == {
+        "PGUSER": (arns[credentials.SECRET_MASTER], "username"), "PGPASSWORD": (arns[credentials.SECRET_MASTER], "password"),
+        env["app_rw_login"]: (arns[credentials.SECRET_APP], "username"),
+        env["app_rw_password"]: (arns[credentials.SECRET_APP], "password"),
+        env["app_ro_login"]: (arns[credentials.SECRET_APP_RO], "username"),
+        env["app_ro_password"]: (arns[credentials.SECRET_APP_RO], "password"),
+        env["pgbouncer_auth_password"]: (arns[credentials.SECRET_PGBOUNCER], "auth_password")}
+    # PgBouncer and the app start after it (their logins exist by then).
+    job_urn = next(r.urn for r in p.of_type("kubernetes:batch/v1:Job"))
+    for name in ("apps-pgbouncer", "apps-app", "apps-workers"):
+        assert job_urn in p.one(DEPLOYMENT, name).options["dependsOn"], name
+
+
+def test_the_bootstrap_jobs_verifier_step_hands_psql_scram_verifiers_only(tmp_path):
+    """Runs the init container's own program against the host script: every password the
+    SQL reads becomes a SCRAM-SHA-256 verifier for that password, and psql sources them."""
+    p = plan("phase6")
+    job = next(iter(pod for name, pod in pod_specs(p).items() if name.startswith("Job/")))
+    (init,) = job["initContainers"]
+    program = init["command"][-1].replace(workloads.SCRIPT_DIR, str(credentials.HOST_SCRIPT.parent)) \
+        .replace(workloads.VERIFIER_DIR, str(tmp_path))
+    passwords = {var: f"pw-{n}-Ab9" for n, var in enumerate(workloads.BOOTSTRAP_PASSWORD_ENV)}
+    subprocess.run([sys.executable, "-c", program], check=True, env={**os.environ, **passwords,
+                                                                        "PYTHONDONTWRITEBYTECODE": "1"})
+    exported = subprocess.run(["sh", "-c", f". {tmp_path}/env && env"], check=True, capture_output=True,
+                              text=True).stdout
+    got = dict(line.split("=", 1) for line in exported.splitlines() if line.startswith("LADDER_"))
+    assert set(got) == set(passwords) == {v for k, v in credentials.BOOTSTRAP_ENV.items() if k.endswith("password")}
+    loader = importlib.machinery.SourceFileLoader("scaleladder_db_check", str(credentials.HOST_SCRIPT))
+    module = types.ModuleType(loader.name)
+    sys.modules[loader.name] = module  # its dataclasses look their module up
+    try:
+        loader.exec_module(module)
+    finally:
+        del sys.modules[loader.name]
+    for var, verifier in got.items():
+        assert verifier.startswith("SCRAM-SHA-256$") and passwords[var] not in verifier
+        iterations, rest = verifier.removeprefix("SCRAM-SHA-256$").split(":", 1)
+        salt = base64.b64decode(rest.split("$")[0])
+        assert module.scram_verifier(passwords[var], salt=salt, iterations=int(iterations)) == verifier
+    (psql,) = job["containers"]
+    assert psql["command"][-1].startswith(f". {workloads.VERIFIER_DIR}/env && exec psql")
+
+
+def test_rds_ca_bundles_hold_the_regions_root_cas_for_every_catalog_region():
+    for region in catalog().regions:
+        pem = workloads.rds_ca_bundle(region).encode()
+        certs = x509.load_pem_x509_certificates(pem)
+        names = {c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for c in certs}
+        # components/database.py uses rds-ca-rsa2048-g1; the other two G1 roots for a CA change.
+        assert names == {f"Amazon RDS {region} Root CA {kind} G1" for kind in ("RSA2048", "RSA4096", "ECC384")}
+        for c in certs:
+            assert c.issuer == c.subject, "roots only"
+            c.verify_directly_issued_by(c)
+            assert c.not_valid_after_utc.year >= 2061
+
+
+def test_an_unpublished_pgbouncer_version_is_refused_in_phase_6(monkeypatch):
+    for version in config.PgBouncerConfig.model_fields["version"].annotation.__args__:
+        assert images.pgbouncer_image(version), f"pgbouncer.version {version} has no published image"
+        assert images.PGBOUNCER_TAGS[version] in images.PGBOUNCER_PUBLISHED
+    assert "1.23.1" not in images.PGBOUNCER_PUBLISHED and images.PGBOUNCER_TAGS["1.23"] == "1.23.0"
+    # Someone allows a version before its image exists: phase 6 refuses it, phase 5 (apt) does not.
+    monkeypatch.setattr(images, "PGBOUNCER_TAGS", {k: v for k, v in images.PGBOUNCER_TAGS.items() if k != "1.25"})
+    with pytest.raises(config.ConfigError) as err:
+        config.load({"phase": 6, "loadBalancer": "alb", "pgbouncer": {"version": "1.25"}}, "us-east-1")
+    (problem,) = [line for line in err.value.problems if "pgbouncer.version" in line]
+    assert problem.startswith("scaleladder:pgbouncer.version") and "1.24" in problem
+    config.load({"phase": 5, "loadBalancer": "alb", "pgbouncer": {"version": "1.25"}}, "us-east-1")
 
 
 @pytest.mark.parametrize("cert", [None, APP_CERT])
@@ -268,9 +555,10 @@ def test_climbing_from_5_to_6_keeps_the_database_redis_and_the_cdn():
     assert app["domainName"] == after.outputs["ingressHostname"]
 
 
-# Where a secret may go: Kubernetes Secrets, the Redis group's AUTH token, its Secrets Manager copy.
-SECRET_HOLDERS = {("kubernetes:core/v1:Secret", "stringData"),
-                  ("aws:elasticache/replicationGroup:ReplicationGroup", "authToken"),
+# Where a secret may go: the Redis group's AUTH token, the RDS master password, their Secrets
+# Manager copies. Never a Kubernetes object: ESO writes those from Secrets Manager.
+SECRET_HOLDERS = {("aws:elasticache/replicationGroup:ReplicationGroup", "authToken"),
+                  ("aws:rds/instance:Instance", "password"),
                   ("aws:secretsmanager/secretVersion:SecretVersion", "secretString")}
 
 
@@ -285,22 +573,38 @@ def secret_paths(value, path=""):
             yield from secret_paths(v, f"{path}[{n}]")
 
 
-def test_secrets_never_appear_in_plain_text_in_the_plan_outputs_or_rendered_files(tmp_path):
+def test_no_password_reaches_kubernetes_the_plan_outputs_or_rendered_files(tmp_path):
     p = plan("phase6")
-    token = p.one("random:index/randomPassword:RandomPassword").state["result"]
-    forbidden = {MOCK_DB_PASSWORD, quote(MOCK_DB_PASSWORD), token}
+    # Every generated password (RandomPassword results: the database's and Redis's) and the mock
+    # Secrets Manager answer, as they are and URL-encoded.
+    generated = {r.state["result"] for r in p.of_type("random:index/randomPassword:RandomPassword")}
+    assert generated
+    forbidden = {MOCK_DB_PASSWORD, *generated} | {quote(f, safe="") for f in generated}
+    assert not p.of_type("kubernetes:core/v1:Secret"), "Pulumi writes no Kubernetes Secret: ESO does"
     for r in p.resources:
         leaked = {s for s in scan_strings(engine.public(r.inputs)) for f in forbidden if f in s}
         assert not leaked, f"{r.type} {r.name} carries a secret in plain text"
         # A secret marked secret still lands in clear text in, say, a ConfigMap: only holders may get one.
         for path in secret_paths(r.inputs):
             assert (r.type, path) in SECRET_HOLDERS, f"{r.type} {r.name}.{path} receives a secret"
-    for r in p.of_type("kubernetes:core/v1:Secret"):
-        assert isinstance(r.inputs["stringData"], engine.Secret)
+    for r in p.resources:
+        if r.type.startswith("kubernetes:"):  # manifests and Helm values, secret-marked or not
+            assert not any(f in s for s in scan_strings(plain_tree(r.inputs)) for f in forbidden), r.name
     assert not any(f in s for s in scan_strings(engine.public(p.outputs)) for f in forbidden)
     for path in render.write(p, tmp_path):
         text = path.read_text()
         assert not any(f in text for f in forbidden), f"{path} holds a secret"
+
+
+def plain_tree(value):
+    """`value` with secrets unwrapped: what the cluster would actually receive."""
+    if isinstance(value, engine.Secret):
+        return plain_tree(value.value)
+    if isinstance(value, dict):
+        return {k: plain_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_tree(v) for v in value]
+    return value
 
 
 def test_render_writes_user_data_nginx_pgbouncer_and_manifests(tmp_path, capsys):
@@ -316,21 +620,21 @@ def test_render_writes_user_data_nginx_pgbouncer_and_manifests(tmp_path, capsys)
     assert all((p6 / rel).is_file() for rel in written)
     kinds = {yaml.safe_load((p6 / rel).read_text())["kind"] for rel in written
              if rel.startswith("kubernetes/") and rel.endswith(".yaml") and "helm-releases" not in rel}
-    assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap", "Secret",
-            "ScaledObject"} <= kinds
+    assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap", "Job",
+            "ScaledObject", "ExternalSecret", "SecretStore"} <= kinds and "Secret" not in kinds
     releases = yaml.safe_load((p6 / "kubernetes/helm-releases.yaml").read_text())
-    assert {r["chart"] for r in releases} >= {"metrics-server", "cluster-autoscaler"}
+    assert {r["chart"] for r in releases} >= {"metrics-server", "cluster-autoscaler", "external-secrets"}
     assert list(p6.glob("kubernetes/files/*/pgbouncer.ini"))
     assert "helm releases" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("version", ["1.30", "1.33", "1.34"])
+@pytest.mark.parametrize("version", aws_facts.EKS_VERSIONS)
 def test_rendered_manifests_validate_against_the_clusters_kubernetes_schemas(version):
     p = plan("phase6", eks={"version": version})
     manifests = render.k8s_manifests(p)
     skipped = {m["kind"] for m in manifests if m["apiVersion"].startswith(CRD_GROUPS)}
-    # KEDA's kinds are CRDs kubernetes-validate has no schema for; their content is asserted above.
-    assert skipped == {"ScaledObject", "TriggerAuthentication"}
+    # KEDA's and ESO's kinds are CRDs kubernetes-validate has no schema for; their content is asserted above.
+    assert skipped == {"ScaledObject", "TriggerAuthentication", "ExternalSecret", "SecretStore"}
     checked = [m for m in manifests if not m["apiVersion"].startswith(CRD_GROUPS)]
     assert len(checked) >= 10
     for m in checked:

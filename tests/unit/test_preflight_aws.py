@@ -353,12 +353,15 @@ def test_cloudfront_needs_a_us_east_1_certificate_whatever_the_stack_region() ->
     assert fired(aws.acm_certificate_region, p) == []
 
 
-def test_a_configured_certificate_from_another_region_fails_the_plan() -> None:
-    """End to end: `app.certificateArn` from eu-west-1 on a us-east-1 stack fails `engine.run`."""
-    values = plans.stack_values("phase2", app={"certificateArn": CERT.format(region="eu-west-1")})
+def test_a_downgrade_against_the_deployed_stack_fails_the_plan() -> None:
+    """End to end: the engine with preflight on refuses a plan for 16 where 17.2 is deployed
+    (no config check can see this: only the deployed stack's outputs know the version)."""
     with pytest.raises(PreflightError) as error:
-        engine.run("phase2", values=values)
-    assert any(v.input == "certificateArn" and v.source == aws.SRC_ACM_ELB for v in error.value.violations)
+        engine.run("phase2", values=plans.stack_values("phase2"), previous_outputs={"dbEngineVersion": "17.2"},
+                   preflight=True)
+    found = [v for v in error.value.violations if v.source == aws.SRC_DOWNGRADE]
+    assert [(v.name, v.input, v.value) for v in found] == [("db", "engineVersion", "16")]
+    assert "'db': engineVersion = '16'" in str(error.value)
 
 
 # --- check() and PreflightError --------------------------------------------------------------

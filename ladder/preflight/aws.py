@@ -59,8 +59,9 @@ _POSTMASTER = frozenset({
     "huge_pages",
     "wal_buffers",
     "autovacuum_max_workers",
-    "rds.logical_replication",  # RDS User Guide, "Performing logical replication for RDS for
-                                # PostgreSQL": setting it "requires a reboot"
+    "rds.logical_replication",  # "a static parameter that requires a DB instance reboot" (AWS
+                                # Knowledge Center, "rds-postgresql-use-logical-replication";
+                                # RDS User Guide, "Logical decoding on a read replica")
 })
 # rds.force_ssl: static on postgres14 and earlier (codeforamerica/asap_pdf#571 "rds.force_ssl
 # is a static parameter for the postgres14 family"; the 2019 refusal above). From postgres15

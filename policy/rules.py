@@ -937,8 +937,16 @@ SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?ke
 SECRET_ENV_OK = re.compile(r"(?i)_(arn|file|path|name|id)$")
 
 
-def secrets_in(text: str) -> list[str]:
-    return [what for pattern, what in SECRET_PATTERNS if pattern.search(text)]
+def secrets_in(text: str, program: bool = False) -> list[str]:
+    """`program`: a script or SQL file shipped verbatim, where variables and columns are named
+    `password`; only the unambiguous patterns (keys, credentials in URLs) apply to it."""
+    patterns = SECRET_PATTERNS[:-1] if program else SECRET_PATTERNS
+    return [what for pattern, what in patterns if pattern.search(text)]
+
+
+def is_program(text: str) -> bool:
+    """A shebang script or a file that opens with an SQL comment (the bootstrap Job's files)."""
+    return text.startswith(("#!", "-- "))
 
 
 def _user_data(r: Resource) -> str:
@@ -969,7 +977,7 @@ def no_plaintext_secrets(r: Resource) -> Iterator[str]:
     elif r.type == CONFIG_MAP:
         data = r.props.get("data") or {}
         for key in data:
-            for what in secrets_in(f"{key}={data[key]}"):
+            for what in secrets_in(f"{key}={data[key]}", program=is_program(str(data[key]))):
                 yield f"ConfigMap key {key} holds {what}"
     else:
         for c in containers(r):

@@ -1,28 +1,69 @@
 """Database: the RDS PostgreSQL primary (the one thing a climb must never lose)
-and, from phase 3, its read replicas.
+and, from phase 3, its read replicas; plus the credentials the tiers use.
 
 The primary keeps the logical name `db` and the same replace-forcing inputs in
 every phase; it is protected, retained on delete, deletion-protected and leaves
-a final snapshot. Its master password is generated and rotated by RDS in Secrets
-Manager (`manage_master_user_password`), so no password passes through Pulumi.
+a final snapshot.
+
+Credentials (DESIGN.md "Credentials", ladder/credentials.py): the master password is
+ours, not RDS-managed, because RDS refuses read replicas of a source whose master
+password it manages ("Limitations for Secrets Manager integration with Amazon RDS") and
+rotates that secret every 7 days where no tier would follow. The program generates
+every password (RandomPassword results are Pulumi secrets) and stores each credential
+in its own Secrets Manager secret; only ARNs leave this component. The bootstrap
+(`scaleladder-db bootstrap`) creates the app's roles from those secrets.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
+from ladder import credentials
 from ladder.aws_facts import rds_max_connections
 from ladder.config import ConfigError
 
 from .base import Tags, Tier, tagged
 
-DB_NAME = "app"
-DB_USER = "app_admin"
+DB_NAME = credentials.DB_NAME
 DB_PORT = 5432
+ENGINE_VERSION_KEY = "scaleladder:database.engineVersion"
+
+# RDS API Reference, CreateDBInstance `MasterUserPassword`: "Can include any printable
+# ASCII character except "/", """, or "@"" (and no spaces: RDS console); RDS for
+# PostgreSQL "Must contain from 8 to 128 characters". We use letters, digits and URL
+# unreserved punctuation only, so a password is also safe unquoted in a URL, a shell
+# word and PgBouncer's auth file (its quoting is '"').
+PASSWORD_LENGTH = 40
+PASSWORD_SPECIAL = "-_.~"
+
+# Parameters we set per family. PostgreSQL 14 made scram-sha-256 the default
+# password_encryption (PostgreSQL 14 release notes; AWS Database Blog "SCRAM Authentication
+# in RDS for PostgreSQL 13", 2023 update: "PostgreSQL 14 changes the default value for
+# password_encryption to scram-sha-256"), so no supported family (14+) needs it. rds.force_ssl
+# defaults to 1 from postgres15 (RDS User Guide, "Updating applications to connect to
+# PostgreSQL DB instances using new SSL/TLS certificates": "By default, the rds.force_ssl
+# parameter is set to 1 (on) for RDS for PostgreSQL version 15 and later"); setting defaults
+# makes AWS read them back as pending-reboot, a diff on every preview
+# (hashicorp/terraform-provider-aws#39252). On postgres14 it is static, 0 by default, and AWS
+# refuses apply method `immediate` for it (ministryofjustice/cloud-platform#1197;
+# codeforamerica/asap_pdf#571): pending-reboot, which takes effect at the next reboot (a new
+# instance boots with it; an existing one needs `aws rds reboot-db-instance`).
+FORCE_SSL_DEFAULT_FROM = 15
+
+
+def parameters(major: int) -> list[aws.rds.ParameterGroupParameterArgs]:
+    """The parameter group's parameters for PostgreSQL `major` (only what differs from RDS's defaults)."""
+    params = [aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="1000")]
+    if major < FORCE_SSL_DEFAULT_FROM:
+        params.insert(0, aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1",
+                                                             apply_method="pending-reboot"))
+    return params
 
 
 @dataclass(frozen=True)
@@ -39,6 +80,7 @@ class DatabaseArgs:
     final_snapshot_name: str
     tags: Tags
     previous_storage_gb: pulumi.Input[int | None] = None  # last deployed size (a stack output), None when new
+    previous_engine_version: pulumi.Input[str | None] = None  # last deployed `dbEngineVersion`, None when new
 
 
 class Database(Tier):
@@ -46,6 +88,7 @@ class Database(Tier):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
+        self._name, self._tags = name, args.tags
         major = args.engine_version.split(".")[0]
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids), tags=args.tags,
                                       opts=self.child())
@@ -53,17 +96,29 @@ class Database(Tier):
         params = aws.rds.ParameterGroup(
             f"{name}-params-pg{major}", family=f"postgres{major}",
             description="scaleladder: TLS only, slow-query log",
-            parameters=[
-                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
-                aws.rds.ParameterGroupParameterArgs(name="password_encryption", value="scram-sha-256"),
-                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="1000"),
-            ],
-            tags=args.tags, opts=self.child())
+            parameters=parameters(int(major)), tags=args.tags, opts=self.child())
+        self._passwords: dict[str, pulumi.Output[str]] = {}
+        master_password = self._password("master")
+        self.secret_arns: dict[str, pulumi.Output[str]] = {}
+        self._secret(credentials.SECRET_MASTER, "RDS master (bootstrap and rotation only)",
+                     {"username": credentials.MASTER_USER, "password": master_password})
+        self._secret(credentials.SECRET_APP, "app read-write login",
+                     {"username": credentials.INITIAL_APP_RW_LOGIN, "password": self._password("app")})
+        self._secret(credentials.SECRET_APP_RO, "app read-only login",
+                     {"username": credentials.INITIAL_APP_RO_LOGIN, "password": self._password("app-ro")})
+        self._secret(credentials.SECRET_PGBOUNCER, "PgBouncer auth_query, admin and stats users", {
+            "auth_user": credentials.PGBOUNCER_AUTH_USER, "auth_password": self._password("pgbouncer-auth"),
+            "admin_user": credentials.PGBOUNCER_ADMIN_USER, "admin_password": self._password("pgbouncer-admin"),
+            "stats_user": credentials.PGBOUNCER_STATS_USER, "stats_password": self._password("pgbouncer-stats")})
         small = args.instance_class.endswith((".micro", ".small"))
         self.primary = aws.rds.Instance(
             name,
             engine="postgres",
             engine_version=args.engine_version,
+            # A major change needs the flag (RDS API, ModifyDBInstance AllowMajorVersionUpgrade); a
+            # downgrade is refused here, before AWS would refuse it.
+            allow_major_version_upgrade=pulumi.Output.from_input(args.previous_engine_version).apply(
+                lambda previous: major_upgrade(previous, args.engine_version)),
             auto_minor_version_upgrade=True,
             instance_class=args.instance_class,
             allocated_storage=pulumi.Output.from_input(args.previous_storage_gb).apply(
@@ -72,8 +127,11 @@ class Database(Tier):
             storage_type="gp3",
             storage_encrypted=True,
             db_name=DB_NAME,
-            username=DB_USER,
-            manage_master_user_password=True,
+            # Was "app_admin" with an RDS-managed password; no stack was ever deployable with it
+            # (phases 1-2 would have been, but the first preview failed on every phase), so the
+            # replace this username change forces costs nothing.
+            username=credentials.MASTER_USER,
+            password=master_password,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[args.security_group_id],
             parameter_group_name=params.name,
@@ -90,10 +148,12 @@ class Database(Tier):
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             performance_insights_enabled=not small,
             tags=tagged(args.tags, role="primary"),
-            # Never deleted by Pulumi, and kept in AWS even if removed from the program.
-            opts=self.child(protect=True, retain_on_delete=True),
+            # Never deleted by Pulumi, and kept in AWS even if removed from the program. The
+            # password is set at creation; `scaleladder-db rotate-master` changes it afterwards
+            # (and the db-master secret), which `pulumi up` must not revert.
+            opts=self.child(protect=True, retain_on_delete=True, ignore_changes=["password"]),
         )
-        # Replicas copy the primary's data; they carry no password (AWS rejects one) and
+        # Replicas copy the primary's data and roles; they carry no password (AWS rejects one) and
         # depend on the primary's backups being on, which replicate_source_db implies.
         self.replicas = [
             aws.rds.Instance(
@@ -121,7 +181,7 @@ class Database(Tier):
         self.address = self.primary.address
         self.port = self.primary.port
         self.identifier = self.primary.identifier
-        self.secret_arn = self.primary.master_user_secrets.apply(lambda s: s[0].secret_arn)
+        self.engine_version = args.engine_version
         self.replica_addresses = [r.address for r in self.replicas]
         self.replica_identifiers = [r.identifier for r in self.replicas]
         self.max_connections = rds_max_connections(args.instance_class)
@@ -130,9 +190,33 @@ class Database(Tier):
         self.storage_gb = args.storage_gb
         self.register_outputs({
             "dbAddress": self.address,
-            "dbSecretArn": self.secret_arn,
+            "dbSecretArns": self.secret_arns,
             "dbReplicaAddresses": self.replica_addresses,
+            "dbEngineVersion": self.engine_version,
         })
+
+    def _password(self, purpose: str) -> pulumi.Output[str]:
+        pw = random.RandomPassword(f"{self._name}-{purpose}-password", length=PASSWORD_LENGTH, special=True,
+                                   override_special=PASSWORD_SPECIAL, min_lower=1, min_upper=1, min_numeric=1,
+                                   opts=self.child())
+        return pulumi.Output.secret(pw.result)
+
+    def _secret(self, logical: str, description: str, value: Mapping[str, pulumi.Input[str]]) -> None:
+        """One Secrets Manager secret holding `value` as JSON (keys per credentials.SECRET_KEYS)."""
+        assert tuple(value) == credentials.SECRET_KEYS[logical], logical
+        secret = aws.secretsmanager.Secret(logical, description=f"scaleladder database: {description}",
+                                           recovery_window_in_days=7, tags=self._tags, opts=self.child())
+        aws.secretsmanager.SecretVersion(
+            logical, secret_id=secret.id,
+            secret_string=pulumi.Output.secret(pulumi.Output.all(**value).apply(_json)),
+            # The project's rotation (`scaleladder-db rotate`) publishes new versions; `pulumi up`
+            # must not put the initial value back.
+            opts=self.child(ignore_changes=["secretString"]))
+        self.secret_arns[logical] = secret.arn
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=False)
 
 
 def _refuse_shrinking(previous: int | None, wanted: int) -> int:
@@ -141,3 +225,23 @@ def _refuse_shrinking(previous: int | None, wanted: int) -> int:
             f"scaleladder:database.storageGb: the database has {int(previous)} GB and AWS cannot reduce allocated "
             f"storage (got {wanted}); allowed: {int(previous)} or more"])
     return wanted
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split("."))
+
+
+def major_upgrade(previous: str | None, wanted: str) -> bool | None:
+    """`True` when `wanted`'s major differs from the deployed `previous` (RDS needs
+    AllowMajorVersionUpgrade then); ConfigError on a downgrade, which RDS cannot do
+    ("Upgrading a DB instance engine version": restore a snapshot instead). `None` (unset)
+    otherwise, so a stack that never upgrades shows no diff."""
+    if previous is None or previous == "":
+        return None
+    deployed, planned = _version(previous), _version(wanted)
+    common = min(len(deployed), len(planned))  # "16" means the newest 16.x: compare what both name
+    if planned[:common] < deployed[:common]:
+        raise ConfigError([
+            f"{ENGINE_VERSION_KEY}: the database runs PostgreSQL {previous} and RDS cannot downgrade an engine "
+            f"(got {wanted!r}); allowed: {deployed[0]} or later (to go back, restore a snapshot into a new stack)"])
+    return True if planned[0] != deployed[0] else None

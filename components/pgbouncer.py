@@ -1,19 +1,24 @@
 """PgBouncer (phases 3-5): a small fixed-size Auto Scaling group behind an internal
 NLB on 6432, with a read-write pool on the primary (`app`) and a read-only pool
 round-robin over the replicas (`app_ro`). The config is rendered from
-`pgbouncer/pgbouncer.ini.j2` (the same template phase 6's ConfigMap uses); the
-password is fetched at boot from Secrets Manager, never in user data.
+`pgbouncer/pgbouncer.ini.j2` (the same template phase 6's ConfigMap uses).
+
+Credentials (ladder/credentials.py): before PgBouncer starts, a oneshot unit runs the roles
+bootstrap as the master (only these hosts may read db-master from phase 3 on) and writes
+the auth file from db-pgbouncer (PgBouncer's own users only; app logins are looked up with
+auth_query). A timer re-reads db-pgbouncer and rewrites the auth file and reloads when it
+changed. Passwords are fetched on the host, never in user data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from ladder import pgbouncer
+from ladder import credentials, pgbouncer, userdata
 from ladder.templates import render
 
 from .app_host import host_template, ubuntu_ami
@@ -22,6 +27,11 @@ from .base import Tags, Tier
 PGBOUNCER_PORT = 6432
 CA_FILE = "/etc/pgbouncer/rds-ca.pem"
 AUTH_FILE = "/etc/pgbouncer/userlist.txt"
+TLS_KEY = "/etc/pgbouncer/client-tls.key"
+TLS_CERT = "/etc/pgbouncer/client-tls.crt"
+NOFILE = 65536
+"""LimitNOFILE for pgbouncer.service: Ubuntu's unit leaves it at the 1024 soft limit, below
+max_client_conn plus server connections (review aws-phases-1-4 finding 14)."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,7 @@ class PgBouncerArgs:
     max_client_conn: int
     default_pool_size: int
     reserve_pool_size: int
-    db_user: str
-    db_secret_arn: pulumi.Input[str]
+    db_secret_arns: Mapping[str, pulumi.Input[str]]  # credentials.SECRET_* -> ARN
     primary_host: pulumi.Input[str]
     replica_hosts: Sequence[pulumi.Input[str]]
     region: str
@@ -47,16 +56,21 @@ class PgBouncerArgs:
     tags: Tags
 
 
-def user_data(args: PgBouncerArgs, primary: str, replicas: list[str], secret_arn: str) -> str:
+def user_data(args: PgBouncerArgs, primary: str, replicas: list[str], secret_arns: Mapping[str, str]) -> str:
     ini = pgbouncer.render_ini(pgbouncer.ini_data(
         version=args.version, pool_mode=args.pool_mode, max_client_conn=args.max_client_conn,
         default_pool_size=args.default_pool_size, reserve_pool_size=args.reserve_pool_size,
         primary_host=primary, replica_hosts=replicas, server_tls_sslmode="verify-full",
-        server_tls_ca_file=CA_FILE, auth_file=AUTH_FILE,
-        admin_users=[args.db_user], stats_users=[args.db_user]))
+        server_tls_ca_file=CA_FILE, auth_file=AUTH_FILE, client_tls_key_file=TLS_KEY,
+        client_tls_cert_file=TLS_CERT))
     return render("cloudinit/pgbouncer.yaml.j2", {
         "pgbouncer_version": args.version, "pgbouncer_ini": ini, "region": args.region, "ca_file": CA_FILE,
-        "auth_file": AUTH_FILE, "db_secret_arn": secret_arn})
+        "auth_file": AUTH_FILE, "tls_key": TLS_KEY, "tls_cert": TLS_CERT, "nofile": NOFILE,
+        "primary_host": primary, "db_name": credentials.DB_NAME,
+        "secrets": {k.replace("-", "_"): v for k, v in secret_arns.items()},
+        "db_script": userdata.shipped_script(), "db_script_path": credentials.HOST_SCRIPT_HOST_PATH,
+        "bootstrap_sql": userdata.shipped_sql(),
+        "bootstrap_sql_path": credentials.BOOTSTRAP_SQL_HOST_PATH})
 
 
 class PgBouncer(Tier):
@@ -64,7 +78,8 @@ class PgBouncer(Tier):
 
     def __init__(self, name: str, args: PgBouncerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.user_data = pulumi.Output.all(args.primary_host, args.db_secret_arn, *args.replica_hosts).apply(
+        self.user_data = pulumi.Output.all(args.primary_host, pulumi.Output.all(**args.db_secret_arns),
+                                           *args.replica_hosts).apply(
             lambda v: user_data(args, v[0], list(v[2:]), v[1]))
         template = host_template(name, parent=self, ami=ubuntu_ami(self), instance_type=args.instance_type,
                                  security_group_id=args.security_group_id,

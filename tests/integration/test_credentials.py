@@ -318,3 +318,42 @@ def test_a_second_rotation_alternates_back(cluster: PgCluster, aws: h.Aws, bounc
     assert run.failures == []
     assert run.new_login == cred.other_login(first_user) == cred.INITIAL_APP_RW_LOGIN
     assert direct(cluster, first_user, first_password, "SELECT 1").returncode != 0
+
+
+def test_a_rotation_left_half_done_is_finished_before_the_next(cluster: PgCluster, aws: h.Aws,
+                                                               bouncer: PgBouncer) -> None:
+    """An interrupted rotation leaves both logins with a password. The next run must not
+    flip back onto the login every consumer uses: it retires the leftover first."""
+    current_user, current_password = login(aws, cred.SECRET_APP)
+    leftover_user, leftover_password = cred.other_login(current_user), "leftover-password-1"
+    mod = h.load_script()
+    verifier = mod.scram_verifier(leftover_password)
+    setup = master(cluster, f"ALTER ROLE {leftover_user} PASSWORD '{verifier}'; "
+                            f"INSERT INTO pgbouncer.auth_credentials VALUES ('{leftover_user}', '{verifier}')")
+    assert setup.returncode == 0, setup.stderr
+    assert direct(cluster, leftover_user, leftover_password, "SELECT 1").returncode == 0
+    done = h.script(aws, "rotate", *h.conn_args(cluster), "--master-secret", aws.arns[cred.SECRET_MASTER],
+                    "--secret", aws.arns[cred.SECRET_APP], "--min-wait", "0", "--max-wait", "10",
+                    "--watch-pgbouncer", f"{bouncer.host}:{bouncer.port}",
+                    "--pgbouncer-secret", aws.arns[cred.SECRET_PGBOUNCER])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "unfinished rotation" in done.stdout
+    new_user, new_password = login(aws, cred.SECRET_APP)
+    assert new_user == leftover_user and new_password != leftover_password
+    assert direct(cluster, leftover_user, leftover_password, "SELECT 1").returncode != 0
+    assert direct(cluster, current_user, current_password, "SELECT 1").returncode != 0
+    assert direct(cluster, new_user, new_password, "SELECT 1").returncode == 0
+    assert cluster.primary.psql("SELECT usename FROM pgbouncer.auth_credentials WHERE usename LIKE 'app_rw%'",
+                                db="app") == new_user
+
+
+def test_a_bootstrap_after_a_rotation_keeps_the_current_login(cluster: PgCluster, aws: h.Aws) -> None:
+    """New hosts bootstrap again at any time (and after a restore): the login the secret
+    names keeps working, the retired one stays without a password."""
+    user, password = login(aws, cred.SECRET_APP)
+    done = h.script(aws, *h.bootstrap_args(aws, cluster))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert direct(cluster, user, password, "SELECT 1").returncode == 0
+    has_password = cluster.primary.psql(
+        f"SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{cred.other_login(user)}'")
+    assert has_password == "f"

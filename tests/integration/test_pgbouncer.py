@@ -299,3 +299,16 @@ def test_verify_full_over_a_host_list_is_gated_by_version(pgcluster: PgCluster, 
         assert (done.returncode == 0) == fixed, done.stderr
         if not fixed:
             assert "not present in server certificate" in strict.log.read_text()
+
+
+@pytest.mark.parametrize("key, users", [("admin_users", ["app_rw_a"]), ("stats_users", ["app_ro_b"]),
+                                        ("admin_users", ["ladder_master"]), ("stats_users", ["pgbouncer_auth"])])
+def test_console_users_are_never_app_logins_or_the_master(key: str, users: list[str]) -> None:
+    with pytest.raises(ValueError, match=key):
+        pgb.ini_data(version="1.22", primary_host="primary.rds", replica_hosts=[], **POOL, **{key: users})
+
+
+def test_client_tls_cannot_be_switched_off() -> None:
+    with pytest.raises(ValueError, match="client_tls_sslmode"):
+        pgb.ini_data(version="1.22", primary_host="primary.rds", replica_hosts=[], **POOL,
+                     client_tls_sslmode="disable")

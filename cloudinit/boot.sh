@@ -38,7 +38,37 @@ run() {  # name, extra args...
     --security-opt no-new-privileges --env-file /etc/scaleladder/app.env \
     -v /etc/scaleladder/rds-ca.pem:/etc/ssl/rds-ca.pem:ro "$@"
 }
-docker pull "$IMAGE"
+# Registry login (REGISTRY_AUTH from ladder/registry.py): ECR with the instance role's
+# short-lived token, another private registry with the Secrets Manager credentials, or
+# none (public image). Passwords go through pipes to --password-stdin, never argv or logs.
+retry() {  # attempts, command...: ECR/Secrets Manager/registry hiccups at boot are retried
+  local attempts=$1 n=1; shift
+  until "$@"; do
+    if (( n >= attempts )); then return 1; fi
+    sleep $(( n * 5 )); n=$(( n + 1 ))
+  done
+}
+ecr_login() {
+  aws ecr get-login-password --region "$REGISTRY_REGION" | docker login --username AWS --password-stdin "$REGISTRY"
+}
+secret_login() {
+  local creds user
+  creds="$(aws --region "$REGISTRY_REGION" secretsmanager get-secret-value --secret-id "$REGISTRY_SECRET_ARN" \
+    --query SecretString --output text)" || return 1
+  user="$(printf '%s' "$creds" | python3 -c 'import json, sys; print(json.load(sys.stdin)["username"])')" || return 1
+  printf '%s' "$creds" | python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["password"])' \
+    | docker login --username "$user" --password-stdin "$REGISTRY"
+}
+case "$REGISTRY_AUTH" in
+  ecr) retry 5 ecr_login >/dev/null ;;
+  secret) retry 5 secret_login >/dev/null ;;
+  none) ;;
+  *) echo "unknown REGISTRY_AUTH=$REGISTRY_AUTH" >&2; exit 1 ;;
+esac
+retry 5 docker pull "$IMAGE"
+# The pulled image is all later starts need: drop the stored login (docker keeps it
+# unencrypted in /root/.docker/config.json).
+if [[ "$REGISTRY_AUTH" != none ]]; then docker logout "$REGISTRY" >/dev/null; fi
 if [[ " $ROLES " == *" api "* ]]; then
   run api -e PORT="$APP_PORT" -p "127.0.0.1:${APP_PORT}:${APP_PORT}" "$IMAGE"
 fi

@@ -7,14 +7,15 @@ Also `SingleHost`, phase 1's one VM with an Elastic IP.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from ladder.templates import render
+from ladder import userdata
+from ladder.registry import login
+from ladder.userdata import NGINX_PORT as NGINX_PORT  # fleet.py's target port (re-export)
 from ladder.userdata import app_user_data
 
 from .base import Tags, Tier, tagged
@@ -23,7 +24,6 @@ from .base import Tags, Tier, tagged
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 ROOT_DEVICE = "/dev/sda1"  # Ubuntu AMIs' root device
 ROOT_GB = 30
-NGINX_PORT = 80
 
 
 def ubuntu_ami(parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -42,6 +42,7 @@ class AppSpec:
     worker_command: Sequence[str]
     queues: Sequence[str]
     queue_prefix: str
+    registry_credentials_secret_arn: str | None = None  # non-ECR private registries (ladder.registry)
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,10 @@ class AppEndpoints:
     secret_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
 
 
-def reverse_proxy_conf(spec: AppSpec) -> str:
-    return render("nginx/reverse_proxy.conf.j2", {
-        "listen_port": NGINX_PORT, "upstream_host": "127.0.0.1", "upstream_port": spec.port,
-        "health_path": spec.health_path, "client_max_body_size_mb": 10,
-    })
-
-
 def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name: str = "") -> pulumi.Output[str]:
     """Cloud-init for a host running `roles` (api, worker). Holds ARNs and hosts, never secrets."""
     api = "api" in roles
+    registry = login(spec.image, spec.registry_credentials_secret_arn).boot_env()
     return pulumi.Output.all(ends.db_secret_arn, ends.db_host, ends.db_read_host, ends.redis_secret_arn,
                              ends.redis_host, ends.static_url).apply(
         lambda v: app_user_data({
@@ -83,7 +78,8 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
             "redis_secret_arn": v[3], "redis_host": v[4], "redis_port": ends.redis_port,
             "redis_cluster": ends.redis_cluster, "queue_prefix": spec.queue_prefix, "queues": list(spec.queues),
             "static_url": v[5] or "", "env": dict(spec.env),
-            "nginx_conf": reverse_proxy_conf(spec) if api else "",
+            "registry": registry,
+            "nginx_conf": userdata.reverse_proxy_conf(spec.port, spec.health_path) if api else "",
         }))
 
 
@@ -100,9 +96,13 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
     the host gets one at launch (released by AWS when the EIP is associated, never billed twice)."""
     return aws.ec2.Instance(
         name, ami=ami, instance_type=instance_type, subnet_id=subnet_id, vpc_security_group_ids=[security_group_id],
-        iam_instance_profile=instance_profile, user_data=user_data,
+        iam_instance_profile=instance_profile,
+        # gzip in base64 (16 KB limit; the provider: "gzip-encoded user data must be base64-encoded
+        # and passed via this argument"); cloud-init uncompresses it.
+        user_data_base64=pulumi.Output.from_input(user_data).apply(userdata.encode),
         associate_public_ip_address=True if public else None,
-        # Hosts hold no state (data lives in RDS and Redis): new user data means a fresh host.
+        # Hosts hold no state (data lives in RDS and Redis): new user data means a fresh host
+        # (applies to user_data_base64 as to user_data: provider docs of user_data_replace_on_change).
         user_data_replace_on_change=True,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                              http_put_response_hop_limit=1),
@@ -116,11 +116,11 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
 def host_template(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
                   security_group_id: pulumi.Input[str], instance_profile_arn: pulumi.Input[str],
                   user_data: pulumi.Input[str], tags: Tags) -> aws.ec2.LaunchTemplate:
-    """The launch-template twin of `host_instance`, for Auto Scaling groups (user data in base64)."""
+    """The launch-template twin of `host_instance`, for Auto Scaling groups (user data gzip in base64)."""
     return aws.ec2.LaunchTemplate(
         name, image_id=ami, instance_type=instance_type, vpc_security_group_ids=[security_group_id],
         iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=instance_profile_arn),
-        user_data=pulumi.Output.from_input(user_data).apply(lambda t: base64.b64encode(t.encode()).decode()),
+        user_data=pulumi.Output.from_input(user_data).apply(userdata.encode),
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                                    http_put_response_hop_limit=1),
         block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(

@@ -65,7 +65,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
 
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
-                  queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix)
+                  queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix,
+                  registry_credentials_secret_arn=cfg.app.registry_credentials_secret_arn)
     # Phase 5+: the app learns the CDN's URL, and the CDN needs the app's load balancer: the
     # URL is resolved once the CDN exists (no cycle between the resources themselves).
     static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)
@@ -80,7 +81,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     else:
         ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
                             db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False, **redis_ends)
-    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn], tags)) if cfg.phase <= 5 else None
+    registry_secret = [cfg.app.registry_credentials_secret_arn] if cfg.app.registry_credentials_secret_arn else []
+    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn, *registry_secret], tags,
+                                             image=cfg.app.image)) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured

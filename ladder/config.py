@@ -12,10 +12,10 @@ import ipaddress
 import re
 from typing import Annotated, Any, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
-from . import aws_facts, images
+from . import aws_facts, images, registry
 from .network import MIN_EKS_SUBNET_PREFIX, MIN_SUBNET_PREFIX, SUBNET_EXTRA_BITS, subnet_prefix
 from .phases import PHASES, deep_merge, phase_defaults
 from .prices import catalog
@@ -84,11 +84,30 @@ class AppConfig(Section):
     queue_prefix: str = Field("{bull}", description="BullMQ key prefix; a hash tag keeps a queue's keys in one cluster slot.")
     certificate_arn: str | None = Field(None, description="ACM certificate for HTTPS on the load balancer.")
 
+    registry_credentials_secret_arn: str | None = Field(
+        None, description="Secrets Manager secret {\"username\", \"password\"} the hosts log in to a private non-ECR "
+                          "registry with (ECR images need none: the host role may pull their repository).")
+
     @field_validator("image")
     @classmethod
     def _image(cls, v: str) -> str:
         if not _IMAGE.match(v) or len(v) > 255:
             raise ValueError("must be a container image reference like registry/name:tag (lowercase, no spaces)")
+        registry.ecr(v)  # an ECR-looking host must be a real ECR registry (ValueError says how)
+        return v
+
+    @field_validator("registry_credentials_secret_arn")
+    @classmethod
+    def _registry_secret(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not registry.SECRET_ARN.match(v):
+            raise ValueError("must be a Secrets Manager secret ARN "
+                             "(arn:aws:secretsmanager:<region>:<account>:secret:<name>) holding {\"username\", \"password\"}")
+        image = info.data.get("image")
+        if isinstance(image, str) and registry.ecr(image) is not None:
+            raise ValueError(f"{image} is in ECR, which the host role reads with its own permissions; "
+                             "allowed: unset for ECR images, a secret ARN for other private registries")
         return v
 
     @field_validator("health_path")
@@ -415,6 +434,10 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"{key('redis.clusterMode')}: enabled belongs to phase 4 and later (phase is {cfg.phase}); allowed here: disabled, compatible")
     if r.cluster_mode == "compatible" and r.shards != 1:
         problems.append(f"{key('redis.shards')}: AWS blocks scaling while clusterMode is compatible; keep 1 shard (got {r.shards})")
+
+    from .userdata import app_env_problems  # renders the hosts' user data: app.env must fit EC2's 16 KB
+
+    problems.extend(app_env_problems(cfg))
     return problems
 
 

@@ -12,7 +12,11 @@ Why this shape (DESIGN.md "Credentials", issue 11):
   creates are owned by the group, never by one of the alternating logins.
 - PgBouncer looks app passwords up through `auth_query` (a SECURITY DEFINER function in
   its own schema that only `pgbouncer_auth` may execute), so a rotated app password needs
-  no PgBouncer reload; only PgBouncer's own users sit in its auth file.
+  no PgBouncer reload; only PgBouncer's own users sit in its auth file. RDS lets no one
+  read pg_authid/pg_shadow (pgbouncer/pgbouncer#265, #446), so the function reads a copy
+  of each current login's SCRAM verifier (AUTH_TABLE) that the bootstrap and rotation
+  write together with the role's password: the very verifier the server holds, which
+  SCRAM pass-through (PgBouncer 1.14+) needs to log in upstream.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ AUTH_SCHEMA = "pgbouncer"
 """Schema holding the lookup function (nothing else; USAGE for pgbouncer_auth only)."""
 AUTH_FUNCTION = "get_auth"
 """SECURITY DEFINER lookup: (username) -> (usename, passwd) for app logins only."""
+AUTH_TABLE = f"{AUTH_SCHEMA}.auth_credentials"
+"""(usename, passwd): current logins' SCRAM verifiers; readable by the master only."""
 AUTH_QUERY = f"SELECT usename, passwd FROM {AUTH_SCHEMA}.{AUTH_FUNCTION}($1)"
 """PgBouncer `auth_query` (it substitutes $1 with the client's user name)."""
 

@@ -18,14 +18,13 @@ Secrets stay "[secret]" (the plan's public form); no secret value is ever writte
 from __future__ import annotations
 
 import argparse
-import base64
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from . import engine
+from . import engine, userdata
 from .cli import COMMANDS
 from .mocks import k8s_autoname
 
@@ -34,16 +33,17 @@ MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "data", "stringData",
 
 
 def user_data(plan: engine.Plan) -> dict[str, str]:
-    """Host name -> cloud-init text (launch templates carry it in base64)."""
+    """Host name -> cloud-init text (instances carry it gzip in base64 as userDataBase64,
+    launch templates as userData: ladder.userdata.encode)."""
     out = {}
     for r in plan.resources:
-        text = r.inputs.get("userData")
-        if not isinstance(text, str):
-            continue
         if r.type == "aws:ec2/instance:Instance":
-            out[r.name] = text
-        elif r.type == "aws:ec2/launchTemplate:LaunchTemplate":
-            out[r.name] = base64.b64decode(text).decode()
+            if isinstance(r.inputs.get("userDataBase64"), str):
+                out[r.name] = userdata.decode(r.inputs["userDataBase64"])
+            elif isinstance(r.inputs.get("userData"), str):
+                out[r.name] = r.inputs["userData"]
+        elif r.type == "aws:ec2/launchTemplate:LaunchTemplate" and isinstance(r.inputs.get("userData"), str):
+            out[r.name] = userdata.decode(r.inputs["userData"])
     return out
 
 

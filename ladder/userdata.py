@@ -1,14 +1,36 @@
 """Cloud-init user data, rendered from plain dicts (pure: tests feed the result to
-`cloud-init schema`). The scripts it installs are static files beside the template."""
+`cloud-init schema`). The scripts it installs are static files beside the template.
+
+EC2 takes at most 16 KB of user data before base64 (EC2 User Guide, "Run commands when you
+launch an EC2 instance with user data input"), so hosts get it gzip-compressed: cloud-init
+uncompresses gzip user data before reading it (cloud-init docs, "User data formats": "Gzip
+compressed content"). `encode` is deterministic (fixed header, no timestamp), so an unchanged
+config plans unchanged user data and never replaces a host by itself.
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import struct
+import zlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
+from .registry import RegistryLogin, login
 from .templates import ROOT, render
 
+if TYPE_CHECKING:
+    from .config import StackConfig
+
 CLOUDINIT = ROOT / "cloudinit"
+MAX_BYTES = 16 * 1024
+"""EC2's user-data limit, raw (before base64): the compressed size counts for gzip."""
+NGINX_PORT = 80
+# gzip header (RFC 1952): magic, deflate, no flags, MTIME 0, XFL 2 (best compression), OS 255
+# (unknown): the same bytes on every machine (zlib's own header writes the build's OS).
+_GZIP_HEADER = struct.pack("<BBBBLBB", 0x1F, 0x8B, 8, 0, 0, 2, 255)
 
 
 def _script(name: str) -> str:
@@ -28,5 +50,103 @@ def nginx_lb_user_data(nginx_conf: str) -> str:
     return render("cloudinit/nginx-lb.yaml.j2", {"nginx_conf": nginx_conf})
 
 
+def reverse_proxy_conf(app_port: int, health_path: str) -> str:
+    """nginx on an API host, in front of the app container on the same host."""
+    return render("nginx/reverse_proxy.conf.j2", {
+        "listen_port": NGINX_PORT, "upstream_host": "127.0.0.1", "upstream_port": app_port,
+        "health_path": health_path, "client_max_body_size_mb": 10,
+    })
+
+
 def template_path(name: str) -> Path:
     return CLOUDINIT / name
+
+
+def compress(text: str) -> bytes:
+    """gzip of `text`, byte for byte the same for the same text (no mtime, fixed OS byte)."""
+    data = text.encode()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate; the gzip frame is ours
+    body = deflate.compress(data) + deflate.flush()
+    return _GZIP_HEADER + body + struct.pack("<LL", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def encode(text: str) -> str:
+    """User data as EC2 wants it from us: gzip, then base64 (`aws.ec2.Instance.user_data_base64`;
+    a launch template's `user_data` is base64 too)."""
+    return base64.b64encode(compress(text)).decode()
+
+
+def decode(encoded: str) -> str:
+    """The cloud-init text of `encode`d user data (and of plain base64, for older plans)."""
+    raw = base64.b64decode(encoded)
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
+
+
+def size(text: str) -> int:
+    """Bytes EC2 counts for `text` sent through `encode`."""
+    return len(compress(text))
+
+
+# --- the size check, from config alone (before any resource) --------------------------------
+
+# Values only known once the tiers exist, in their real shapes at their longest: RDS
+# identifiers 63 characters (RDS User Guide, "Naming constraints"), secret names as the
+# program makes them (prefix + name, under 128), the stack name 100 (Pulumi's limit). The
+# random parts are pseudo-random hex, so they compress no better than AWS's own.
+_STACK_MAX = 100
+
+
+def _filler(label: str, length: int) -> str:
+    out = ""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.sha256(f"{label}{counter}".encode()).hexdigest()
+        counter += 1
+    return out[:length]
+
+
+def _arn(label: str, region: str) -> str:
+    return f"arn:aws:secretsmanager:{region}:{_filler(label + 'acct', 12)}:secret:{_filler(label, 120)}-{_filler(label + 'suffix', 6)}"
+
+
+def _rds_host(label: str, region: str) -> str:
+    return f"{_filler(label, 63)}.{_filler(label + 'id', 12)}.{region}.rds.amazonaws.com"
+
+
+def largest_app_user_data(cfg: StackConfig) -> str:
+    """The biggest app-host user data `cfg` can produce: API and worker on one host (phase 1's
+    VM, a superset of the fleet's hosts), with every value not known yet at its longest."""
+    app = cfg.app
+    reg: RegistryLogin = login(app.image, app.registry_credentials_secret_arn)
+    region = cfg.region
+    return app_user_data({
+        "region": region, "image": app.image, "app_port": app.port, "roles": ["api", "worker"],
+        "worker_command": list(app.worker_command), "asg_name": _filler("asg", _STACK_MAX + 40),
+        "db_secret_arn": _arn("dbarn", region), "db_host": _rds_host("dbhost", region),
+        "db_port": 5432, "db_name": _filler("dbname", 63), "db_read_host": _rds_host("dbread", region),
+        "db_read_name": _filler("dbreadname", 63), "db_via_pgbouncer": cfg.uses_pgbouncer,
+        "redis_secret_arn": _arn("redisarn", region),
+        "redis_host": f"master.{_filler('redis', 40)}.{_filler('redisid', 6)}.{region}.cache.amazonaws.com",
+        "redis_port": 6379, "redis_cluster": cfg.redis.cluster_mode != "disabled", "queue_prefix": app.queue_prefix,
+        "queues": list(app.queues), "static_url": f"https://{_filler('cdn', 14)}.cloudfront.net",
+        "env": {**app.env, "SCALELADDER_STACK": _filler("stack", _STACK_MAX)},
+        "registry": reg.boot_env(),
+        "nginx_conf": reverse_proxy_conf(app.port, app.health_path),
+    })
+
+
+def app_env_problems(cfg: StackConfig) -> list[str]:
+    """`scaleladder:app.env` too big for EC2 user data even compressed (checked from config, so
+    it is refused before any resource; the preflight checks the real plan again)."""
+    from .config import key
+
+    if cfg.phase == 6:  # pods get app.env from a ConfigMap, no app host
+        return []
+    text = largest_app_user_data(cfg)
+    compressed = size(text)
+    if compressed <= MAX_BYTES:
+        return []
+    env_bytes = sum(len(k) + len(v) + 2 for k, v in cfg.app.env.items())
+    return [f"{key('app.env')}: {len(cfg.app.env)} variables ({env_bytes} bytes) make the app hosts' user data "
+            f"{compressed} bytes gzip-compressed; EC2 takes at most {MAX_BYTES} (16 KB, EC2 User Guide); "
+            "shorten or drop variables, or keep large values elsewhere (S3, SSM Parameter Store)"]

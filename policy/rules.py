@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -949,20 +951,25 @@ def is_program(text: str) -> bool:
     return text.startswith(("#!", "-- "))
 
 
+def _from_base64(encoded: str, validate: bool = False) -> str | None:
+    """Base64 user data as text, gunzipped when gzip (cloud-init reads both; hosts get gzip)."""
+    try:
+        raw = base64.b64decode(encoded, validate=validate)
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (binascii.Error, ValueError, OSError, EOFError, zlib.error):
+        return None
+    return raw.decode("utf-8", "replace")
+
+
 def _user_data(r: Resource) -> str:
     text = ""
     if present(r.props, "userData"):
         text = str(r.props.get("userData"))
         if r.type == LAUNCH_TEMPLATE:  # launch templates take base64
-            try:
-                text = base64.b64decode(text, validate=True).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                pass
+            text = _from_base64(text, validate=True) or text
     if present(r.props, "userDataBase64"):
-        try:
-            text += base64.b64decode(str(r.props.get("userDataBase64"))).decode("utf-8", "replace")
-        except (binascii.Error, ValueError):
-            pass
+        text += _from_base64(str(r.props.get("userDataBase64"))) or ""
     return text
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine import Secret
+from ..userdata import MAX_BYTES
 from .base import Violation
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -38,7 +39,7 @@ K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 # (section "User data and cloud-init"/"Considerations"): "User data is limited to 16 KB, in
 # raw form, before it is base64-encoded." Gzip-compressed user data (which cloud-init reads)
 # counts at its compressed size. Launch templates carry the same user data to the instance.
-USER_DATA_MAX_BYTES = 16 * 1024
+USER_DATA_MAX_BYTES = MAX_BYTES  # one source: ladder.userdata, which compresses to fit it
 
 # Static PostgreSQL parameters we might set, by parameter group family: AWS refuses
 # `immediate` for them ("InvalidParameterCombination: cannot use immediate apply method for

@@ -1,9 +1,12 @@
 """Every host's rendered user data, from the offline plans of the preset stacks, checked
 by the real tools: `cloud-init schema`, `bash -n` for the scripts it installs, and
-`nginx -t` for the nginx config it writes."""
+`nginx -t` for the nginx config it writes. Hosts get it gzip-compressed (16 KB limit): the
+checks run on what cloud-init reads once it has uncompressed it."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import subprocess
 import tempfile
 
@@ -12,7 +15,8 @@ import yaml
 
 from tests.integration.binaries import require
 from tests.integration.nginx_harness import Nginx
-from tests.unit.plans import plan, user_data_texts
+from ladder.userdata import MAX_BYTES
+from tests.unit.plans import plan, user_data_encoded, user_data_texts
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +33,17 @@ def all_user_data() -> list[tuple[str, str]]:
 
 
 USER_DATA = all_user_data()
+
+
+@pytest.mark.parametrize("stack,overrides", VARIANTS, ids=[f"{s}{o}" if o else s for s, o in VARIANTS])
+def test_user_data_reaches_ec2_as_gzip_under_16_kb(stack, overrides):
+    """What the checks below read is the gunzipped form of what EC2 receives."""
+    p = plan(stack, **overrides)
+    texts = user_data_texts(p)
+    for host, encoded in user_data_encoded(p).items():
+        raw = base64.b64decode(encoded)
+        assert raw[:2] == b"\x1f\x8b" and len(raw) <= MAX_BYTES, f"{host}: {len(raw)} bytes"
+        assert gzip.decompress(raw).decode() == texts[host]
 
 
 def schema_check(text: str) -> subprocess.CompletedProcess:

@@ -224,6 +224,11 @@ def test_migrations_tables_belong_to_the_group_and_reach_the_ro_pool(cluster: Pg
     owner = cluster.primary.psql("SELECT tableowner || '.' || schemaname FROM pg_tables "
                                  "WHERE tablename = 'rotation_log'", db="app")
     assert owner == f"{cred.APP_RW_ROLE}.{cred.APP_SCHEMA}"
+    # PgBouncer resets a session-mode server connection (DISCARD ALL) before the next
+    # client gets it: the login's role-level `role` setting must survive that.
+    for _ in range(3):
+        assert bouncer.query("SELECT current_user", db=pgb.SESSION_DATABASE, user=user,
+                             password=password) == cred.APP_RW_ROLE
     modes = {row[0]: row for row in bouncer.console("SHOW DATABASES")}
     assert "session" in modes[pgb.SESSION_DATABASE]
     cluster.wait_replayed()

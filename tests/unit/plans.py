@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from functools import lru_cache
 from typing import Any
 
-from ladder import engine
+from ladder import engine, userdata
 from ladder.phases import deep_merge
 
 STATEFUL = {"aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup",
@@ -41,13 +40,21 @@ def existing_stacks() -> list[str]:
 
 
 def user_data_texts(p: engine.Plan) -> dict[str, str]:
-    """Every host's user data as text, by resource name (launch templates are base64)."""
+    """Every host's user data as cloud-init reads it, by resource name (instances carry it gzip
+    in `userDataBase64`, launch templates in `userData`, both base64: ladder.userdata.encode)."""
+    return {name: userdata.decode(v) for name, v in user_data_encoded(p).items()}
+
+
+def user_data_encoded(p: engine.Plan) -> dict[str, str]:
+    """Every host's user data as the plan hands it to EC2 (base64), by resource name."""
     out = {}
     for r in p.resources:
-        if r.type == "aws:ec2/instance:Instance" and "userData" in r.inputs:
-            out[r.name] = r.inputs["userData"]
+        if r.type == "aws:ec2/instance:Instance":
+            assert "userData" not in r.inputs, f"{r.name}: plain userData cannot carry gzip (use userDataBase64)"
+            if "userDataBase64" in r.inputs:
+                out[r.name] = r.inputs["userDataBase64"]
         elif r.type == "aws:ec2/launchTemplate:LaunchTemplate" and "userData" in r.inputs:
-            out[r.name] = base64.b64decode(r.inputs["userData"]).decode()
+            out[r.name] = r.inputs["userData"]
     return out
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ladder import cli, engine
+from ladder import cli, engine, userdata
 from ladder.diff import PlanUnavailable, compare, is_stateful, load, ordered
 
 RDS = "aws:rds/instance:Instance"
@@ -135,7 +135,7 @@ def test_user_data_replaces_the_vm_when_it_says_so():
     a = plan("phase1")
     b = copy.deepcopy(a)
     vm = first(b, "aws:ec2/instance:Instance")
-    vm["inputs"]["userData"] += "\n# changed"
+    vm["inputs"]["userDataBase64"] = userdata.encode(userdata.decode(vm["inputs"]["userDataBase64"]) + "\n# changed")
     (change,) = compare(a, b).resources
     assert change.action == ("replace" if vm["inputs"].get("userDataReplaceOnChange") else "update")
 

@@ -248,6 +248,7 @@ class Workloads(Tier):
         self._after_ns = self.child(depends_on=[self.namespace, *args.after])
 
         store = self._secret_store(name)
+        self._store = store
         self._after_store = self.child(depends_on=[self.namespace, *args.after, store])
         self._app_credentials(name)
         self.rds_ca = core.ConfigMap(f"{name}-rds-ca", metadata=self._meta("", "rds-ca", auto=True),
@@ -559,7 +560,10 @@ class Workloads(Tier):
                                      name=files.metadata.name)),
                                  core.VolumeArgs(name="rds-ca", config_map=core.ConfigMapVolumeSourceArgs(
                                      name=self.rds_ca.metadata.name))]))),
-            opts=self._after_store)
+            # pulumi-kubernetes waits for a Job to complete (batch/v1 Job docs: 10 minutes by
+            # default); the first run also waits for ESO's first sync and two image pulls.
+            opts=self.child(depends_on=[self.namespace, *a.after, self._store],
+                            custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")))
 
     # -- PgBouncer -------------------------------------------------------------
     def _pgbouncer_ini(self) -> pulumi.Output[str]:

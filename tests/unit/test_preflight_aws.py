@@ -353,15 +353,13 @@ def test_cloudfront_needs_a_us_east_1_certificate_whatever_the_stack_region() ->
     assert fired(aws.acm_certificate_region, p) == []
 
 
-def test_a_downgrade_against_the_deployed_stack_fails_the_plan() -> None:
-    """End to end: the engine with preflight on refuses a plan for 16 where 17.2 is deployed
-    (no config check can see this: only the deployed stack's outputs know the version)."""
-    with pytest.raises(PreflightError) as error:
-        engine.run("phase2", values=plans.stack_values("phase2"), previous_outputs={"dbEngineVersion": "17.2"},
-                   preflight=True)
-    found = [v for v in error.value.violations if v.source == aws.SRC_DOWNGRADE]
-    assert [(v.name, v.input, v.value) for v in found] == [("db", "engineVersion", "16")]
-    assert "'db': engineVersion = '16'" in str(error.value)
+@pytest.mark.parametrize("stack", plans.existing_stacks())
+def test_every_preset_passes_the_aws_rules(stack: str) -> None:
+    """Guards the fixes: a preset that again asks RDS for replicas of a managed password,
+    immediate static parameters, oversized user data ... fails here."""
+    p = _base(stack)
+    deployed = {"dbEngineVersion": one(p, aws.RDS_INSTANCE, "db").inputs["engineVersion"]}  # a no-op update
+    assert [format_violation(v) for v in aws.check_aws(p, deployed)] == []
 
 
 # --- check() and PreflightError --------------------------------------------------------------

@@ -109,6 +109,11 @@ def ami_type(instance_type: str) -> str:
     return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", instance_type) else "AL2023_x86_64_STANDARD"
 
 
+def _first_asg(resources: Any) -> str:
+    """The Auto Scaling group EKS made for the managed node group."""
+    return resources[0].autoscaling_groups[0].name
+
+
 def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
     """A kubeconfig that holds no credential: `aws eks get-token` mints a token per call."""
     return json.dumps({
@@ -181,7 +186,7 @@ class EksCluster(Tier):
         late = [self._addon(name, a, depends_on=[self.node_group]) for a in ("coredns", "eks-pod-identity-agent")]
 
         self.security_group_id = self.cluster.vpc_config.cluster_security_group_id
-        self.node_group_asg = self.node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        self.node_group_asg = self.node_group.resources.apply(_first_asg)
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
                                             self.cluster.certificate_authority.data).apply(
             lambda v: kubeconfig(v[0], v[1], v[2], args.region))

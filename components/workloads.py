@@ -112,6 +112,11 @@ done
 """
 
 
+def _alb_hostname(status: Any) -> str:
+    """The ALB's DNS name, which the load balancer controller writes into the Ingress status."""
+    return status.load_balancer.ingress[0].hostname
+
+
 def rds_ca_bundle(region: str) -> str:
     """The RDS root CAs of `region`, shipped with the program (no download at pod start)."""
     path = RDS_CA_DIR / f"{region}.pem"
@@ -258,7 +263,7 @@ class Workloads(Tier):
         config = self._app_config(name)
         self.app = self._app(name, config)
         self.workers = self._workers(name, config)
-        self.ingress_hostname = self.ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
+        self.ingress_hostname = self.ingress.status.apply(_alb_hostname)
         self.register_outputs({"ingressHostname": self.ingress_hostname, "namespace": ns})
 
     def _meta(self, name: str, component: str, auto: bool = False) -> meta.ObjectMetaArgs:
@@ -372,12 +377,12 @@ class Workloads(Tier):
 
     def _deployment(self, name: str, component: str, container: core.ContainerArgs,
                     grace_seconds: int) -> apps.Deployment:
-        # After the bootstrap: the app's logins exist before the first pod connects.
         """A Deployment of one hardened app container: surge-only rolling updates, spread over
-        zones, a writable /tmp on a read-only root. No `replicas`: its autoscaler owns that."""
+        zones, a writable /tmp on a read-only root. No `replicas`: its autoscaler owns that.
+        After the bootstrap Job: the app's logins exist before the first pod connects."""
         labels = self._labels(component)
         tmp, tmp_mount = tmp_volume()
-        container.volume_mounts = [*(container.volume_mounts or []), tmp_mount]
+        container.volume_mounts = [*(container.volume_mounts or []), tmp_mount]  # type: ignore[misc]  # a plain list here
         return apps.Deployment(
             f"{name}-{component}", metadata=self._meta(component, component),
             spec=apps.DeploymentSpecArgs(
@@ -397,7 +402,7 @@ class Workloads(Tier):
     def _app(self, name: str, config: core.ConfigMap) -> apps.Deployment:
         a = self.args
         labels = self._labels("app")
-        probe = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
+        probe: dict[str, Any] = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
         deployment = self._deployment(
             name, "app", grace_seconds=45,  # long enough for the ALB to deregister the pod (preStop)
             container=core.ContainerArgs(

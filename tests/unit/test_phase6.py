@@ -373,6 +373,20 @@ def test_pgbouncer_runs_the_phase3_template_behind_a_service():
     assert service["spec"]["ports"][0]["port"] == 6432 and service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_pgbouncer_pods_helper_commands_run(tmp_path):
+    """The init container's openssl command makes a key and a certificate for the Service name;
+    the reload sidecar's script is valid POSIX sh."""
+    pod = k8s(plan("phase6"), "Deployment", "pgbouncer")["spec"]["template"]["spec"]
+    (maker,) = pod["initContainers"]
+    command = [arg.replace(workloads.TLS_DIR, str(tmp_path)) for arg in maker["command"]]
+    subprocess.run(command, check=True, capture_output=True)
+    cert = x509.load_pem_x509_certificate((tmp_path / "server.crt").read_bytes())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pgbouncer.scaleladder.svc"
+    assert b"PRIVATE KEY" in (tmp_path / "server.key").read_bytes()
+    (reloader,) = [c for c in pod["containers"] if c["name"] == "reload-auth"]
+    subprocess.run(["sh", "-n", "-c", reloader["command"][-1]], check=True)
+
+
 def test_the_app_gets_its_own_logins_through_external_secrets_with_tls_to_pgbouncer():
     p = plan("phase6")
     arns = secrets_by_layout(p)

@@ -22,6 +22,7 @@ import binascii
 import gzip
 import json
 import re
+import textwrap
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -320,15 +321,17 @@ def rds_final_snapshot(r: Resource) -> Iterator[str]:
         yield "no finalSnapshotIdentifier: AWS refuses the delete, or Pulumi cannot name the snapshot"
 
 
-@rule("rds-managed-master-password", types=[RDS_INSTANCE],
-      remediation="Set manage_master_user_password=True and drop `password`: RDS keeps and rotates it in "
-                  "Secrets Manager.")
-def rds_managed_master_password(r: Resource) -> Iterator[str]:
-    """The RDS master password lives in Secrets Manager, never in Pulumi inputs or state."""
-    if present(r.props, "password"):
-        yield "a master password is passed as an input (it lands in the Pulumi state)"
-    if not is_replica(r) and not truthy(r.props.get("manageMasterUserPassword")):
-        yield "manageMasterUserPassword is not true"
+@rule("rds-own-master-password", types=[RDS_INSTANCE],
+      remediation="Drop manage_master_user_password and pass a generated password (random.RandomPassword, a "
+                  "Pulumi secret) kept in the project's own Secrets Manager secret (components/database.py).")
+def rds_own_master_password(r: Resource) -> Iterator[str]:
+    """The master password is the project's own, never RDS-managed: RDS refuses read replicas
+    of a source whose password it manages (RDS User Guide, "Limitations for Secrets Manager
+    integration with Amazon RDS") and rotates it every 7 days where no tier follows."""
+    if truthy(r.props.get("manageMasterUserPassword")):
+        yield "manageMasterUserPassword is true: RDS refuses read replicas of it and rotates it unseen"
+    if not is_replica(r) and not (present(r.props, "password") or present(r.props, "passwordWo")):
+        yield "no master password: the bootstrap cannot log in to create the app's roles"
 
 
 @rule("rds-auto-minor-upgrade", types=[RDS_INSTANCE],
@@ -346,8 +349,12 @@ def rds_tls_required(r: Resource) -> Iterator[str]:
     """RDS parameter groups refuse connections without TLS."""
     family = str(r.props.get("family") or "")
     params = {str(get(p, "name")): str(get(p, "value")) for p in items(r.props.get("parameters"))}
-    if family.startswith("postgres") and params.get("rds.force_ssl") != "1":
-        yield f"{family}: rds.force_ssl is {params.get('rds.force_ssl', 'unset (0)')}; must be 1"
+    # RDS defaults rds.force_ssl to 1 from postgres15 (RDS User Guide, "Updating applications to
+    # connect to PostgreSQL DB instances using new SSL/TLS certificates"): unset is fine there.
+    major = re.match(r"postgres(\d+)", family)
+    default = "1" if major and int(major.group(1)) >= 15 else "0"
+    if family.startswith("postgres") and params.get("rds.force_ssl", default) != "1":
+        yield f"{family}: rds.force_ssl is {params.get('rds.force_ssl', f'unset ({default})')}; must be 1"
     secure_transport = params.get("require_secure_transport", "").lower()
     if family.startswith(("mysql", "mariadb")) and secure_transport not in ("1", "on"):
         yield f"{family}: require_secure_transport is not ON"
@@ -973,13 +980,32 @@ def _user_data(r: Resource) -> str:
     return text
 
 
+_WRITE_FILE = re.compile(r"^  - path: ", re.M)
+_FILE_CONTENT = re.compile(r"^    content: \|\n(?P<body>(?:(?:      .*)?\n)*)", re.M)
+
+
+def _user_data_secrets(text: str) -> list[str]:
+    """Secrets in cloud-config user data, file by file: a `write_files` entry that is a program
+    (shebang script, SQL by its first line or its .sql path) gets the unambiguous patterns only, as a ConfigMap file does (its code
+    names variables and columns `password`); everything else gets them all."""
+    found: list[str] = []
+    for part in _WRITE_FILE.split(text):
+        m = _FILE_CONTENT.search(part)
+        path = part.split("\n", 1)[0].strip()
+        if m and (is_program(textwrap.dedent(m["body"])) or path.endswith(".sql")):
+            found += secrets_in(part[:m.end()], program=True) + secrets_in(part[m.end():])
+        else:
+            found += secrets_in(part)
+    return list(dict.fromkeys(found))
+
+
 @rule("no-plaintext-secrets", types=[INSTANCE, LAUNCH_TEMPLATE, *WORKLOADS, CONFIG_MAP],
       remediation="Keep secrets in Secrets Manager (hosts fetch them at boot with the instance role) or in a "
                   "Kubernetes Secret referenced with valueFrom.secretKeyRef; never in user data, env or ConfigMaps.")
 def no_plaintext_secrets(r: Resource) -> Iterator[str]:
     """No password, token, key or credential in plain text in user data, container env or ConfigMaps."""
     if r.type in (INSTANCE, LAUNCH_TEMPLATE):
-        for what in secrets_in(_user_data(r)):
+        for what in _user_data_secrets(_user_data(r)):
             yield f"user data holds {what}"
     elif r.type == CONFIG_MAP:
         data = r.props.get("data") or {}

@@ -84,3 +84,23 @@ def test_policy_still_sees_a_secret_inside_gzip_user_data():
     leaky = rules.Resource(EC2_INSTANCE, "app", "urn:app", {"userDataBase64": userdata.encode(text)})
     clean = rules.Resource(EC2_INSTANCE, "app", "urn:app", {"userDataBase64": userdata.encode("#cloud-config\n")})
     assert rules.apply(check, [leaky]) and not rules.apply(check, [clean])
+
+
+def test_policy_reads_installed_programs_like_configmap_files_and_everything_else_strictly():
+    """Gunzipped, the hosts' user data carries scripts whose code names `password`: those files
+    get the unambiguous patterns only; a literal in an env file beside them is still caught."""
+    script = "#!/usr/bin/env python3\nsecret = new_password()\n"
+    def doc(env_line: str) -> str:
+        return ("#cloud-config\nwrite_files:\n  - path: /usr/local/bin/tool\n    content: |\n"
+                + "".join(f"      {line}\n" for line in script.splitlines())
+                + f"  - path: /etc/scaleladder/app.env\n    content: |\n      {env_line}\nruncmd:\n  - [true]\n")
+    check = rules.by_name("no-plaintext-secrets")
+    def flagged(text: str) -> bool:
+        return bool(rules.apply(check, [rules.Resource(EC2_INSTANCE, "app", "urn:app",
+                                                        {"userDataBase64": userdata.encode(text)})]))
+    assert not flagged(doc("NODE_ENV=production"))
+    assert flagged(doc("DB_PASSWORD=hunter2hunter2"))
+    leaky_script = doc("NODE_ENV=production").replace("new_password()", "'x'\n      KEY=AKIAIOSFODNN7EXAMPLE")
+    assert flagged(leaky_script)  # unambiguous patterns still apply inside programs
+    sql = "#cloud-config\nwrite_files:\n  - path: /usr/local/share/x.sql\n    content: |\n      SET passwd = EXCLUDED.passwd;\n"
+    assert not flagged(sql)  # SQL shipped without its leading comment is known by its path

@@ -5,7 +5,9 @@ Three cases, decided from `app.image` and `app.registryCredentialsSecretArn`:
 - ECR (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`): the host role may pull that
   one repository; boot.sh logs in with `aws ecr get-login-password` (no stored credential).
   Another account's repository works when its repository policy also allows the host role
-  (cross-account pull needs both sides: ECR User Guide, "Private repository policies");
+  (cross-account pull needs both sides: ECR User Guide, "Private repository policies"; the
+  token "can be used to access any Amazon ECR registry that your IAM principal has access
+  to", valid 12 hours: ECR API Reference, GetAuthorizationToken);
   another region's works too (login and pull in the registry's region, over NAT, billed as
   inter-region transfer).
 - Any other registry with credentials: a Secrets Manager secret {"username", "password"} the

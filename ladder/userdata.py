@@ -91,7 +91,8 @@ def size(text: str) -> int:
 
 # Values only known once the tiers exist, in their real shapes at their longest: RDS
 # identifiers 63 characters (RDS User Guide, "Naming constraints"), secret names as the
-# program makes them (prefix + name, under 128), the stack name 100 (Pulumi's limit). The
+# program makes them (prefix + name, under 128), the stack name 100 (pulumi/pulumi backend
+# validateStackName: `^[A-Za-z0-9_.-]{1,100}$`). The
 # random parts are pseudo-random hex, so they compress no better than AWS's own.
 _STACK_MAX = 100
 

@@ -362,3 +362,24 @@ def test_a_bootstrap_after_a_rotation_keeps_the_current_login(cluster: PgCluster
     has_password = cluster.primary.psql(
         f"SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{cred.other_login(user)}'")
     assert has_password == "f"
+
+
+def test_rotate_master_changes_the_master_password_and_bootstrap_follows(cluster: PgCluster, aws: h.Aws) -> None:
+    """Last: it changes the master password the other tests use."""
+    old = aws.get(cred.SECRET_MASTER)["password"]
+    done = h.script(aws, "rotate-master", *h.conn_args(cluster), "--master-secret", aws.arns[cred.SECRET_MASTER])
+    assert done.returncode == 0, done.stdout + done.stderr
+    new = aws.get(cred.SECRET_MASTER)["password"]
+    assert new != old and new not in done.stdout + done.stderr
+    assert direct(cluster, cred.MASTER_USER, old, "SELECT 1").returncode != 0
+    assert direct(cluster, cred.MASTER_USER, new, "SELECT 1").returncode == 0
+    cluster.master_password = new
+    again = h.script(aws, *h.bootstrap_args(aws, cluster))
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_script_exit_codes(aws: h.Aws, cluster: PgCluster) -> None:
+    assert h.script(aws, "rotate", "--host", "x").returncode == 1  # usage
+    missing = h.script(aws, "rotate", *h.conn_args(cluster), "--master-secret", "no-such-secret",
+                       "--secret", aws.arns[cred.SECRET_APP])
+    assert missing.returncode == 2 and "no-such-secret" in missing.stdout

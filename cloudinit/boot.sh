@@ -8,24 +8,37 @@ export PATH="$PATH:/snap/bin"  # aws-cli comes as a snap; systemd's PATH lacks /
 source /etc/scaleladder/boot.env
 umask 077
 secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
+version() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query VersionId --output text; }
+# The versions this run uses, taken before the values: a rotation landing in between shows up
+# as a changed version at the next scaleladder-refresh run, never as a missed one.
+versions="$(version "$DB_SECRET_ARN") $(version "$DB_READ_SECRET_ARN")"
 
-# RDS CA bundle, so clients verify the server (sslmode=verify-full).
+# RDS CA bundle, so clients verify the server (sslmode=verify-full). (The bootstrap unit may
+# have fetched it already; fetching again is harmless.)
 curl -fsS --retry 5 "https://truststore.pki.rds.amazonaws.com/${REGION}/${REGION}-bundle.pem" -o /etc/scaleladder/rds-ca.pem
 chmod 0644 /etc/scaleladder/rds-ca.pem
 
-DB_SECRET="$(secret "$DB_SECRET_ARN")" REDIS_TOKEN="$(secret "$REDIS_SECRET_ARN")" \
-python3 - > /etc/scaleladder/app.env.new <<'PY'
+# The app's own logins: db-app (read-write) and db-app-ro (read-only), never db-master.
+DB_SECRET="$(secret "$DB_SECRET_ARN")" DB_READ_SECRET="$(secret "$DB_READ_SECRET_ARN")" \
+REDIS_TOKEN="$(secret "$REDIS_SECRET_ARN")" python3 - > /etc/scaleladder/app.env.new <<'PY'
 import json, os
 from urllib.parse import quote
 
-db = json.loads(os.environ["DB_SECRET"])
-user, password = quote(db["username"], safe=""), quote(db["password"], safe="")
-tls = "sslmode=verify-full&sslrootcert=/etc/ssl/rds-ca.pem"
 e = os.environ
-# Through PgBouncer (phase 3+) TLS ends at PgBouncer inside the VPC; PgBouncer verifies RDS.
-db_tls = "sslmode=disable" if e["DB_VIA_PGBOUNCER"] == "true" else tls
-print(f"DATABASE_URL=postgres://{user}:{password}@{e['DB_HOST']}:{e['DB_PORT']}/{e['DB_NAME']}?{db_tls}")
-print(f"DATABASE_READ_URL=postgres://{user}:{password}@{e['DB_READ_HOST']}:{e['DB_PORT']}/{e['DB_READ_NAME']}?{db_tls}")
+def url(secret: str, host: str, name: str, tls: str) -> str:
+    db = json.loads(secret)
+    user, password = quote(db["username"], safe=""), quote(db["password"], safe="")
+    return f"postgres://{user}:{password}@{host}:{e['DB_PORT']}/{name}?{tls}"
+
+# Direct to RDS (phases 1-2): verify-full against the RDS CA. Through PgBouncer (3+): TLS to
+# PgBouncer, whose per-host self-signed certificate no CA vouches for, so `require` (encrypted,
+# not authenticated; PgBouncer verifies RDS itself). Never `disable`.
+if e["DB_VIA_PGBOUNCER"] == "true":
+    tls = "sslmode=require"
+else:
+    tls = "sslmode=verify-full&sslrootcert=/etc/ssl/rds-ca.pem"
+print("DATABASE_URL=" + url(e["DB_SECRET"], e["DB_HOST"], e["DB_NAME"], tls))
+print("DATABASE_READ_URL=" + url(e["DB_READ_SECRET"], e["DB_READ_HOST"], e["DB_READ_NAME"], tls))
 print(f"REDIS_URL=rediss://:{quote(e['REDIS_TOKEN'], safe='')}@{e['REDIS_HOST']}:{e['REDIS_PORT']}")
 PY
 cat /etc/scaleladder/app.plain.env >> /etc/scaleladder/app.env.new
@@ -76,3 +89,6 @@ if [[ " $ROLES " == *" worker "* ]]; then
   # shellcheck disable=SC2086 # WORKER_COMMAND is a word list validated by the config model
   run worker "$IMAGE" $WORKER_COMMAND
 fi
+# Recorded once the containers run on these credentials (scaleladder-refresh compares).
+mkdir -p /var/lib/scaleladder
+echo "$versions" > /var/lib/scaleladder/db-secret-versions

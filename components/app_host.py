@@ -49,7 +49,7 @@ class AppSpec:
 class AppEndpoints:
     """Where the app finds its data tier (Outputs from the tiers below)."""
 
-    db_secret_arn: pulumi.Input[str]
+    db_secret_arn: pulumi.Input[str]  # db-app: the read-write login (never db-master)
     db_host: pulumi.Input[str]
     db_port: int
     db_name: str
@@ -62,6 +62,10 @@ class AppEndpoints:
     redis_cluster: bool
     static_url: pulumi.Input[str] | None = None
     secret_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    db_read_secret_arn: pulumi.Input[str] = ""  # db-app-ro: the read-only login (DATABASE_READ_URL)
+    # Phases 1-2 (no PgBouncer tier): the host runs the roles bootstrap before the containers,
+    # so it gets the bootstrap's secret ARNs (credentials.SECRET_* -> ARN); None elsewhere.
+    db_bootstrap_secret_arns: Mapping[str, pulumi.Input[str]] | None = None
 
 
 def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name: str = "") -> pulumi.Output[str]:
@@ -69,8 +73,10 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
     api = "api" in roles
     registry = login(spec.image, spec.registry_credentials_secret_arn).boot_env()
     return pulumi.Output.all(ends.db_secret_arn, ends.db_host, ends.db_read_host, ends.redis_secret_arn,
-                             ends.redis_host, ends.static_url).apply(
+                             ends.redis_host, ends.static_url, ends.db_read_secret_arn,
+                             pulumi.Output.all(**(ends.db_bootstrap_secret_arns or {}))).apply(
         lambda v: app_user_data({
+            **userdata.db_fields(v[6], v[7] if ends.db_bootstrap_secret_arns else None),
             "region": spec.region, "image": spec.image, "app_port": spec.port, "roles": list(roles),
             "worker_command": list(spec.worker_command), "asg_name": asg_name,
             "db_secret_arn": v[0], "db_host": v[1], "db_port": ends.db_port, "db_name": ends.db_name,

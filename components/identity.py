@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from ladder import credentials
 from ladder.registry import ecr_statements
 
 from .base import Tags, Tier
@@ -23,6 +24,23 @@ EC2_TRUST = json.dumps({
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 })
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+# Which database secrets a host of each kind may read (ladder/credentials.py layouts). The
+# master secret is read only where the bootstrap runs: the app host in phases 1-2 (a oneshot
+# unit before the containers; the containers never see it), the PgBouncer hosts from phase 3.
+# The bootstrap also needs the app and PgBouncer secrets (it sets their roles' passwords).
+BOOTSTRAP_SECRETS = (credentials.SECRET_MASTER, credentials.SECRET_APP, credentials.SECRET_APP_RO,
+                     credentials.SECRET_PGBOUNCER)
+APP_SECRETS = (credentials.SECRET_APP, credentials.SECRET_APP_RO)
+PGBOUNCER_SECRETS = BOOTSTRAP_SECRETS  # bootstrap + its auth file (db-pgbouncer)
+
+
+def db_secrets_for(host: Literal["app", "pgbouncer"], db_secret_arns: Mapping[str, pulumi.Input[str]], *,
+                   bootstraps: bool) -> list[pulumi.Input[str]]:
+    """The database secret ARNs a `host`'s role may read; `bootstraps`: this host runs the bootstrap."""
+    names = PGBOUNCER_SECRETS if host == "pgbouncer" else (BOOTSTRAP_SECRETS if bootstraps else APP_SECRETS)
+    return [db_secret_arns[n] for n in names]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from ladder import credentials
 from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
 from ladder.topology import firewall_plan
@@ -19,11 +20,11 @@ from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarm
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs
-from .database import DB_NAME, DB_PORT, DB_USER, Database, DatabaseArgs
+from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
 from .eks import EksCluster, EksClusterArgs
 from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
-from .identity import HostRole, HostRoleArgs
+from .identity import HostRole, HostRoleArgs, db_secrets_for
 from .network import Network, NetworkArgs
 from .pgbouncer import PgBouncer, PgBouncerArgs
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
@@ -55,7 +56,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         max_storage_gb=cfg.database.max_storage_gb, multi_az=cfg.database.multi_az,
         replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
         backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags,
-        previous_storage_gb=previous.get_output("dbStorageGb")))
+        previous_storage_gb=previous.get_output("dbStorageGb"),
+        previous_engine_version=previous.get_output("dbEngineVersion")))
 
     redis = Cache("redis", CacheArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
@@ -75,14 +77,19 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     if cfg.uses_pgbouncer and cfg.phase <= 5:
         pgb = build_pgbouncer(cfg, net, sg, db, tags, prefix)
         outputs["pgbouncerEndpoint"] = pgb.endpoint
-        ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=pgb.endpoint, db_port=pgb.port,
-                            db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
-                            db_read_name=pgbouncer_names.RO_DATABASE, db_via_pgbouncer=True, **redis_ends)
+        ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=pgb.endpoint,
+                            db_port=pgb.port, db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
+                            db_read_name=pgbouncer_names.RO_DATABASE, db_via_pgbouncer=True,
+                            db_read_secret_arn=db.secret_arns[credentials.SECRET_APP_RO], **redis_ends)
     else:
-        ends = AppEndpoints(db_secret_arn=db.secret_arn, db_host=db.address, db_port=DB_PORT, db_name=DB_NAME,
-                            db_read_host=db.address, db_read_name=DB_NAME, db_via_pgbouncer=False, **redis_ends)
+        # No PgBouncer tier: the app hosts run the roles bootstrap (as the master) before the containers.
+        ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=db.address,
+                            db_port=DB_PORT, db_name=DB_NAME, db_read_host=db.address, db_read_name=DB_NAME,
+                            db_via_pgbouncer=False, db_read_secret_arn=db.secret_arns[credentials.SECRET_APP_RO],
+                            db_bootstrap_secret_arns=db.secret_arns, **redis_ends)
+    app_db_secrets = db_secrets_for("app", db.secret_arns, bootstraps=ends.db_bootstrap_secret_arns is not None)
     registry_secret = [cfg.app.registry_credentials_secret_arn] if cfg.app.registry_credentials_secret_arn else []
-    role = HostRole("app-host", HostRoleArgs([db.secret_arn, redis.secret.arn, *registry_secret], tags,
+    role = HostRole("app-host", HostRoleArgs([*app_db_secrets, redis.secret.arn, *registry_secret], tags,
                                              image=cfg.app.image)) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack)]
@@ -123,7 +130,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     outputs.update({
         "vpcId": net.vpc_id,
         "dbAddress": db.address,
-        "dbSecretArn": db.secret_arn,
+        "dbSecretArns": db.secret_arns,
+        "dbEngineVersion": db.engine_version,
         "dbStorageGb": db.storage_gb,
         "redisEndpoint": redis.endpoint,
         "redisClusterMode": redis.cluster_mode,
@@ -134,14 +142,14 @@ def build(cfg: StackConfig) -> dict[str, Any]:
 
 
 def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags: dict, prefix: str) -> PgBouncer:
-    role = HostRole("pgbouncer-host", HostRoleArgs([db.secret_arn], tags))
+    role = HostRole("pgbouncer-host", HostRoleArgs(db_secrets_for("pgbouncer", db.secret_arns, bootstraps=True), tags))
     p = cfg.pgbouncer
     return PgBouncer("pgbouncer", PgBouncerArgs(
         vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids, nlb_security_group_id=sg["pgbouncer-nlb"],
         security_group_id=sg["pgbouncer"], instance_profile_arn=role.profile.arn, instances=p.instances,
         instance_type=p.instance_type, version=p.version, pool_mode=p.pool_mode, max_client_conn=p.max_client_conn,
-        default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size, db_user=DB_USER,
-        db_secret_arn=db.secret_arn, primary_host=db.address, replica_hosts=db.replica_addresses, region=cfg.region,
+        default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size,
+        db_secret_arns=db.secret_arns, primary_host=db.address, replica_hosts=db.replica_addresses, region=cfg.region,
         group_name=f"{prefix}-pgbouncer", tags=tags))
 
 

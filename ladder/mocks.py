@@ -15,12 +15,16 @@ from typing import Any, Callable
 import pulumi
 
 from .aws_facts import CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID, CLOUDFRONT_MANAGED_POLICIES
+from .credentials import INITIAL_APP_RW_LOGIN
 
 ACCOUNT_ID = "123456789012"
 CANONICAL_USER_ID = hashlib.sha256(ACCOUNT_ID.encode()).hexdigest()
-# What the mocked Secrets Manager answers for the RDS master password: tests look for it
-# in every recorded input, rendered file and output to prove it never appears in the clear.
+# What the mocked Secrets Manager answers for a database login: tests look for it in every
+# recorded input, rendered file and output to prove it never appears in the clear.
 MOCK_DB_PASSWORD = "MockDbPassword-" + hashlib.sha256(b"rds").hexdigest()[:20]
+# Every RandomPassword result starts with this (the master, app and PgBouncer passwords, the
+# Redis token): a scan for it finds any generated password that reached a plain-text input.
+MOCK_PASSWORD_PREFIX = "MockPw"
 
 
 def _short(seed: str, n: int = 17) -> str:
@@ -115,10 +119,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             },
             "aws:s3/getCanonicalUserId:getCanonicalUserId": lambda a: {"id": CANONICAL_USER_ID, "displayName": ""},
             "aws:iam/getSessionContext:getSessionContext": lambda a: _session_context(a["arn"]),
-            # The RDS-managed master secret: {"username", "password"} JSON, like RDS writes it.
+            # A database login secret ({"username", "password"}, ladder/credentials.py layouts).
             "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda a: {
                 "arn": a["secretId"], "id": f"{a['secretId']}|AWSCURRENT", "secretId": a["secretId"],
-                "secretString": json.dumps({"username": "app_admin", "password": MOCK_DB_PASSWORD}),
+                "secretString": json.dumps({"username": INITIAL_APP_RW_LOGIN, "password": MOCK_DB_PASSWORD}),
                 "versionId": "v-" + _short(a["secretId"], 12), "versionStage": "AWSCURRENT",
                 "versionStages": ["AWSCURRENT"], "createdDate": "2026-01-01T00:00:00Z",
             },
@@ -215,7 +219,9 @@ class AwsMocks(pulumi.runtime.Mocks):
         if typ == "random:index/randomString:RandomString":
             return {"result": _short("rs" + name, int(inputs.get("length", 8))).lower()}
         if typ == "random:index/randomPassword:RandomPassword":
-            return {"result": "Mock-" + _short("pw" + name, 28), "bcryptHash": "$2a$10$" + _short(name, 53)}
+            length = max(int(inputs.get("length", 32)), len(MOCK_PASSWORD_PREFIX) + 8)
+            return {"result": MOCK_PASSWORD_PREFIX + _short("pw" + name, length - len(MOCK_PASSWORD_PREFIX)),
+                    "bcryptHash": "$2a$10$" + _short(name, 53)}
         if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
             bucket = inputs.get("bucket") or f"{name}-{h[:8]}"
             return {

@@ -46,6 +46,45 @@ def app_user_data(data: Mapping[str, Any]) -> str:
     })
 
 
+def db_fields(read_secret_arn: str, bootstrap_secret_arns: Mapping[str, str] | None) -> dict[str, Any]:
+    """The app template's credential fields (H3): the read-only login's secret, and in phases
+    1-2 (`bootstrap_secret_arns`, credentials.SECRET_* -> ARN) the bootstrap unit with the
+    host script and SQL it runs (ladder/credentials.py)."""
+    from . import credentials
+
+    boot = dict(bootstrap_secret_arns or {})
+    return {
+        "db_read_secret_arn": read_secret_arn,
+        "db_bootstrap": {key.replace("-", "_"): arn for key, arn in boot.items()},
+        "db_script": shipped_script() if boot else "",
+        "db_script_path": credentials.HOST_SCRIPT_HOST_PATH,
+        "bootstrap_sql": shipped_sql() if boot else "",
+        "bootstrap_sql_path": credentials.BOOTSTRAP_SQL_HOST_PATH,
+    }
+
+
+def shipped_script() -> str:
+    """cloudinit/scaleladder-db as hosts get it: the same code, without the module docstring's
+    body and the comment-only lines (about 1.5 KB of the 16 KB compressed user data). The
+    repository file stays the documented one; a unit test checks both parse to the same code."""
+    from . import credentials
+
+    text = credentials.HOST_SCRIPT.read_text()
+    head, _, rest = text.partition('"""')
+    doc, _, code = rest.partition('"""')
+    first = doc.splitlines()[0]
+    lines = [line for line in code.splitlines() if not line.lstrip().startswith("#")]
+    return f'{head}"""{first} (full header: the project\'s cloudinit/scaleladder-db)"""' + "\n".join(lines) + "\n"
+
+
+def shipped_sql() -> str:
+    """db/bootstrap.sql without its comment-only lines (same statements, fewer bytes)."""
+    from . import credentials
+
+    lines = credentials.BOOTSTRAP_SQL.read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("--")) + "\n"
+
+
 def nginx_lb_user_data(nginx_conf: str) -> str:
     return render("cloudinit/nginx-lb.yaml.j2", {"nginx_conf": nginx_conf})
 
@@ -95,6 +134,7 @@ def size(text: str) -> int:
 # validateStackName: `^[A-Za-z0-9_.-]{1,100}$`). The
 # random parts are pseudo-random hex, so they compress no better than AWS's own.
 _STACK_MAX = 100
+_BOOTSTRAP_SECRETS = ("db-master", "db-app", "db-app-ro", "db-pgbouncer")  # credentials.SECRET_*
 
 
 def _filler(label: str, length: int) -> str:
@@ -132,6 +172,8 @@ def largest_app_user_data(cfg: StackConfig) -> str:
         "queues": list(app.queues), "static_url": f"https://{_filler('cdn', 14)}.cloudfront.net",
         "env": {**app.env, "SCALELADDER_STACK": _filler("stack", _STACK_MAX)},
         "registry": reg.boot_env(),
+        **db_fields(_arn("dbroarn", region),
+                    None if cfg.uses_pgbouncer else {n: _arn(n, region) for n in _BOOTSTRAP_SECRETS}),
         "nginx_conf": reverse_proxy_conf(app.port, app.health_path),
     })
 

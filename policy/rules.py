@@ -325,9 +325,11 @@ def rds_final_snapshot(r: Resource) -> Iterator[str]:
       remediation="Drop manage_master_user_password and pass a generated password (random.RandomPassword, a "
                   "Pulumi secret) kept in the project's own Secrets Manager secret (components/database.py).")
 def rds_own_master_password(r: Resource) -> Iterator[str]:
-    """The master password is the project's own, never RDS-managed: RDS refuses read replicas
-    of a source whose password it manages (RDS User Guide, "Limitations for Secrets Manager
-    integration with Amazon RDS") and rotates it every 7 days where no tier follows."""
+    """The RDS master password is the project's own, never managed by RDS.
+
+    RDS refuses read replicas of a source whose password it manages (RDS User Guide,
+    "Limitations for Secrets Manager integration with Amazon RDS") and rotates it every
+    7 days where no tier follows."""
     if truthy(r.props.get("manageMasterUserPassword")):
         yield "manageMasterUserPassword is true: RDS refuses read replicas of it and rotates it unseen"
     if not is_replica(r) and not (present(r.props, "password") or present(r.props, "passwordWo")):

@@ -68,7 +68,7 @@ def with_props(base: dict[str, Any], **over: Any) -> dict[str, Any]:
 
 RDS_OK = dict(engine="postgres", publiclyAccessible=False, storageEncrypted=True, backupRetentionPeriod=7.0,
               deletionProtection=True, skipFinalSnapshot=False, finalSnapshotIdentifier="scaleladder-test-db-final",
-              manageMasterUserPassword=True, autoMinorVersionUpgrade=True, dbSubnetGroupName="db-subnets-1a2b3c",
+              password="generated-secret-password", autoMinorVersionUpgrade=True, dbSubnetGroupName="db-subnets-1a2b3c",
               vpcSecurityGroupIds=["sg-db"], tags=TAGS)
 
 
@@ -78,7 +78,7 @@ def rds(**over: Any) -> rules.Resource:
 
 def replica(**over: Any) -> rules.Resource:
     props = with_props(RDS_OK, replicateSourceDb="db-1a2b3c", backupRetentionPeriod=0.0, skipFinalSnapshot=True,
-                       deletionProtection=None, finalSnapshotIdentifier=None, manageMasterUserPassword=None,
+                       deletionProtection=None, finalSnapshotIdentifier=None, password=None,
                        dbSubnetGroupName=None)
     return res(RDS_INSTANCE, "db-replica-0", **with_props(props, **over))
 
@@ -296,12 +296,18 @@ CASES: list[tuple[str, str, list[rules.Resource], list[rules.Resource]]] = [
     ("rds-deletion-protection", "off", [rds(deletionProtection=False)], [rds(), replica()]),
     ("rds-final-snapshot", "skipped", [rds(skipFinalSnapshot=True)], [rds(), replica()]),
     ("rds-final-snapshot", "unnamed", [rds(finalSnapshotIdentifier=None)], [rds()]),
-    ("rds-managed-master-password", "password-input",
-     [rds(manageMasterUserPassword=None, password="hunter2hunter2")], [rds(), replica()]),
+    ("rds-own-master-password", "managed-by-rds",
+     [rds(manageMasterUserPassword=True, password=None), replica(manageMasterUserPassword=True)],
+     [rds(), rds(password=None, passwordWo="generated"), replica()]),
+    ("rds-own-master-password", "no-password", [rds(password=None)], [rds()]),
     ("rds-auto-minor-upgrade", "off", [rds(autoMinorVersionUpgrade=False)], [rds(), rds(autoMinorVersionUpgrade=None)]),
     ("rds-tls-required", "no-force-ssl",
      [res(RDS_PARAMS, "db-params", family="postgres16", parameters=[{"name": "rds.force_ssl", "value": "0"}])],
-     [res(RDS_PARAMS, "db-params", family="postgres16", parameters=[{"name": "rds.force_ssl", "value": "1"}])]),
+     [res(RDS_PARAMS, "db-params", family="postgres16", parameters=[{"name": "rds.force_ssl", "value": "1"}]),
+      res(RDS_PARAMS, "db-params", family="postgres16", parameters=[])]),
+    ("rds-tls-required", "14-needs-force-ssl",
+     [res(RDS_PARAMS, "db-params", family="postgres14", parameters=[])],
+     [res(RDS_PARAMS, "db-params", family="postgres14", parameters=[{"name": "rds.force_ssl", "value": "1"}])]),
     ("elasticache-at-rest-encryption", "off", [redis(atRestEncryptionEnabled=False)], [redis()]),
     ("elasticache-in-transit-encryption", "off", [redis(transitEncryptionEnabled=None)], [redis()]),
     ("elasticache-in-transit-encryption", "preferred", [redis(transitEncryptionMode="preferred")],
@@ -502,7 +508,7 @@ def set_path(props: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 MUTATIONS = [
     ("phase2", "rds-not-public", RDS_INSTANCE, "db", "publiclyAccessible", True),
     ("phase3", "rds-backup-retention", RDS_INSTANCE, "db", "backupRetentionPeriod", 1.0),
-    ("phase3", "rds-tls-required", RDS_PARAMS, None, "parameters.0.value", "0"),
+    ("phase3", "rds-tls-required", RDS_PARAMS, None, "parameters", [{"name": "rds.force_ssl", "value": "0"}]),
     ("phase1", "elasticache-in-transit-encryption", REDIS_GROUP, "redis", "transitEncryptionEnabled", False),
     ("phase4", "elasticache-noeviction", REDIS_PARAMS, "redis-params-on", "parameters.0.value", "allkeys-lru"),
     ("phase4", "stateful-protected", REDIS_GROUP, "redis", "option:protect", False),

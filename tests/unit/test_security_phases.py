@@ -56,7 +56,8 @@ def test_nothing_stateful_is_public_and_everything_is_encrypted(stack):
     assert primary.inputs["backupRetentionPeriod"] >= 7
     assert primary.inputs["deletionProtection"] is True
     assert primary.inputs["skipFinalSnapshot"] is False and primary.inputs["finalSnapshotIdentifier"]
-    assert primary.inputs["manageMasterUserPassword"] is True and "password" not in primary.inputs
+    # Our own master password (RDS refuses replicas of a managed one): a secret, never plain text.
+    assert "manageMasterUserPassword" not in primary.inputs and isinstance(primary.inputs["password"], engine.Secret)
     assert primary.options["protect"] and primary.options["retainOnDelete"]
     redis = p.one("aws:elasticache/replicationGroup:ReplicationGroup")
     assert redis.inputs["atRestEncryptionEnabled"] is True and redis.inputs["transitEncryptionEnabled"] is True

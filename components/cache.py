@@ -36,6 +36,7 @@ class CacheArgs:
     shards: int
     replicas_per_shard: int
     tags: Tags
+    previous_engine_version: pulumi.Input[str | None] = None  # last deployed engine version, None when new
 
 
 class Cache(Tier):
@@ -73,7 +74,8 @@ class Cache(Tier):
             name,
             description="scaleladder Redis (app cache and BullMQ)",
             engine="redis",
-            engine_version=args.engine_version,
+            engine_version=pulumi.Output.from_input(args.previous_engine_version).apply(
+                lambda previous: _refuse_downgrade(previous, args.engine_version)),
             node_type=args.node_type,
             port=REDIS_PORT,
             cluster_mode=checked_mode,
@@ -102,6 +104,7 @@ class Cache(Tier):
                          else self.group.primary_endpoint_address)
         self.port = REDIS_PORT
         self.cluster_mode = checked_mode
+        self.engine_version = args.engine_version
         self.register_outputs({"redisEndpoint": self.endpoint, "redisSecretArn": self.secret.arn,
                                "redisClusterMode": checked_mode})
 
@@ -111,6 +114,19 @@ def _sizing(args: CacheArgs) -> dict[str, int]:
     if args.cluster_mode == "enabled":
         return {"num_node_groups": args.shards, "replicas_per_node_group": args.replicas_per_shard}
     return {"num_cache_clusters": 1 + args.replicas_per_shard}
+
+
+def _refuse_downgrade(previous: str | None, wanted: str) -> str:
+    """ElastiCache cannot downgrade an engine: the provider plans a replacement of the group
+    (terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff
+    `engineVersionForceNewOnDowngrade`), which would lose every queued job."""
+    def parse(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in v.split("."))
+    if previous and parse(wanted) < parse(str(previous)):
+        raise ConfigError([
+            f"scaleladder:redis.engineVersion: the Redis group runs {previous} and ElastiCache cannot downgrade "
+            f"in place (the group would be replaced and its data lost; got {wanted}); allowed: {previous} or newer"])
+    return wanted
 
 
 def _refuse_backwards(previous: str | None, wanted: str, shards: int = 1) -> str:

@@ -29,19 +29,22 @@ class Firewall(Tier):
     def __init__(self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.groups: dict[str, aws.ec2.SecurityGroup] = {
-            tier: aws.ec2.SecurityGroup(f"sg-{tier}", vpc_id=args.vpc_id, description=f"scaleladder {tier} tier",
-                                        tags=tagged(args.tags, Name=f"sg-{tier}", tier=tier), opts=self.child())
+            # `<tier>-sg`, never `sg-<tier>`: Pulumi auto-names the group after its logical name and
+            # the provider refuses a name beginning `sg-` (terraform-provider-aws
+            # internal/service/ec2/vpc_security_group.go, name: StringDoesNotMatch(^sg-)).
+            tier: aws.ec2.SecurityGroup(f"{tier}-sg", vpc_id=args.vpc_id, description=f"scaleladder {tier} tier",
+                                        tags=tagged(args.tags, Name=f"{tier}-sg", tier=tier), opts=self.child())
             for tier in args.plan.tiers
         }
         self.ids: dict[str, pulumi.Input[str]] = {t: g.id for t, g in self.groups.items()} | dict(args.external)
         for rule in args.plan.rules:
             source = {"cidr_ipv4": rule.source} if "/" in rule.source else {"referenced_security_group_id": self.ids[rule.source]}
             aws.vpc.SecurityGroupIngressRule(
-                f"sg-{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
+                f"{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
                 security_group_id=self.ids[rule.tier], ip_protocol="tcp", from_port=rule.port, to_port=rule.port,
                 description=rule.description, tags=args.tags, opts=self.child(), **source)
         for tier in args.plan.outbound:
-            aws.vpc.SecurityGroupEgressRule(f"sg-{tier}-egress", security_group_id=self.ids[tier], ip_protocol="-1",
+            aws.vpc.SecurityGroupEgressRule(f"{tier}-egress", security_group_id=self.ids[tier], ip_protocol="-1",
                                             cidr_ipv4="0.0.0.0/0", description="outbound: packages, images, AWS APIs",
                                             tags=args.tags, opts=self.child())
         self.register_outputs({f"{t}SecurityGroupId": g.id for t, g in self.groups.items()})

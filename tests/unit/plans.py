@@ -59,9 +59,9 @@ def user_data_encoded(p: engine.Plan) -> dict[str, str]:
 
 
 def sg_tiers(p: engine.Plan) -> dict[str, str]:
-    """security group id -> tier name (from the Firewall's `sg-<tier>` groups, and "eks" for
+    """security group id -> tier name (from the Firewall's `<tier>-sg` groups, and "eks" for
     the EKS cluster security group, the external tier phase 6's pods run in)."""
-    tiers = {r.id: r.name.removeprefix("sg-") for r in p.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    tiers = {r.id: r.name.removesuffix("-sg") for r in p.of_type("aws:ec2/securityGroup:SecurityGroup")}
     for cluster in p.of_type("aws:eks/cluster:Cluster"):
         tiers[cluster.state["vpcConfig"]["clusterSecurityGroupId"]] = "eks"
     return tiers

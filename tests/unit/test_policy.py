@@ -515,8 +515,8 @@ MUTATIONS = [
     ("phase2", "imdsv2-required", LAUNCH_TEMPLATE, "fleet-app", "metadataOptions.httpTokens", "optional"),
     ("phase2", "ebs-encrypted", LAUNCH_TEMPLATE, "fleet-workers", "blockDeviceMappings.0.ebs.encrypted", "false"),
     ("phase1", "ebs-encrypted", INSTANCE, "app", "rootBlockDevice.encrypted", False),
-    ("phase3", "world-ingress-web-edge-only", SG_INGRESS, "sg-app-from-lb-80", "cidrIpv4", "0.0.0.0/0"),
-    ("phase3", "no-ssh-ingress", SG_INGRESS, "sg-db-from-pgbouncer-5432", "fromPort", 22.0),
+    ("phase3", "world-ingress-web-edge-only", SG_INGRESS, "app-from-lb-80", "cidrIpv4", "0.0.0.0/0"),
+    ("phase3", "no-ssh-ingress", SG_INGRESS, "db-from-pgbouncer-5432", "fromPort", 22.0),
     ("phase2", "alb-drop-invalid-headers", LB, None, "dropInvalidHeaderFields", False),
     ("phase3", "nlb-internal", LB, "pgbouncer-nlb", "internal", False),
     ("phase2", "data-tier-private", RDS_SUBNETS, None, "subnetIds.0",
@@ -569,9 +569,9 @@ def test_mutated_plan_resources_are_caught(stack, rule_name, type_, name, path, 
 def test_offline_runner_resolves_references_like_property_dependencies():
     stack = rules.Stack(offline.views(plan("phase3")))
     one = {(v.type, v.name): v for v in stack.resources}
-    rule = one[SG_INGRESS, "sg-app-from-lb-80"]
-    assert stack.refs(rule, "securityGroupId") == [one[SG, "sg-app"]]
-    assert stack.refs(rule, "referencedSecurityGroupId") == [one[SG, "sg-lb"]]
+    rule = one[SG_INGRESS, "app-from-lb-80"]
+    assert stack.refs(rule, "securityGroupId") == [one[SG, "app-sg"]]
+    assert stack.refs(rule, "referencedSecurityGroupId") == [one[SG, "lb-sg"]]
     subnets = stack.refs(one[RDS_SUBNETS, "db-subnets"], "subnetIds", SUBNET)
     assert sorted(s.name for s in subnets) == ["network-private-0", "network-private-1"]
     assert one[RDS_INSTANCE, "db"].protect and one[RDS_INSTANCE, "db"].retain_on_delete

@@ -13,6 +13,7 @@ import pulumi
 from ladder import credentials
 from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
+from ladder.names import name_prefix
 from ladder.topology import firewall_plan
 
 from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarms, database_alarms, host_alarms,
@@ -39,7 +40,7 @@ def previous_outputs() -> pulumi.StackReference:
 def build(cfg: StackConfig) -> dict[str, Any]:
     stack = pulumi.get_stack()
     tags = {"project": pulumi.get_project(), "stack": stack, "phase": str(cfg.phase)}
-    prefix = f"{pulumi.get_project()}-{stack}"
+    prefix = name_prefix(pulumi.get_project(), stack)  # safe for every AWS name it starts
     outputs: dict[str, Any] = {"phase": cfg.phase}
 
     net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
@@ -63,7 +64,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
         engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
         replicas_per_shard=cfg.redis.replicas_per_shard,
-        previous_cluster_mode=previous.get_output("redisClusterMode"), tags=tags))
+        previous_cluster_mode=previous.get_output("redisClusterMode"),
+        previous_engine_version=previous.get_output("redisEngineVersion"), tags=tags))
 
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
@@ -135,6 +137,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "dbStorageGb": db.storage_gb,
         "redisEndpoint": redis.endpoint,
         "redisClusterMode": redis.cluster_mode,
+        "redisEngineVersion": redis.engine_version,
         "redisSecretArn": redis.secret.arn,
         "alarmTopicArn": alarms.topic.arn,
     })

@@ -83,7 +83,6 @@ class AppConfig(Section):
     queues: list[CliText] = Field(["default"], min_length=1, description="BullMQ queue names the workers consume.")
     queue_prefix: str = Field("{bull}", description="BullMQ key prefix; a hash tag keeps a queue's keys in one cluster slot.")
     certificate_arn: str | None = Field(None, description="ACM certificate for HTTPS on the load balancer.")
-
     registry_credentials_secret_arn: str | None = Field(
         None, description="Secrets Manager secret {\"username\", \"password\"} the hosts log in to a private non-ECR "
                           "registry with (ECR images need none: the host role may pull their repository).")
@@ -408,6 +407,11 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{db.instance_class} ({limit}); lower the pool or choose a larger class"
             )
 
+    cert = cfg.app.certificate_arn
+    if cert and cert.split(":")[3] != region:
+        problems.append(f"{key('app.certificateArn')}: the certificate is in {cert.split(':')[3]}, the load balancer in "
+                        f"{region}; a load balancer uses ACM certificates of its own region only (ELB User Guide, "
+                        f"\"SSL certificates for your Application Load Balancer\"); allowed: an ACM ARN in {region}")
     cdn = cfg.cdn
     if cfg.phase >= 5 and cfg.app.certificate_arn and not cdn.origin_domain:
         problems.append(
@@ -424,6 +428,10 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"{key('cdn.certificateArn')}: needs {key('cdn.aliases')}, the names the certificate is for")
 
     r = cfg.redis
+    nodes = r.shards * (1 + r.replicas_per_shard)
+    if nodes > aws_facts.ELASTICACHE_MAX_NODES:
+        problems.append(f"{key('redis.shards')} x (1 + {key('redis.replicasPerShard')}) = {nodes} nodes; an ElastiCache "
+                        f"cluster holds at most {aws_facts.ELASTICACHE_MAX_NODES} (ElastiCache quotas)")
     if r.cluster_mode != "enabled" and r.shards != 1:
         problems.append(f"{key('redis.shards')}: more than one shard needs {key('redis.clusterMode')}: enabled (got shards {r.shards} with clusterMode {r.cluster_mode})")
     if r.cluster_mode in ("compatible", "enabled") and r.replicas_per_shard < 1:

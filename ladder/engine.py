@@ -241,7 +241,7 @@ def validate_stack(values: dict[str, Any], root: Path = REPO, stack: str = "stac
 
 
 def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
-        previous_outputs: dict[str, Any] | None = None, preflight: bool = False) -> Plan:
+        previous_outputs: dict[str, Any] | None = None, preflight: bool = True) -> Plan:
     """Plan `stack` offline. `values` replaces the stack file's config (tests use it).
 
     Like `pulumi preview`, a plan whose inputs the provider or AWS would refuse fails with

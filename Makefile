@@ -2,7 +2,7 @@
 STACK ?= phase2
 PY := .venv/bin/python
 
-.PHONY: setup plan test unit bench docs
+.PHONY: setup plan test lint unit bench docs
 setup:
 	@bash scripts/setup
 
@@ -10,8 +10,12 @@ plan: setup  ## offline plan and monthly cost of a stack (no cloud account neede
 	@$(PY) -m ladder plan $(STACK)
 	@if $(PY) -c "import ladder.cost" 2>/dev/null; then $(PY) -m ladder cost $(STACK); fi
 
-test: setup  ## every test: unit (Pulumi mocks) and integration (real nginx, PgBouncer, PostgreSQL, Redis)
+test: setup lint  ## lint, types, and every test: unit (Pulumi mocks) and integration (real nginx, PgBouncer, PostgreSQL, Redis)
 	@$(PY) -m pytest -q
+
+lint: setup  ## ruff and mypy (settings in pyproject.toml, versions in requirements.txt)
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy
 
 unit: setup
 	@$(PY) -m pytest -q tests/unit

@@ -10,8 +10,7 @@ import argparse
 import sys
 import time
 
-from bench import common
-from bench import lag, lb, pgbouncer, rotation, tooling
+from bench import common, lag, lb, pgbouncer, rotation, tooling
 
 BENCHMARKS = {"pgbouncer": pgbouncer, "lag": lag, "lb": lb, "tooling": tooling, "rotation": rotation}
 

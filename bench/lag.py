@@ -51,8 +51,14 @@ def one_run(cluster: Any, bouncer: Any, seconds: int) -> dict[str, Any]:
 
 
 def bench(runs: int = RUNS, seconds: int = SECONDS) -> dict[str, Any]:
-    from pgcluster import (init_pgbench, installed_pgbouncer_version, pg_cluster, pgbouncer_ini_data,
-                           running_pgbouncer, service_workdir)
+    from pgcluster import (
+        init_pgbench,
+        installed_pgbouncer_version,
+        pg_cluster,
+        pgbouncer_ini_data,
+        running_pgbouncer,
+        service_workdir,
+    )
 
     pool = pool_settings()
     started = time.monotonic()

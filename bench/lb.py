@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from bench.common import SHARED, fmt, median, now, ratio, run, table
 
@@ -57,8 +58,9 @@ def wrk(port: int, seconds: int = SECONDS) -> dict[str, Any]:
 @contextmanager
 def stack(cpu_ms: float, count: int = len(UPSTREAMS)) -> Iterator[tuple[Any, list[Any]]]:
     """`count` upstreams burning `cpu_ms` per request, behind nginx running the rendered config."""
-    from ladder.templates import render
     from nginx_harness import Nginx, Upstream
+
+    from ladder.templates import render
 
     with ExitStack() as es:
         # quiet: wrk closing its connections at the end makes each upstream print tracebacks

@@ -152,8 +152,14 @@ def pool_settings() -> dict[str, Any]:
 
 
 def bench(runs: int = RUNS, seconds: int = SECONDS) -> dict[str, Any]:
-    from pgcluster import (init_pgbench, installed_pgbouncer_version, pg_cluster, pgbouncer_ini_data,
-                           running_pgbouncer, service_workdir)
+    from pgcluster import (
+        init_pgbench,
+        installed_pgbouncer_version,
+        pg_cluster,
+        pgbouncer_ini_data,
+        running_pgbouncer,
+        service_workdir,
+    )
 
     pool = pool_settings()
     started = time.monotonic()

@@ -30,10 +30,23 @@ MIN_WAIT_S = 4.0
 
 
 def bench(runs: int = RUNS) -> dict[str, Any]:
-    from credentials_harness import (bootstrap_args, console_passwords, create_secrets, moto_server,
-                                     rotate_under_load, script, write_userlist)
-    from pgcluster import (SERVICE_USER, installed_pgbouncer_version, pg_cluster, pgbouncer_ini_data,
-                           running_pgbouncer, service_workdir)
+    from credentials_harness import (
+        bootstrap_args,
+        console_passwords,
+        create_secrets,
+        moto_server,
+        rotate_under_load,
+        script,
+        write_userlist,
+    )
+    from pgcluster import (
+        SERVICE_USER,
+        installed_pgbouncer_version,
+        pg_cluster,
+        pgbouncer_ini_data,
+        running_pgbouncer,
+        service_workdir,
+    )
 
     started = time.monotonic()
     results = []

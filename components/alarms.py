@@ -5,8 +5,8 @@ to one SNS topic. Thresholds come from `ladder.phases.TRIGGERS` (shared with
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -69,9 +69,9 @@ class Alarms(Tier):
                 for i, ns, metric, dims in spec.inputs]
             queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(id="e1", expression=spec.expression,
                                                                       label=trigger.description, return_data=True))
-            return aws.cloudwatch.MetricAlarm(f"{name}-{spec.name}", metric_queries=queries, **common)
+            return aws.cloudwatch.MetricAlarm(f"{name}-{spec.name}", metric_queries=queries, **common)  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
         stat = {"extended_statistic": spec.statistic} if spec.statistic.startswith("p") else {"statistic": spec.statistic}
-        return aws.cloudwatch.MetricAlarm(f"{name}-{spec.name}", namespace=spec.namespace, metric_name=spec.metric,
+        return aws.cloudwatch.MetricAlarm(f"{name}-{spec.name}", namespace=spec.namespace, metric_name=spec.metric,  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
                                           dimensions=dict(spec.dimensions), period=spec.period, **stat, **common)
 
 
@@ -132,7 +132,7 @@ def redis_node_ids(member_clusters: pulumi.Input[list[str]], nodes: int) -> list
         return ids[min(i, len(ids) - 1)] if ids else ""  # fewer live nodes than configured: mid-update
 
     members = pulumi.Output.from_input(member_clusters)
-    return [members.apply(lambda ids, i=i: nth(ids, i)) for i in range(nodes)]
+    return [members.apply(lambda ids, i=i: nth(ids, i)) for i in range(nodes)]  # type: ignore[misc]  # pulumi stubs: Input/Output types the SDK accepts at runtime
 
 
 def redis_alarms(node_ids: Sequence[pulumi.Input[str]]) -> list[AlarmSpec]:

@@ -7,8 +7,8 @@ Also `SingleHost`, phase 1's one VM with an Elastic IP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws

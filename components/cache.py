@@ -9,8 +9,9 @@ both parameter groups.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -59,7 +60,7 @@ class Cache(Tier):
                                               description="scaleladder Redis, private subnets", tags=args.tags,
                                               opts=self.child())
         password = random.RandomPassword(f"{name}-auth-token", length=48, special=False, opts=self.child())
-        self.auth_token = pulumi.Output.secret(password.result)
+        self.auth_token = pulumi.Output.secret(password.result)  # type: ignore[arg-type,var-annotated]  # pulumi stubs: Input/Output types the SDK accepts at runtime
         self.secret = aws.secretsmanager.Secret(f"{name}-auth-token", description="Redis AUTH token (scaleladder)",
                                                 recovery_window_in_days=7, tags=args.tags, opts=self.child())
         aws.secretsmanager.SecretVersion(f"{name}-auth-token", secret_id=self.secret.id,
@@ -70,7 +71,7 @@ class Cache(Tier):
         checked_mode = pulumi.Output.from_input(args.previous_cluster_mode).apply(
             lambda previous: _refuse_backwards(previous, args.cluster_mode, args.shards))
         failover = args.replicas_per_shard > 0
-        self.group = aws.elasticache.ReplicationGroup(
+        self.group = aws.elasticache.ReplicationGroup(  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             name,
             description="scaleladder Redis (app cache and BullMQ)",
             engine="redis",

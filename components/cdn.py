@@ -28,8 +28,8 @@ buckets without one either; SSE-S3 needs neither and still encrypts at rest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

@@ -17,8 +17,9 @@ in its own Secrets Manager secret; only ARNs leave this component. The bootstrap
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -208,7 +209,7 @@ class Database(Tier):
                                            recovery_window_in_days=7, tags=self._tags, opts=self.child())
         aws.secretsmanager.SecretVersion(
             logical, secret_id=secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.all(**value).apply(_json)),
+            secret_string=pulumi.Output.secret(pulumi.Output.all(**value).apply(_json)),  # type: ignore[arg-type]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             # The project's rotation (`scaleladder-db rotate`) publishes new versions; `pulumi up`
             # must not put the initial value back.
             opts=self.child(ignore_changes=["secretString"]))

@@ -4,8 +4,8 @@ later tiers (EKS) can add their own without fighting over the group."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws

@@ -10,14 +10,14 @@ BullMQ backlog per worker that the app publishes (see README, "Queue metric").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from ladder.templates import render
-
 from ladder.userdata import nginx_lb_user_data
 
 from .app_host import NGINX_PORT, host_instance, host_template, ubuntu_ami
@@ -76,7 +76,7 @@ class Fleet(Tier):
             app_lt = self._launch_template(f"{name}-app", args.app.instance_type, args.app_security_group_id,
                                            args.app_user_data)
             self.app_group = self._group(f"{name}-app", self.app_group_name, app_lt, args.app,
-                                         target_group_arns=[self.target_group.arn])
+                                         target_group_arns=[self.target_group.arn])  # type: ignore[attr-defined]  # set in the alb branch above
             aws.autoscaling.Policy(
                 f"{name}-app-cpu", autoscaling_group_name=self.app_group.name, policy_type="TargetTrackingScaling",
                 target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
@@ -84,7 +84,7 @@ class Fleet(Tier):
                         predefined_metric_type="ASGAverageCPUUtilization"),
                     target_value=args.cpu_target),
                 opts=self.child())
-            self.endpoint = self.alb.dns_name
+            self.endpoint = self.alb.dns_name  # type: ignore[attr-defined]  # set in the alb branch above
         else:
             self.endpoint = self._nginx_lb(name)
 
@@ -129,7 +129,7 @@ class Fleet(Tier):
                               security_group_id=a.app_security_group_id, instance_profile=a.instance_profile_name,
                               user_data=a.app_user_data, tags=a.tags)
                 for i in range(a.app.desired)]
-        self.app_group = None
+        self.app_group = None  # type: ignore[assignment]  # nginx mode: no app group
         self.app_instances = apps
         conf = pulumi.Output.all(*[i.private_ip for i in apps]).apply(lambda ips: render(
             "nginx/load_balancer.conf.j2", {
@@ -164,7 +164,7 @@ class Fleet(Tier):
                 preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(min_healthy_percentage=90,
                                                                                  instance_warmup="120",
                                                                                  auto_rollback=True)),
-            enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],
+            enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],  # type: ignore[list-item]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in a.tags.items()],
             # Scaling policies own desired capacity after creation.
             opts=self.child(ignore_changes=["desiredCapacity"]))

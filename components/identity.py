@@ -8,8 +8,9 @@ repository the app image lives in, when it lives in ECR.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -61,7 +62,7 @@ def host_policy(secret_arns: Sequence[str], image: str | None = None) -> str:
     if secret_arns:
         statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                            "Resource": sorted(secret_arns)})
-    statements.extend(ecr_statements(image) if image else [])
+    statements.extend(ecr_statements(image) if image else [])  # type: ignore[arg-type]  # statement dicts of mixed value types
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 

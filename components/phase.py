@@ -16,8 +16,18 @@ from ladder.config import StackConfig
 from ladder.names import name_prefix
 from ladder.topology import firewall_plan
 
-from .alarms import (AlarmSpec, Alarms, AlarmsArgs, alb_alarms, app_metric_alarms, database_alarms, host_alarms,
-                     queue_alarm, redis_alarms, redis_node_ids)
+from .alarms import (
+    Alarms,
+    AlarmsArgs,
+    AlarmSpec,
+    alb_alarms,
+    app_metric_alarms,
+    database_alarms,
+    host_alarms,
+    queue_alarm,
+    redis_alarms,
+    redis_node_ids,
+)
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs
@@ -73,7 +83,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                   registry_credentials_secret_arn=cfg.app.registry_credentials_secret_arn)
     # Phase 5+: the app learns the CDN's URL, and the CDN needs the app's load balancer: the
     # URL is resolved once the CDN exists (no cycle between the resources themselves).
-    static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)
+    static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)  # type: ignore[var-annotated]  # pulumi stubs: Input/Output types the SDK accepts at runtime
     redis_ends = dict(redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
                       redis_cluster=cfg.redis.cluster_mode == "enabled", static_url=static_url)
     if cfg.uses_pgbouncer and cfg.phase <= 5:
@@ -107,7 +117,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     elif cfg.phase == 1:
         host = SingleHost("app", SingleHostArgs(
             subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=cfg.app_tier.instance_type,
-            instance_profile=role.profile.name, user_data=user_data(app, ends, roles=("api", "worker")), tags=tags))
+            instance_profile=role.profile.name, user_data=user_data(app, ends, roles=("api", "worker")), tags=tags))  # type: ignore[union-attr]  # phases 1-5 always build the role
         specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
         outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
     else:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
@@ -479,7 +480,7 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     try:
         cfg = StackConfig.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError([_describe(e) for e in err.errors()]) from None
+        raise ConfigError([_describe(dict(e)) for e in err.errors()]) from None
     problems = _cross_checks(cfg)
     if problems:
         raise ConfigError(problems)
@@ -498,7 +499,7 @@ def from_cli_values(values: Mapping[str, str], secret_keys: Iterable[str], root:
 
 def from_pulumi() -> StackConfig:
     """Read and validate the running stack's config (the real engine's entry point)."""
-    from pulumi.runtime.config import CONFIG, _SECRET_KEYS, get_config_env, get_config_secret_keys_env
+    from pulumi.runtime.config import _SECRET_KEYS, CONFIG, get_config_env, get_config_secret_keys_env
 
     values = {**get_config_env(), **CONFIG.get()}
     secret_keys = set(_SECRET_KEYS.get()) | set(get_config_secret_keys_env())

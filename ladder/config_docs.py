@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import NAMESPACE, StackConfig, _INTERNAL
+from .config import _INTERNAL, NAMESPACE, StackConfig
 from .phases import PHASES, phase_defaults
 
 

@@ -34,11 +34,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -108,7 +109,7 @@ def load(spec: str, root: Path = engine.REPO) -> dict[str, Any]:
     return json.loads(plan_at(stack, rev, root) if rev else _working_plan(stack, str(root)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _working_plan(stack: str, root: str) -> str:
     """The working tree's plan, run in-process (the same engine `plan --json` runs)."""
     return json.dumps(engine.run(stack, root=Path(root)).to_json())
@@ -138,7 +139,7 @@ def plans_at(stacks: Iterable[str], rev: str, root: Path = engine.REPO) -> dict[
         return dict(zip(stacks, pool.map(one, stacks)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _revision_tree(rev: str, root: str) -> str:
     """Revision `rev`'s tree extracted with `git archive` into a temporary directory.
 
@@ -446,14 +447,14 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     shown, quiet = listed(diff, common)
     if quiet:
         blocks.append(f"{quiet} more resource(s) change only by the shared changes above.")
-    rows = []
+    lines: list[str] = []
     for r in shown:
         detail = "<br>".join(f"`{_cell(line)}`" for line in change_lines(r, common))
         flag = " **stateful**" if r.stateful else ""
-        rows.append(f"| `{_MARK[r.action]}` {r.action} | `{r.type}` | {r.name}{flag} | {detail} |")
+        lines.append(f"| `{_MARK[r.action]}` {r.action} | `{r.type}` | {r.name}{flag} | {detail} |")
     header = "| action | type | name | changes |\n|---|---|---|---|"
     chunks: list[list[str]] = []
-    for row in rows:  # tables of at most ~20k characters, so a huge diff splits between blocks
+    for row in lines:  # tables of at most ~20k characters, so a huge diff splits between blocks
         if not chunks or sum(len(r) for r in chunks[-1]) + len(row) > 20_000:
             chunks.append([])
         chunks[-1].append(row)
@@ -461,7 +462,7 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     for chunk in chunks:
         last = first + len(chunk) - 1
         blocks.append(f"<details{' open' if len(chunks) == 1 else ''}><summary>Resources {first}-{last} of "
-                      f"{len(rows)}</summary>\n\n{header}\n" + "\n".join(chunk) + "\n\n</details>")
+                      f"{len(lines)}</summary>\n\n{header}\n" + "\n".join(chunk) + "\n\n</details>")
         first = last + 1
     return blocks
 

@@ -10,17 +10,16 @@ No credentials, no Pulumi CLI.
 from __future__ import annotations
 
 import asyncio
-import json
 import runpy
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
-import yaml
-from google.protobuf import json_format
+from typing import Any
 
 import pulumi
+import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -284,11 +283,12 @@ def execute(stack: str, cli: stackconfig.CliConfig, region: str, *, root: Path =
     loop = _ensure_event_loop()
     loop.set_exception_handler(_quiet_config_errors)
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
+        _sync_await(run_pulumi_func(lambda: None if runpy.run_path(main, run_name="__main__") else None))
     finally:
         for task in asyncio.all_tasks(_ensure_event_loop()):
             task.cancel()
-    return monitor, {name: _resolve(value) for name, value in root_resource.outputs.items()}
+    assert root_resource is not None  # set_mocks made one
+    return monitor, {name: _resolve(value) for name, value in root_resource.outputs.items()}  # type: ignore[attr-defined]  # the root Stack resource has outputs
 
 
 def _quiet_config_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -16,9 +16,10 @@ import datetime as dt
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -127,7 +128,7 @@ def refresh_region(client: Any, region: str, current: dict[str, Any], today: str
         if query.by:
             new = {key: fetch(client, query, region, key) for key in sorted(old or {})}
             kept += [f"{table}:{k}" for k, v in new.items() if v is None]
-            out[table] = {k: (v if v is not None else old[k]) for k, v in new.items()}
+            out[table] = {k: (v if v is not None else (old or {})[k]) for k, v in new.items()}
         else:
             value = fetch(client, query, region)
             if value is None:

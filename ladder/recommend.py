@@ -59,7 +59,7 @@ class Recommendation:
 def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None]) -> Recommendation:
     fits = fitting_phase(users, messages_per_day)
     fired = [{"key": t.key, "description": t.description, "value": metrics[t.key], "threshold": t.threshold,
-              "unit": t.unit} for t in TRIGGERS if metrics.get(t.key) is not None and metrics[t.key] > t.threshold]
+              "unit": t.unit} for t in TRIGGERS if (value := metrics.get(t.key)) is not None and value > t.threshold]
     spec = PHASES[fits]
     reason = (f"phase {fits} ({spec.name}) is the lowest whose target covers {users:,} users and "
               f"{messages_per_day:,} messages/day (target {spec.concurrent_users:,} / {spec.messages_per_day:,})")
@@ -68,7 +68,7 @@ def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None
     phase = fits
     if fired:
         phase = min(fits + 1, TOP)
-        names = ", ".join(f["description"] for f in fired)
+        names = ", ".join(str(f["description"]) for f in fired)
         reason += (f"; {len(fired)} trigger(s) fired on it ({names}), so one rung up" if phase > fits
                    else f"; trigger(s) fired ({names}) but phase {TOP} is the top rung: raise its limits")
     return Recommendation(users, messages_per_day, fits, fired, phase, reason)
@@ -102,7 +102,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         table.add_row(f"{t.description} ({flag(t)})", "-" if value is None else f"{value:g} {t.unit}",
                       f"{t.threshold:g} {t.unit}", "[red]yes[/]" if t.key in fired else "no")
     console.print(table)
-    if rec.monthly_usd is not None:
+    if rec.monthly_usd is not None and rec.per_1000_users_usd is not None:
         console.print(f"Phase {rec.phase} preset: ${usd(rec.monthly_usd)}/month, ${usd(rec.per_1000_users_usd)} per "
                       f"1,000 concurrent users (`python -m ladder cost phase{rec.phase}` for the line items)")
     else:

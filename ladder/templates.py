@@ -6,8 +6,9 @@ and undefined variables are errors, so a missing value never renders blank.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 

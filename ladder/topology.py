@@ -36,7 +36,7 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
     p = cfg.phase
     rules: list[Rule] = []
     if p == 1:
-        clients = ("app",)
+        clients: tuple[str, ...] = ("app",)
         tiers = ["app", "db", "redis"]
         rules.append(Rule("app", HTTP, INTERNET, "HTTP from the internet to nginx on the VM"))
     elif p <= 5:

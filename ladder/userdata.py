@@ -15,8 +15,9 @@ import gzip
 import hashlib
 import struct
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .registry import RegistryLogin, login
 from .templates import ROOT, render

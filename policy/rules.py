@@ -24,9 +24,9 @@ import json
 import re
 import textwrap
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 # ---------------------------------------------------------------------------
 # What a rule sees
@@ -490,7 +490,7 @@ def _everyone(principal: Any) -> bool:
         return True
     if isinstance(principal, Mapping):
         aws = principal.get("AWS")
-        return aws == "*" or (is_list(aws) and "*" in list(aws))
+        return aws == "*" or (is_list(aws) and "*" in list(aws or []))
     return False
 
 

@@ -9,8 +9,9 @@ with any, like `pulumi preview` (provider checks) or `pulumi up` (AWS) would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

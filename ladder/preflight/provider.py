@@ -15,7 +15,8 @@ names autonaming would give it, plus the autonaming length refusal. Computed val
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..engine import Secret
 from .base import Check, FieldRule, Violation

@@ -22,13 +22,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 from ladder import credentials as cred
-
 from tests.integration.binaries import missing
 from tests.integration.pgcluster import PgBouncer, PgCluster, free_port, wait_until
 

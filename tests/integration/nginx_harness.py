@@ -34,6 +34,7 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
     sys.path.insert(0, str(_REPO_ROOT))
 
 from tests.integration.binaries import require  # noqa: E402  (after the sys.path fix)
+
 UPSTREAM_SCRIPT = Path(__file__).with_name("upstream.py")
 DISTRO_CONF = Path("/etc/nginx/nginx.conf")
 START_TIMEOUT = 10.0  # seconds for a server to accept connections
@@ -143,7 +144,7 @@ class Upstream:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL if self.quiet else None,
                                      text=True, start_new_session=True)
@@ -204,7 +205,7 @@ class Nginx:
         return subprocess.run(self._cmd("-t"), capture_output=True, text=True, timeout=STOP_TIMEOUT,
                               stdin=subprocess.DEVNULL)
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         """Run nginx in the foreground on a free 127.0.0.1 port (`self.port`)."""
         for _ in range(PORT_ATTEMPTS):
             self.port = free_port()
@@ -247,7 +248,7 @@ class Nginx:
             stop_process(self.proc, signal.SIGQUIT)  # graceful: workers finish, then exit
             self.proc = None
 
-    def __enter__(self) -> "Nginx":
+    def __enter__(self) -> Nginx:
         return self
 
     def __exit__(self, *exc) -> None:

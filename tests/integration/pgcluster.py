@@ -34,9 +34,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -46,8 +47,8 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
 
 from ladder import credentials  # noqa: E402
 from ladder import pgbouncer as pgb  # noqa: E402
-
 from tests.integration.binaries import missing, which  # noqa: E402  (after the sys.path fix)
+
 SERVICE_USER = "postgres"  # runs the servers when the tests run as root
 APP_USER = "app"
 ADMIN_USER = "pgbouncer_admin"
@@ -589,7 +590,7 @@ class ConnectionSampler:
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
-    def __enter__(self) -> "ConnectionSampler":
+    def __enter__(self) -> ConnectionSampler:
         self._thread = threading.Thread(target=self._loop, name="pg-sampler", daemon=True)
         self._thread.start()
         return self

@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -31,8 +31,8 @@ if str(_REPO_ROOT) not in sys.path:  # so `ladder` imports however pytest is lau
     sys.path.insert(0, str(_REPO_ROOT))
 
 from ladder.redis_settings import parameters  # noqa: E402
-
 from tests.integration.binaries import missing, which  # noqa: E402  (after the sys.path fix)
+
 CLUSTER_BUS_OFFSET = 10000  # Redis Cluster's bus listens on port + 10000
 START_TIMEOUT = 15.0  # seconds for one server to answer PING
 CLUSTER_TIMEOUT = 30.0  # seconds for every node to report cluster_state:ok
@@ -120,7 +120,7 @@ class RedisCluster:
 
     # ---- lifecycle -------------------------------------------------------------------
 
-    def __enter__(self) -> "RedisCluster":
+    def __enter__(self) -> RedisCluster:
         try:
             self.start()
         except BaseException:

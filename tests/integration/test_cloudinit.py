@@ -13,9 +13,9 @@ import tempfile
 import pytest
 import yaml
 
+from ladder.userdata import MAX_BYTES
 from tests.integration.binaries import require
 from tests.integration.nginx_harness import Nginx
-from ladder.userdata import MAX_BYTES
 from tests.unit.plans import plan, user_data_encoded, user_data_texts
 
 pytestmark = pytest.mark.integration

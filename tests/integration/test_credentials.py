@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from ladder import credentials as cred
 from ladder import pgbouncer as pgb
-
 from tests.integration import credentials_harness as h
 from tests.integration.pgcluster import (
     SERVICE_USER,

@@ -14,15 +14,15 @@ import gzip
 import http.client
 import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
 
 import jinja2
 import jinja2.meta
 import pytest
-
 from nginx_harness import HTTP_TIMEOUT, Nginx, Upstream, request
+
 from ladder.templates import ROOT, render
 
 REVERSE_PROXY = "nginx/reverse_proxy.conf.j2"

@@ -14,11 +14,11 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from pgcluster import (  # noqa: F401  (pgcluster is a fixture)
     ADMIN_USER,
     APP_USER,
@@ -37,6 +37,7 @@ from pgcluster import (  # noqa: F401  (pgcluster is a fixture)
     service_workdir,
     start_pgbench,
 )
+
 from ladder import pgbouncer as pgb
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 
 from rediscluster import RedisCluster, redis_cluster  # noqa: F401  (fixture)
+
 from ladder.redis_settings import parameters
 
 TAGGED = ["{bull}:default:wait", "{bull}:default:active", "{bull}:default:meta"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ladder import engine, userdata
@@ -26,7 +26,7 @@ def stack_values(stack: str, **overrides: Any) -> dict[str, Any]:
     return values
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(stack: str, overrides_json: str) -> engine.Plan:
     return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)))
 

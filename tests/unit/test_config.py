@@ -79,9 +79,9 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_unused_keys_are_accepted_and_reported():
-    from .plans import plan
-
     from ladder.aws_facts import EKS_VERSIONS
+
+    from .plans import plan
 
     p = plan("phase1", eks={"version": EKS_VERSIONS[0]}, pgbouncer={"instances": 3})
     assert "scaleladder:eks.version" in p.unused_keys and "scaleladder:pgbouncer.instances" in p.unused_keys

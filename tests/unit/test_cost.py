@@ -10,12 +10,11 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
-from ladder import cli, engine
+from ladder import cli, engine, prices_refresh
 from ladder.cost import HOURS, RULES, cost_of, delta, price_plan
 from ladder.diff import load
 from ladder.phases import PHASES
 from ladder.prices import CATALOG_PATH, catalog, parse
-from ladder import prices_refresh
 from ladder.prices_refresh import QUERIES, on_demand_usd, refresh_region, write
 
 

@@ -27,10 +27,39 @@ import yaml
 from ladder import cli
 from ladder import policy as offline
 from policy import rules
-from policy.rules import (BUCKET_ACLS, BUCKET_PAB, BUCKET_POLICY, BUCKET_SSE, BUCKETS, CONFIG_MAP, DEPLOYMENT,
-                          DISTRIBUTION, EIP, EKS_CLUSTER, EKS_NODES, HPAS, IGW, INSTANCE, LAUNCH_TEMPLATE, LB,
-                          LISTENER, PDB, RDS_INSTANCE, RDS_PARAMS, RDS_SUBNETS, REDIS_GROUP, REDIS_PARAMS,
-                          REDIS_SUBNETS, ROUTE_ASSOC, ROUTE_TABLE, SCALED_OBJECT, SG, SG_INGRESS, SUBNET, VOLUME)
+from policy.rules import (
+    BUCKET_ACLS,
+    BUCKET_PAB,
+    BUCKET_POLICY,
+    BUCKET_SSE,
+    BUCKETS,
+    CONFIG_MAP,
+    DEPLOYMENT,
+    DISTRIBUTION,
+    EIP,
+    EKS_CLUSTER,
+    EKS_NODES,
+    HPAS,
+    IGW,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    LB,
+    LISTENER,
+    PDB,
+    RDS_INSTANCE,
+    RDS_PARAMS,
+    RDS_SUBNETS,
+    REDIS_GROUP,
+    REDIS_PARAMS,
+    REDIS_SUBNETS,
+    ROUTE_ASSOC,
+    ROUTE_TABLE,
+    SCALED_OBJECT,
+    SG,
+    SG_INGRESS,
+    SUBNET,
+    VOLUME,
+)
 
 from .plans import existing_stacks, plan
 
@@ -614,8 +643,8 @@ def test_pack_files_use_the_repo_pins():
 @pytest.fixture(scope="module")
 def pack():
     """The pack started as the CLI starts it: `python -m pulumi.policy ENGINE .` in policy/."""
-    from pulumi.runtime.proto import analyzer_pb2_grpc
     import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
 
     proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
                             cwd=REPO / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -9,7 +9,7 @@ when a rule has no case, so a new rule cannot land untested.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import pytest
@@ -18,9 +18,33 @@ from ladder import engine
 from ladder.engine import Resource, Secret
 from ladder.preflight import format_violation
 from ladder.preflight.naming import AUTONAMES, PLACEHOLDER_SUFFIX, UNNAMED_TYPES, physical_names
-from ladder.preflight.provider import (ALARM, ASG, EKS, INSTANCE, KMS_ALIAS, KMS_KEY, LAUNCH_TEMPLATE, LB, LOG_GROUP, NODE_GROUP,
-                                       OAC, POLICY, PROFILE, PROVIDER_RULES, RDS, RDS_PG, RDS_SUBNETS, REDIS, ROLE,
-                                       ROLE_POLICY, SECRET, SG, TG, check_provider, check_resource)
+from ladder.preflight.provider import (
+    ALARM,
+    ASG,
+    EKS,
+    INSTANCE,
+    KMS_ALIAS,
+    KMS_KEY,
+    LAUNCH_TEMPLATE,
+    LB,
+    LOG_GROUP,
+    NODE_GROUP,
+    OAC,
+    POLICY,
+    PROFILE,
+    PROVIDER_RULES,
+    RDS,
+    RDS_PG,
+    RDS_SUBNETS,
+    REDIS,
+    ROLE,
+    ROLE_POLICY,
+    SECRET,
+    SG,
+    TG,
+    check_provider,
+    check_resource,
+)
 
 from . import plans
 
@@ -233,7 +257,7 @@ def test_explicit_names_and_prefixes_win_over_autonaming() -> None:
 # --- real plans ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _preset(stack: str) -> engine.Plan:
     return engine.run(stack, values=plans.stack_values(stack), preflight=False)
 

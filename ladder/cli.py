@@ -18,6 +18,7 @@ from rich.tree import Tree
 
 from . import engine
 from .config import ConfigError
+from .preflight import PreflightError
 
 console = Console(highlight=False, emoji=False)
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][2](args)
     except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except PreflightError as err:  # what `pulumi preview` (provider) or `pulumi up` (AWS) would refuse
         print(f"error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head` closed the pipe: not an error

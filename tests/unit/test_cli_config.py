@@ -120,3 +120,17 @@ def test_a_secret_in_our_namespace_is_refused_by_the_program_in_both_engines():
     assert "scaleladder:alarms" in str(err.value) and monitor.recorded == []
     with pytest.raises(ConfigError):
         engine.run("phase2", values=values)
+
+
+def test_a_preflight_violation_fails_the_plan_command_with_exit_2_and_nothing_else(monkeypatch, capsys):
+    """Like `pulumi preview`: the violation (resource, input, value, rule, source) and no plan."""
+    from ladder import preflight
+    from ladder.cli import main
+    from ladder.preflight.base import Violation
+
+    bad = Violation("urn:x", "aws:ec2/securityGroup:SecurityGroup", "sg-app", "name", "sg-app-1a2b3c4",
+                    "cannot begin with sg-", "terraform-provider-aws internal/service/ec2/vpc_security_group.go: name")
+    monkeypatch.setattr(preflight, "check", lambda plan, previous=None: [bad])
+    assert main(["plan", "phase1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "sg-app-1a2b3c4" in err and "cannot begin with sg-" in err and "vpc_security_group.go" in err

@@ -80,3 +80,22 @@ def ingress(p: engine.Plan) -> set[tuple[str, int, str]]:
 
 
 scan_strings = engine.strings
+
+
+# Where a secret-marked value may go: the RDS master password, the Redis AUTH token, their
+# Secrets Manager copies. Never user data, tags, a Kubernetes object or an output.
+SECRET_HOLDERS = {("aws:rds/instance:Instance", "password"),
+                  ("aws:secretsmanager/secretVersion:SecretVersion", "secretString"),
+                  ("aws:elasticache/replicationGroup:ReplicationGroup", "authToken")}
+
+
+def secret_paths(value: Any, path: str = "") -> Any:
+    """The input paths (`a.b[0]`) of every secret-marked value inside `value`."""
+    if isinstance(value, engine.Secret):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from secret_paths(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            yield from secret_paths(v, f"{path}[{n}]")

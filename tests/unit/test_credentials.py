@@ -14,7 +14,7 @@ from ladder import credentials, engine, render, userdata
 from ladder.config import ConfigError
 from ladder.mocks import MOCK_DB_PASSWORD, MOCK_PASSWORD_PREFIX
 
-from .plans import existing_stacks, plan, stack_values
+from .plans import SECRET_HOLDERS, existing_stacks, plan, secret_paths, stack_values
 
 RDS = "aws:rds/instance:Instance"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -23,19 +23,6 @@ MASTER_CONSUMERS = {"phase1": "app-host", "phase2": "app-host", "phase3": "pgbou
                     "phase4": "pgbouncer-host", "phase5": "pgbouncer-host"}
 
 
-SECRET_HOLDERS = {(RDS, "password"), (SECRET_VERSION, "secretString"),
-                  ("aws:elasticache/replicationGroup:ReplicationGroup", "authToken")}
-
-
-def secret_paths(value, path=""):
-    if isinstance(value, engine.Secret):
-        yield path
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from secret_paths(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for n, v in enumerate(value):
-            yield from secret_paths(v, f"{path}[{n}]")
 
 
 def host_texts(p: engine.Plan) -> dict[str, str]:

@@ -35,7 +35,7 @@ from ladder import (
 from ladder.mocks import MOCK_DB_PASSWORD
 from ladder.prices import catalog
 
-from .plans import plan, scan_strings, stack_values
+from .plans import SECRET_HOLDERS, plan, scan_strings, secret_paths, stack_values
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 # Custom resources: no schema in kubernetes-validate, checked by property below.
@@ -569,22 +569,6 @@ def test_climbing_from_5_to_6_keeps_the_database_redis_and_the_cdn():
     assert app["domainName"] == after.outputs["ingressHostname"]
 
 
-# Where a secret may go: the Redis group's AUTH token, the RDS master password, their Secrets
-# Manager copies. Never a Kubernetes object: ESO writes those from Secrets Manager.
-SECRET_HOLDERS = {("aws:elasticache/replicationGroup:ReplicationGroup", "authToken"),
-                  ("aws:rds/instance:Instance", "password"),
-                  ("aws:secretsmanager/secretVersion:SecretVersion", "secretString")}
-
-
-def secret_paths(value, path=""):
-    if isinstance(value, engine.Secret):
-        yield path
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from secret_paths(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for n, v in enumerate(value):
-            yield from secret_paths(v, f"{path}[{n}]")
 
 
 def test_no_password_reaches_kubernetes_the_plan_outputs_or_rendered_files(tmp_path):

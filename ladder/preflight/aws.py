@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..aws_facts import ELASTICACHE_MAX_NODES
 from ..engine import Secret
 from ..userdata import MAX_BYTES
 from .base import Violation
@@ -91,7 +92,7 @@ PROVIDER_DEFAULT_APPLY_METHOD = "immediate"
 # limit "can be increased to a maximum of 500 per cluster if the engine version is Valkey 7.2
 # and higher, or Redis OSS 5.0.6" and later; "For versions below 5.0.6, the limit is 250 per
 # cluster". 90 is a quota (raisable), 500 / 250 the ceiling no request lifts.
-ELASTICACHE_NODES_MAX = 500
+ELASTICACHE_NODES_MAX = ELASTICACHE_MAX_NODES  # one source: ladder/aws_facts.py (the config check uses it too)
 ELASTICACHE_NODES_MAX_BEFORE_5_0_6 = 250
 # ElastiCache User Guide, "Creating a Redis OSS (Cluster Mode Disabled) replication group from
 # scratch": such a group "always has one node group, a primary cluster, and up to five read

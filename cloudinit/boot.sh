@@ -32,9 +32,10 @@ def url(secret: str, host: str, name: str, tls: str) -> str:
 
 # Direct to RDS (phases 1-2): verify-full against the RDS CA. Through PgBouncer (3+): TLS to
 # PgBouncer, whose per-host self-signed certificate no CA vouches for, so `require` (encrypted,
-# not authenticated; PgBouncer verifies RDS itself). Never `disable`.
+# not authenticated; PgBouncer verifies RDS itself). Never `disable`. node-postgres reads
+# `require` as verify-full unless told to follow libpq (brianc/node-postgres#3473): uselibpqcompat.
 if e["DB_VIA_PGBOUNCER"] == "true":
-    tls = "sslmode=require"
+    tls = "sslmode=require&uselibpqcompat=true"
 else:
     tls = "sslmode=verify-full&sslrootcert=/etc/ssl/rds-ca.pem"
 print("DATABASE_URL=" + url(e["DB_SECRET"], e["DB_HOST"], e["DB_NAME"], tls))

@@ -345,9 +345,10 @@ class Workloads(Tier):
 
         def url(prefix: str, database: str) -> str:
             # ESO template (Go text/template): urlquery percent-encodes the user information.
-            # sslmode=require: encrypted to PgBouncer, whose per-pod self-signed key has no CA to verify.
+            # sslmode=require: encrypted to PgBouncer, whose per-pod self-signed key has no CA to verify;
+            # uselibpqcompat: node-postgres otherwise reads `require` as verify-full (brianc/node-postgres#3473).
             return ("postgres://{{ ." + prefix + "_username | urlquery }}:{{ ." + prefix + "_password | urlquery }}"
-                    f"@{pgb}/{database}?sslmode=require")
+                    f"@{pgb}/{database}?sslmode=require&uselibpqcompat=true")
 
         arns = a.db_secret_arns
         self._external_secret(name, APP_CREDENTIALS, "app", data=[

@@ -169,7 +169,7 @@ def test_database_urls_use_tls_with_the_app_logins(stack):
     for text in app_texts(p).values():
         boot = block(text, "/usr/local/sbin/scaleladder-boot")
         assert "sslmode=disable" not in boot
-        assert 'tls = "sslmode=require"' in boot and "sslmode=verify-full&sslrootcert=" in boot
+        assert 'tls = "sslmode=require&uselibpqcompat=true"' in boot and "sslmode=verify-full&sslrootcert=" in boot
         env = block(text, "/etc/scaleladder/boot.env")
         assert ("DB_VIA_PGBOUNCER=true" in env) == p.config.uses_pgbouncer
 

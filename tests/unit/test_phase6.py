@@ -406,7 +406,7 @@ def test_the_app_gets_its_own_logins_through_external_secrets_with_tls_to_pgboun
         assert m, urls[url_key]
         user, password, at, db, sslmode = m.groups()
         assert refs[user] == (arns[source], "username") and refs[password] == (arns[source], "password")
-        assert (at, db, sslmode) == (host, database, "require")
+        assert (at, db, sslmode) == (host, database, "require&uselibpqcompat=true")
     assert urls["REDIS_URL"].startswith("rediss://") and urls["REDIS_URL"].endswith(f"@{p.outputs['redisEndpoint']}:6379")
     # ESO reads with its own Pod Identity role, which may read exactly these secrets.
     releases = {r.inputs["chart"]: r for r in p.of_type("kubernetes:helm.sh/v3:Release")}

@@ -408,6 +408,12 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{db.instance_class} ({limit}); lower the pool or choose a larger class"
             )
 
+    if cfg.phase == 5 and cfg.load_balancer == "nginx":
+        # The app hosts learn STATIC_URL from the distribution, whose origin is the nginx host,
+        # whose upstreams are the app hosts: a cycle no `pulumi up` can order (the plan hangs).
+        problems.append(f"{key('loadBalancer')}: phase 5 puts CloudFront in front of the load balancer and hands its "
+                        "URL to the app hosts, which the nginx load balancer's config is built from; allowed in "
+                        "phase 5: alb (nginx serves phases 2-4)")
     cert = cfg.app.certificate_arn
     if cert and cert.split(":")[3] != region:
         problems.append(f"{key('app.certificateArn')}: the certificate is in {cert.split(':')[3]}, the load balancer in "

@@ -15,7 +15,7 @@ names autonaming would give it, plus the autonaming length refusal. Computed val
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..engine import Secret
@@ -98,34 +98,29 @@ def one_of(values: Iterable[str], ignore_case: bool = False) -> Check:
     return check
 
 
-def int_between(lo: int, hi: int) -> Check:
-    """validation.IntBetween (and nullable.ValidateTypeStringNullableIntBetween)."""
+def _int_check(accepts: Callable[[int], bool], refusal: Callable[[int], str]) -> Check:
+    """An integer validator in the SDK's wording: non-integers and refused values each get theirs."""
     def check(value: Any) -> str | None:
         number = _as_int(value)
         if number is None:
             return f"expected an integer, got {value!r}"
-        return None if lo <= number <= hi else f"expected to be in the range ({lo} - {hi}), got {number}"
+        return None if accepts(number) else refusal(number)
     return check
+
+
+def int_between(lo: int, hi: int) -> Check:
+    """validation.IntBetween (and nullable.ValidateTypeStringNullableIntBetween)."""
+    return _int_check(lambda n: lo <= n <= hi, lambda n: f"expected to be in the range ({lo} - {hi}), got {n}")
 
 
 def int_at_least(lo: int) -> Check:
     """validation.IntAtLeast."""
-    def check(value: Any) -> str | None:
-        number = _as_int(value)
-        if number is None:
-            return f"expected an integer, got {value!r}"
-        return None if number >= lo else f"expected to be at least ({lo}), got {number}"
-    return check
+    return _int_check(lambda n: n >= lo, lambda n: f"expected to be at least ({lo}), got {n}")
 
 
 def int_at_most(hi: int) -> Check:
     """validation.IntAtMost."""
-    def check(value: Any) -> str | None:
-        number = _as_int(value)
-        if number is None:
-            return f"expected an integer, got {value!r}"
-        return None if number <= hi else f"expected to be at most ({hi}), got {number}"
-    return check
+    return _int_check(lambda n: n <= hi, lambda n: f"expected to be at most ({hi}), got {n}")
 
 
 def int_in(values: Iterable[int]) -> Check:

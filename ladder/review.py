@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import engine
 from .cli import COMMANDS
@@ -25,6 +26,39 @@ GITHUB_LIMIT = 65_536
 MARKER = "<!-- scaleladder-review:{stack} -->"
 PART = "<!-- scaleladder-review-part:{n}/{total} -->"
 _HEAD_ROOM = 400  # marker, part marker and the "(part n/m)" heading
+EXIT_PLAN_FAILED = 2  # a stack does not plan on the branch, or its base cannot be planned
+
+Status = Literal["ok", "new", "head-error", "base-error"]
+
+
+@dataclass
+class StackResult:
+    """One stack's review outcome: what the comment renders and `exit_code` judges.
+
+    status: `ok` (both sides planned, `diff` set), `new` (no stack file at the base: compared
+    with an empty stack, `diff` set), `head-error` (does not plan on the branch; `error`),
+    `base-error` (the base revision cannot be planned; `error`). Refusals (changes AWS cannot
+    apply in place) come through `diff.refusals`, losses through `diff.losses`.
+    """
+
+    stack: str
+    status: Status
+    diff: Diff | None
+    base_plan: dict[str, Any] | None
+    head_plan: dict[str, Any] | None
+    error: str | None
+    base_rev: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def exit_code(results: list[StackResult], allow_destroy: bool = False) -> int:
+    """2 when any stack does not plan (branch or base), else 3 when any change loses a stateful
+    resource or cannot be applied in place (unless `allow_destroy`), else 0."""
+    if any(r.status in ("head-error", "base-error") for r in results):
+        return EXIT_PLAN_FAILED
+    if not allow_destroy and any(r.diff and (r.diff.losses or getattr(r.diff, "refusals", [])) for r in results):
+        return EXIT_STATEFUL_LOSS
+    return 0
 
 
 def empty_plan(like: dict[str, Any], stack: str) -> dict[str, Any]:

@@ -61,7 +61,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ladder import credentials, images, pgbouncer
+from ladder import credentials, images, lifecycle, pgbouncer
 
 from .app_host import AppSpec
 from .base import Tier
@@ -378,7 +378,7 @@ class Workloads(Tier):
             opts=self._after_ns)
 
     def _deployment(self, name: str, component: str, container: core.ContainerArgs,
-                    grace_seconds: int) -> apps.Deployment:
+                    grace_seconds: int, after: Sequence[pulumi.Resource] = ()) -> apps.Deployment:
         """A Deployment of one hardened app container: surge-only rolling updates, spread over
         zones, a writable /tmp on a read-only root. No `replicas`: its autoscaler owns that.
         After the bootstrap Job: the app's logins exist before the first pod connects."""
@@ -398,24 +398,13 @@ class Workloads(Tier):
                         automount_service_account_token=False, security_context=pod_security(APP_UID),
                         topology_spread_constraints=spread(labels), termination_grace_period_seconds=grace_seconds,
                         containers=[container], volumes=[tmp]))),
-            opts=self.child(depends_on=[self.namespace, *self.args.after, self.bootstrap]))
+            opts=self.child(depends_on=[self.namespace, *self.args.after, self.bootstrap, *after]))
 
     # -- app -------------------------------------------------------------------
     def _app(self, name: str, config: core.ConfigMap) -> apps.Deployment:
         a = self.args
         labels = self._labels("app")
         probe: dict[str, Any] = dict(http_get=core.HTTPGetActionArgs(path=a.app.health_path, port="http"), timeout_seconds=3)
-        deployment = self._deployment(
-            name, "app", grace_seconds=45,  # long enough for the ALB to deregister the pod (preStop)
-            container=core.ContainerArgs(
-                name="app", image=a.app.image,
-                ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
-                env_from=self._env_from(config),
-                startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
-                readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
-                liveness_probe=core.ProbeArgs(**probe, period_seconds=20, failure_threshold=3),
-                lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=10))),
-                **hardened(a.app_resources, APP_UID)))
         service = core.Service(
             f"{name}-app", metadata=self._meta("app", "app"),
             spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels,
@@ -432,6 +421,24 @@ class Workloads(Tier):
                         backend=k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
                             name="app", port=k8s.networking.v1.ServiceBackendPortArgs(name="http"))))]))]),
             opts=self.child(depends_on=[self.namespace, *a.after, service]))
+        # After the Ingress: the controller's webhook injects the ALB readiness gate only into pods
+        # created once the Ingress's TargetGroupBinding exists (aws-load-balancer-controller docs,
+        # "Pod readiness gate"), so a ready app pod is one the ALB reports healthy; Pulumi's
+        # Deployment await (rollout complete) therefore means "the ALB serves it" (the CDN waits for it).
+        stop = lifecycle.APP
+        deployment = self._deployment(
+            name, "app", grace_seconds=stop.grace_seconds, after=[self.ingress],
+            container=core.ContainerArgs(
+                name="app", image=a.app.image,
+                ports=[core.ContainerPortArgs(name="http", container_port=a.app.port)],
+                env_from=self._env_from(config),
+                startup_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=30),
+                readiness_probe=core.ProbeArgs(**probe, period_seconds=5, failure_threshold=3),
+                liveness_probe=core.ProbeArgs(**probe, period_seconds=20, failure_threshold=3),
+                # Serves while the ALB still sends new requests to the deregistering target (ladder/lifecycle.py).
+                lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(
+                    sleep=core.SleepActionArgs(seconds=stop.pre_stop_seconds))),
+                **hardened(a.app_resources, APP_UID)))
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-app", metadata=self._meta("app", "app"),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
@@ -457,7 +464,8 @@ class Workloads(Tier):
             f"{prefix}/success-codes": "200",
             f"{prefix}/load-balancer-attributes":
                 "idle_timeout.timeout_seconds=60,routing.http.drop_invalid_header_fields.enabled=true",
-            f"{prefix}/target-group-attributes": "deregistration_delay.timeout_seconds=30",
+            f"{prefix}/target-group-attributes":
+                f"deregistration_delay.timeout_seconds={lifecycle.ALB_DEREGISTRATION_DELAY_SECONDS}",
         }
         if a.certificate_arn:
             notes.update({
@@ -475,7 +483,7 @@ class Workloads(Tier):
         a = self.args
         # No probes: a BullMQ worker serves no port; a crashed worker exits and restarts.
         deployment = self._deployment(
-            name, "workers", grace_seconds=120,  # BullMQ finishes the running job on SIGTERM (worker.close())
+            name, "workers", grace_seconds=lifecycle.WORKERS.grace_seconds,  # BullMQ finishes the running job on SIGTERM
             container=core.ContainerArgs(
                 name="worker", image=a.app.image, command=list(a.app.worker_command),
                 env_from=self._env_from(config), **hardened(a.worker_resources, APP_UID)))
@@ -627,6 +635,8 @@ class Workloads(Tier):
                         automount_service_account_token=False,
                         # The reload sidecar signals PgBouncer, so the two share a process namespace.
                         share_process_namespace=True,
+                        # The preStop drains (ladder/lifecycle.py: SIGINT, wait for the exit); grace covers it.
+                        termination_grace_period_seconds=lifecycle.PGBOUNCER.grace_seconds,
                         security_context=pod_security(PGBOUNCER_UID),
                         topology_spread_constraints=spread(labels),
                         init_containers=[core.ContainerArgs(
@@ -642,6 +652,8 @@ class Workloads(Tier):
                             ports=[core.ContainerPortArgs(name="pgbouncer", container_port=PGBOUNCER_PORT)],
                             readiness_probe=core.ProbeArgs(tcp_socket=tcp, period_seconds=5),
                             liveness_probe=core.ProbeArgs(tcp_socket=tcp, period_seconds=15, failure_threshold=3),
+                            lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(
+                                exec_=core.ExecActionArgs(command=["sh", "-c", lifecycle.pgbouncer_pre_stop_script()]))),
                             volume_mounts=[
                                 core.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
                                 auth_mount,

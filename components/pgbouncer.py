@@ -113,6 +113,7 @@ class PgBouncer(Tier):
                                                                                  instance_warmup="60")),
             tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in args.tags.items()],
             opts=self.child())
+        self.target_group = target_group  # its arn_suffix: the unhealthy-targets alarm (components/alarms.py)
         self.endpoint = self.nlb.dns_name
         self.port = PGBOUNCER_PORT
         self.register_outputs({"endpoint": self.endpoint, "port": PGBOUNCER_PORT})

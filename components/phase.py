@@ -24,6 +24,8 @@ from .alarms import (
     app_metric_alarms,
     database_alarms,
     host_alarms,
+    nginx_lb_alarms,
+    pgbouncer_alarms,
     queue_alarm,
     redis_alarms,
     redis_node_ids,
@@ -86,9 +88,12 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)  # type: ignore[var-annotated]  # pulumi stubs: Input/Output types the SDK accepts at runtime
     redis_ends = dict(redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
                       redis_cluster=cfg.redis.cluster_mode == "enabled", static_url=static_url)
+    pgbouncer_specs: list[AlarmSpec] = []  # the PgBouncer tier's alarms, where there is one
     if cfg.uses_pgbouncer and cfg.phase <= 5:
         pgb = build_pgbouncer(cfg, net, sg, db, tags, prefix)
         outputs["pgbouncerEndpoint"] = pgb.endpoint
+        pgbouncer_specs = pgbouncer_alarms(pgb.group.name, pgb.nlb.arn_suffix, pgb.target_group.arn_suffix,
+                                           cfg.pgbouncer.default_pool_size)
         ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=pgb.endpoint,
                             db_port=pgb.port, db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
                             db_read_name=pgbouncer_names.RO_DATABASE, db_via_pgbouncer=True,
@@ -104,7 +109,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     role = HostRole("app-host", HostRoleArgs([*app_db_secrets, redis.secret.arn, *registry_secret], tags,
                                              image=cfg.app.image)) if cfg.phase <= 5 else None
 
-    specs: list[AlarmSpec] = [queue_alarm(stack)]
+    specs: list[AlarmSpec] = [queue_alarm(stack), *pgbouncer_specs]
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
         work = build_workloads(cfg, app, eks, db, redis, static_url)
@@ -137,7 +142,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     r = cfg.redis
     nodes = (r.shards if r.cluster_mode == "enabled" else 1) * (1 + r.replicas_per_shard)
     specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
-    alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags))
+    alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags, dashboard_name=prefix, region=cfg.region))
 
     outputs.update({
         "vpcId": net.vpc_id,
@@ -222,9 +227,10 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
 def fleet_alarms(fleet: Fleet, stack: str) -> list[AlarmSpec]:
     """The ALB measures latency and errors; behind nginx the app's own metrics do."""
     if fleet.alb is not None:
-        specs = alb_alarms(fleet.alb.arn_suffix) + host_alarms("AutoScalingGroupName", fleet.app_group_name, "app")
+        specs = alb_alarms(fleet.alb.arn_suffix, fleet.target_group.arn_suffix)  # type: ignore[union-attr]  # set with the alb
+        specs += host_alarms("AutoScalingGroupName", fleet.app_group_name, "app")
     else:
-        specs = app_metric_alarms(stack)
+        specs = app_metric_alarms(stack) + nginx_lb_alarms(fleet.nginx_lb.id)
         for i, inst in enumerate(fleet.app_instances):
             specs += host_alarms("InstanceId", inst.id, f"app-{i}")
     return specs + host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from . import engine
+from . import dashboard, engine
 from .config import ConfigError
 from .preflight import PreflightError
 
@@ -88,6 +88,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 COMMANDS["plan"] = ("offline plan of a stack: resource tree, counts, outputs", _plan_args, cmd_plan)
 COMMANDS["stacks"] = ("list the preset stacks", lambda p: None, cmd_stacks)
+COMMANDS["dashboard"] = (dashboard.HELP, dashboard.dashboard_args, dashboard.cmd_dashboard)
 
 
 def _load_extensions() -> None:

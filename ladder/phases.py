@@ -36,6 +36,10 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("queueDepth", "jobs waiting in the queue", 100, "jobs"),
     Trigger("dbConnectionsPercent", "database connections, share of max_connections", 90, "%"),
     Trigger("replicaLagSeconds", "read replica lag", 1, "s"),
+    # PgBouncer tier (phases 3-5; ours, not the sources'): the fullest pool at the share the
+    # database connections trigger uses, and a client wait as long as the whole p95 budget.
+    Trigger("pgbouncerPoolPercent", "PgBouncer server connections in use, fullest pool", 90, "%"),
+    Trigger("pgbouncerWaitSeconds", "PgBouncer client wait for a server connection, longest", 1, "s"),
 )
 TRIGGER_BY_KEY = {t.key: t for t in TRIGGERS}
 

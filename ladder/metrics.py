@@ -1,0 +1,131 @@
+"""The metrics contract: every custom CloudWatch metric the stacks alarm or scale on, once.
+
+Who reads it: the alarms (`components/alarms.py`), the host publisher's config (rendered into
+user data as `/etc/scaleladder/metrics.json`, read by `cloudinit/scaleladder-metrics`), the
+dashboard (`ladder/dashboard.py`), the README table (`ladder docs`) and the tests. A metric
+name, unit or dimension changes here or nowhere.
+
+How the app reports (phases 1-5): StatsD lines over UDP to the host publisher on the Docker
+bridge address (`STATSD_HOST`/`STATSD_PORT` in the containers' env). Containers hold no AWS
+credentials (IMDSv2 hop limit 1); the publisher runs on the host, with the host role, whose
+PutMetricData is limited to these namespaces (`cloudwatch:namespace` condition key: CloudWatch
+User Guide, "Using condition keys to limit access to CloudWatch namespaces"). Timers go out as
+raw values (`Values`/`Counts`), never statistic sets: CloudWatch computes percentiles only from
+raw values (CloudWatch API Reference, GetMetricStatistics: "CloudWatch needs raw data points to
+calculate percentile statistics"). Phase 6: the pods publish the same metrics themselves with
+their service account's Pod Identity role (same namespaces, same condition key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+APP_NAMESPACE = "ScaleLadder/App"
+HOST_NAMESPACE = "ScaleLadder/Host"
+PGBOUNCER_NAMESPACE = "ScaleLadder/PgBouncer"
+NAMESPACES = (APP_NAMESPACE, HOST_NAMESPACE, PGBOUNCER_NAMESPACE)
+
+# The publisher's UDP listener: the Docker default bridge's gateway address (docker's
+# `bip`, pinned in /etc/docker/daemon.json so it cannot move), the StatsD port.
+STATSD_HOST = "172.17.0.1"
+STATSD_BRIDGE_CIDR = "172.17.0.1/16"
+STATSD_PORT = 8125
+FLUSH_SECONDS = 60  # one datapoint per metric per minute (standard resolution)
+
+# CloudWatch API Reference, MetricDatum `Values`: "up to 150 values per metric with one
+# PutMetricData request"; PutMetricData `MetricData`: at most 1000 metrics per request (20
+# before 2023): the publisher sends 20, valid under both.
+MAX_VALUES_PER_DATUM = 150
+MAX_DATA_PER_CALL = 20
+
+Kind = Literal["gauge", "timer", "counter", "sampled"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One custom metric. `kind` says how it reaches the publisher: `gauge` (StatsD `|g`, the
+    last value of the minute; absent when the app stopped reporting), `timer` (`|ms`, every value
+    kept, so percentiles work), `counter` (`|c`, summed; published as 0 in a quiet minute, so an
+    absent counter means the publisher itself stopped), `sampled` (read by a host script)."""
+
+    namespace: str
+    name: str
+    unit: str  # a CloudWatch StandardUnit
+    kind: Kind
+    dimensions: tuple[str, ...]
+    description: str
+    reporter: str  # who measures it
+    publisher_hosts: str  # who calls PutMetricData in phases 1-5
+    publisher_eks: str = ""  # phase 6 ("" = not published in phase 6)
+    period: int = FLUSH_SECONDS
+
+
+CONTRACT: tuple[Metric, ...] = (
+    Metric(APP_NAMESPACE, "QueueWaiting", "Count", "gauge", ("Stack",),
+           "jobs waiting, all BullMQ queues (drives the worker group's target tracking and the queue alarm)",
+           "the worker container, every 60 s or more often", "scaleladder-metrics on the worker's host",
+           "the worker pods (Pod Identity)"),
+    Metric(APP_NAMESPACE, "RequestLatency", "Milliseconds", "timer", ("Stack",),
+           "one value per HTTP request (p95 alarm; SampleCount is the request count)",
+           "the API container, per request", "scaleladder-metrics on the API's host", "the API pods (Pod Identity)"),
+    Metric(APP_NAMESPACE, "ServerErrors", "Count", "counter", ("Stack",),
+           "HTTP responses with a 5xx status (error rate = ServerErrors / RequestLatency SampleCount)",
+           "the API container, per 5xx response", "scaleladder-metrics on the API's host",
+           "the API pods (Pod Identity)"),
+    Metric(HOST_NAMESPACE, "MemoryUtilization", "Percent", "sampled", ("AutoScalingGroupName|InstanceId",),
+           "host memory in use (EC2 reports CPU itself, memory it cannot see)",
+           "/proc/meminfo", "scaleladder-host-metrics (1-minute timer) on every app and worker host"),
+    Metric(PGBOUNCER_NAMESPACE, "ClientsWaiting", "Count", "sampled", ("AutoScalingGroupName",),
+           "clients queued for a server connection, all pools (SHOW POOLS cl_waiting, summed over hosts)",
+           "PgBouncer's admin console as pgbouncer_stats", "scaleladder-pgbouncer-metrics on every PgBouncer host"),
+    Metric(PGBOUNCER_NAMESPACE, "MaxClientWaitSeconds", "Seconds", "sampled", ("AutoScalingGroupName",),
+           "the longest a queued client has waited (SHOW POOLS maxwait)",
+           "PgBouncer's admin console as pgbouncer_stats", "scaleladder-pgbouncer-metrics on every PgBouncer host"),
+    Metric(PGBOUNCER_NAMESPACE, "PoolUtilization", "Percent", "sampled", ("AutoScalingGroupName",),
+           "server connections in use, share of default_pool_size, fullest pool (SHOW POOLS sv_active)",
+           "PgBouncer's admin console as pgbouncer_stats", "scaleladder-pgbouncer-metrics on every PgBouncer host"),
+)
+BY_NAME = {(m.namespace, m.name): m for m in CONTRACT}
+
+
+def metric(namespace: str, name: str) -> Metric:
+    return BY_NAME[(namespace, name)]
+
+
+def app_metrics() -> list[Metric]:
+    """What the app reports over StatsD (the host publisher's whitelist)."""
+    return [m for m in CONTRACT if m.namespace == APP_NAMESPACE]
+
+
+def publisher_config(region: str, stack: str) -> str:
+    """/etc/scaleladder/metrics.json for `scaleladder-metrics` (JSON: the script is stdlib + boto3)."""
+    return json.dumps({
+        "region": region,
+        "namespace": APP_NAMESPACE,
+        "dimensions": {"Stack": stack},
+        "listen": {"host": STATSD_HOST, "port": STATSD_PORT},
+        "flushSeconds": FLUSH_SECONDS,
+        "maxValuesPerDatum": MAX_VALUES_PER_DATUM,
+        "maxDataPerCall": MAX_DATA_PER_CALL,
+        "metrics": {m.name: {"unit": m.unit, "kind": m.kind} for m in app_metrics()},
+    }, indent=2, sort_keys=True)
+
+
+def statsd_env() -> dict[str, str]:
+    """What the containers are told about the publisher (app.env)."""
+    return {"STATSD_HOST": STATSD_HOST, "STATSD_PORT": str(STATSD_PORT)}
+
+
+def markdown_table() -> str:
+    """The README's contract table (`ladder docs`)."""
+    rows = ["| namespace | metric | unit | how the app / host reports | dimensions | published by (phases 1-5) "
+            "| phase 6 |", "|---|---|---|---|---|---|---|"]
+    how = {"gauge": "StatsD gauge `{n}:<v>\\|g`", "timer": "StatsD timer `{n}:<ms>\\|ms`",
+           "counter": "StatsD counter `{n}:1\\|c`", "sampled": "sampled on the host"}
+    for m in CONTRACT:
+        rows.append(f"| `{m.namespace}` | `{m.name}` | {m.unit} | {how[m.kind].format(n=m.name)}: {m.description} "
+                    f"| {', '.join(f'`{d}`' for d in m.dimensions)} | {m.publisher_hosts} "
+                    f"| {m.publisher_eks or 'not published (no such tier)'} |")
+    return "\n".join(rows)

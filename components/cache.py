@@ -2,7 +2,8 @@
 
 One group, logical name `redis`, from phase 1 on: AWS moves a group from
 cluster mode disabled to `compatible` to `enabled` in place, once, never back,
-so every phase reaches the next without a new group. The auth token lives in
+so every phase reaches the next without a new group. What AWS cannot do in place
+(ladder/inplace.py) is refused against the deployed group before it is registered. The auth token lives in
 Secrets Manager; `maxmemory-policy noeviction` (BullMQ's requirement) is set in
 both parameter groups.
 """
@@ -10,14 +11,14 @@ both parameter groups.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from ladder import redis_settings
+from ladder import inplace, redis_settings
 from ladder.config import ConfigError
 
 from .base import Tags, Tier, tagged
@@ -33,11 +34,12 @@ class CacheArgs:
     node_type: str
     engine_version: str
     cluster_mode: ClusterMode
-    previous_cluster_mode: pulumi.Input[str | None]  # last deployed mode (a stack output), None when new
     shards: int
     replicas_per_shard: int
     tags: Tags
-    previous_engine_version: pulumi.Input[str | None] = None  # last deployed engine version, None when new
+    # The deployed group in its input names (components/deployed.py: from AWS, else the last
+    # outputs); empty when nothing is deployed. Checked with ladder/inplace.py before the group.
+    deployed: pulumi.Input[dict[str, Any]] = field(default_factory=dict)
 
 
 class Cache(Tier):
@@ -68,15 +70,15 @@ class Cache(Tier):
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", retention_in_days=30, tags=args.tags,
                                            opts=self.child())
 
-        checked_mode = pulumi.Output.from_input(args.previous_cluster_mode).apply(
-            lambda previous: _refuse_backwards(previous, args.cluster_mode, args.shards))
         failover = args.replicas_per_shard > 0
+        wanted = wanted_inputs(args)
+        checked = pulumi.Output.from_input(args.deployed).apply(lambda deployed: _refuse(name, deployed, wanted))
+        checked_mode = checked.apply(lambda w: w["clusterMode"])
         self.group = aws.elasticache.ReplicationGroup(  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             name,
             description="scaleladder Redis (app cache and BullMQ)",
             engine="redis",
-            engine_version=pulumi.Output.from_input(args.previous_engine_version).apply(
-                lambda previous: _refuse_downgrade(previous, args.engine_version)),
+            engine_version=checked.apply(lambda w: w["engineVersion"]),
             node_type=args.node_type,
             port=REDIS_PORT,
             cluster_mode=checked_mode,
@@ -117,30 +119,25 @@ def _sizing(args: CacheArgs) -> dict[str, int]:
     return {"num_cache_clusters": 1 + args.replicas_per_shard}
 
 
-def _refuse_downgrade(previous: str | None, wanted: str) -> str:
-    """ElastiCache cannot downgrade an engine: the provider plans a replacement of the group
-    (terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff
-    `engineVersionForceNewOnDowngrade`), which would lose every queued job."""
-    def parse(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in v.split("."))
-    if previous and parse(wanted) < parse(str(previous)):
-        raise ConfigError([
-            f"scaleladder:redis.engineVersion: the Redis group runs {previous} and ElastiCache cannot downgrade "
-            f"in place (the group would be replaced and its data lost; got {wanted}); allowed: {previous} or newer"])
-    return wanted
+def wanted_inputs(args: CacheArgs) -> dict[str, Any]:
+    """The group's inputs the in-place rules look at, as the program will set them."""
+    return {"clusterMode": args.cluster_mode, "engineVersion": args.engine_version, "nodeType": args.node_type,
+            "automaticFailoverEnabled": args.replicas_per_shard > 0, "engine": "redis",
+            "transitEncryptionEnabled": True, "atRestEncryptionEnabled": True, **_sizing_inputs(args)}
 
 
-def _refuse_backwards(previous: str | None, wanted: str, shards: int = 1) -> str:
-    problem = redis_settings.cluster_mode_step_problem(previous, wanted)
-    if problem:
-        raise ConfigError([problem])
-    # A compatible group has one shard and AWS allows no scaling while compatible. The provider
-    # runs a shard-count change (ModifyReplicationGroupShardConfiguration) *before* the
-    # ModifyReplicationGroup that sets cluster mode, so "enabled + N shards" in the same update
-    # reshards a group that is still compatible, and AWS rejects it. Enable first, then reshard.
-    if previous == "compatible" and wanted == "enabled" and shards != 1:
-        raise ConfigError([
-            f"scaleladder:redis.shards: the Redis group is in cluster mode 'compatible' (one shard) and AWS allows "
-            f"no resharding until it is 'enabled'; set redis.shards: 1 for the `pulumi up` that sets "
-            f"redis.clusterMode: enabled, then raise it (got {shards}); allowed: 1"])
+def _sizing_inputs(args: CacheArgs) -> dict[str, int]:
+    return {_CAMEL[k]: v for k, v in _sizing(args).items()}
+
+
+_CAMEL = {"num_node_groups": "numNodeGroups", "replicas_per_node_group": "replicasPerNodeGroup",
+          "num_cache_clusters": "numCacheClusters"}
+
+
+def _refuse(name: str, deployed: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[str, Any]:
+    """`wanted` when AWS can apply it to the deployed group in place; else ConfigError naming each
+    config key (ladder/inplace.py: cluster mode only forward, one step, alone; no downgrade ...)."""
+    found = inplace.refusals(inplace.REPLICATION_GROUP, name, deployed or {}, wanted)
+    if found:
+        raise ConfigError([r.message() for r in found])
     return wanted

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from ladder import credentials
+from ladder import credentials, inplace
 from ladder.aws_facts import rds_max_connections
 from ladder.config import ConfigError
 
@@ -33,7 +33,8 @@ from .base import Tags, Tier, tagged
 
 DB_NAME = credentials.DB_NAME
 DB_PORT = 5432
-ENGINE_VERSION_KEY = "scaleladder:database.engineVersion"
+# The logs the primary exports to CloudWatch Logs, each into /aws/rds/instance/<id>/<log>.
+LOG_EXPORTS = ("postgresql", "upgrade")
 
 # RDS API Reference, CreateDBInstance `MasterUserPassword`: "Can include any printable
 # ASCII character except "/", """, or "@"" (and no spaces: RDS console); RDS for
@@ -80,8 +81,12 @@ class DatabaseArgs:
     backup_retention_days: int
     final_snapshot_name: str
     tags: Tags
-    previous_storage_gb: pulumi.Input[int | None] = None  # last deployed size (a stack output), None when new
-    previous_engine_version: pulumi.Input[str | None] = None  # last deployed `dbEngineVersion`, None when new
+    # Fixed (not auto-named), so the primary's log groups can exist, with retention, before it.
+    identifier: pulumi.Input[str] | None = None
+    log_retention_days: int = 30
+    # The deployed primary in its input names (components/deployed.py: from AWS, else the last
+    # outputs); empty when nothing is deployed. Checked with ladder/inplace.py before the primary.
+    deployed: pulumi.Input[dict[str, Any]] = field(default_factory=dict)
 
 
 class Database(Tier):
@@ -112,18 +117,29 @@ class Database(Tier):
             "admin_user": credentials.PGBOUNCER_ADMIN_USER, "admin_password": self._password("pgbouncer-admin"),
             "stats_user": credentials.PGBOUNCER_STATS_USER, "stats_password": self._password("pgbouncer-stats")})
         small = args.instance_class.endswith((".micro", ".small"))
+        wanted = {"engineVersion": args.engine_version, "allocatedStorage": args.storage_gb,
+                  "maxAllocatedStorage": args.max_storage_gb, "storageEncrypted": True, "engine": "postgres",
+                  "dbName": DB_NAME, "username": credentials.MASTER_USER}
+        deployed = pulumi.Output.from_input(args.deployed).apply(lambda d: _refuse(name, d, wanted))
+        # RDS creates /aws/rds/instance/<id>/<log> itself on the first export, kept forever (RDS
+        # User Guide, "Publishing PostgreSQL logs to Amazon CloudWatch Logs"; retention "Never
+        # expire" until set): the program makes them first, with retention, and the primary waits.
+        log_groups = [aws.cloudwatch.LogGroup(
+            f"{name}-{log}-log", name=pulumi.Output.concat("/aws/rds/instance/", args.identifier, f"/{log}"),
+            retention_in_days=args.log_retention_days, tags=args.tags, opts=self.child())
+            for log in LOG_EXPORTS] if args.identifier is not None else []
         self.primary = aws.rds.Instance(
             name,
+            identifier=args.identifier,
             engine="postgres",
             engine_version=args.engine_version,
             # A major change needs the flag (RDS API, ModifyDBInstance AllowMajorVersionUpgrade); a
             # downgrade is refused here, before AWS would refuse it.
-            allow_major_version_upgrade=pulumi.Output.from_input(args.previous_engine_version).apply(
-                lambda previous: major_upgrade(previous, args.engine_version)),
+            allow_major_version_upgrade=deployed.apply(
+                lambda d: major_upgrade(d.get("engineVersion"), args.engine_version)),
             auto_minor_version_upgrade=True,
             instance_class=args.instance_class,
-            allocated_storage=pulumi.Output.from_input(args.previous_storage_gb).apply(
-                lambda previous: _refuse_shrinking(previous, args.storage_gb)),
+            allocated_storage=deployed.apply(lambda _: args.storage_gb),
             max_allocated_storage=args.max_storage_gb,
             storage_type="gp3",
             storage_encrypted=True,
@@ -146,13 +162,13 @@ class Database(Tier):
             skip_final_snapshot=False,
             final_snapshot_identifier=args.final_snapshot_name,
             ca_cert_identifier="rds-ca-rsa2048-g1",
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=not small,
             tags=tagged(args.tags, role="primary"),
             # Never deleted by Pulumi, and kept in AWS even if removed from the program. The
             # password is set at creation; `scaleladder-db rotate-master` changes it afterwards
             # (and the db-master secret), which `pulumi up` must not revert.
-            opts=self.child(protect=True, retain_on_delete=True, ignore_changes=["password"]),
+            opts=self.child(protect=True, retain_on_delete=True, ignore_changes=["password"], depends_on=log_groups),
         )
         # Replicas copy the primary's data and roles; they carry no password (AWS rejects one) and
         # depend on the primary's backups being on, which replicate_source_db implies.
@@ -220,12 +236,13 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=False)
 
 
-def _refuse_shrinking(previous: int | None, wanted: int) -> int:
-    if previous is not None and wanted < int(previous):
-        raise ConfigError([
-            f"scaleladder:database.storageGb: the database has {int(previous)} GB and AWS cannot reduce allocated "
-            f"storage (got {wanted}); allowed: {int(previous)} or more"])
-    return wanted
+def _refuse(name: str, deployed: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The deployed state when AWS can apply `wanted` to it in place; else ConfigError naming each
+    config key (ladder/inplace.py: no storage shrink, no engine downgrade, no replace-forcing change)."""
+    found = inplace.refusals(inplace.RDS_INSTANCE, name, deployed or {}, wanted)
+    if found:
+        raise ConfigError([r.message() for r in found])
+    return deployed or {}
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -234,15 +251,8 @@ def _version(text: str) -> tuple[int, ...]:
 
 def major_upgrade(previous: str | None, wanted: str) -> bool | None:
     """`True` when `wanted`'s major differs from the deployed `previous` (RDS needs
-    AllowMajorVersionUpgrade then); ConfigError on a downgrade, which RDS cannot do
-    ("Upgrading a DB instance engine version": restore a snapshot instead). `None` (unset)
-    otherwise, so a stack that never upgrades shows no diff."""
+    AllowMajorVersionUpgrade then; a downgrade was refused before, by ladder/inplace.py).
+    `None` (unset) otherwise, so a stack that never upgrades shows no diff."""
     if previous is None or previous == "":
         return None
-    deployed, planned = _version(previous), _version(wanted)
-    common = min(len(deployed), len(planned))  # "16" means the newest 16.x: compare what both name
-    if planned[:common] < deployed[:common]:
-        raise ConfigError([
-            f"{ENGINE_VERSION_KEY}: the database runs PostgreSQL {previous} and RDS cannot downgrade an engine "
-            f"(got {wanted!r}); allowed: {deployed[0]} or later (to go back, restore a snapshot into a new stack)"])
-    return True if planned[0] != deployed[0] else None
+    return True if _version(wanted)[0] != _version(previous)[0] else None

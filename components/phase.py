@@ -34,6 +34,7 @@ from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_da
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
+from .deployed import DB_IDENTIFIER_OUTPUT, REDIS_GROUP_ID_OUTPUT, deployed_database, deployed_redis, previous_outputs
 from .eks import EksCluster, EksClusterArgs
 from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
@@ -41,12 +42,6 @@ from .identity import HostRole, HostRoleArgs, db_secrets_for
 from .network import Network, NetworkArgs
 from .pgbouncer import PgBouncer, PgBouncerArgs
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
-
-
-def previous_outputs() -> pulumi.StackReference:
-    """This stack's own last outputs: how the program knows what is already deployed
-    (Redis cluster mode can only move forward)."""
-    return pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
 
 
 def build(cfg: StackConfig) -> dict[str, Any]:
@@ -69,15 +64,13 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         max_storage_gb=cfg.database.max_storage_gb, multi_az=cfg.database.multi_az,
         replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
         backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags,
-        previous_storage_gb=previous.get_output("dbStorageGb"),
-        previous_engine_version=previous.get_output("dbEngineVersion")))
+        deployed=deployed_database(previous)))
 
     redis = Cache("redis", CacheArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
         engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
         replicas_per_shard=cfg.redis.replicas_per_shard,
-        previous_cluster_mode=previous.get_output("redisClusterMode"),
-        previous_engine_version=previous.get_output("redisEngineVersion"), tags=tags))
+        deployed=deployed_redis(previous), tags=tags))
 
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
@@ -154,6 +147,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "redisClusterMode": redis.cluster_mode,
         "redisEngineVersion": redis.engine_version,
         "redisSecretArn": redis.secret.arn,
+        # what components/deployed.py reads from AWS on the next `up`
+        REDIS_GROUP_ID_OUTPUT: redis.group.id,
+        DB_IDENTIFIER_OUTPUT: db.identifier,
         "alarmTopicArn": alarms.topic.arn,
     })
     return outputs

@@ -240,17 +240,20 @@ def validate_stack(values: dict[str, Any], root: Path = REPO, stack: str = "stac
 
 
 def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
-        previous_outputs: dict[str, Any] | None = None, preflight: bool = True) -> Plan:
+        previous_outputs: dict[str, Any] | None = None, preflight: bool = True,
+        deployed: dict[str, dict[str, Any]] | None = None) -> Plan:
     """Plan `stack` offline. `values` replaces the stack file's config (tests use it).
 
     Like `pulumi preview`, a plan whose inputs the provider or AWS would refuse fails with
     the preflight's violations (`ladder.preflight`); `preflight=False` returns it anyway,
-    for the tests of the preflight itself.
+    for the tests of the preflight itself. `deployed` is what the mocked AWS reports for the
+    resources `previous_outputs` name (ladder.mocks.AwsMocks; default: the outputs' values).
     """
     values = read_stack(stack, root) if values is None else values
     cli = cli_config(stack, values, root)
     cfg = program_config(cli, root)  # fail before any resource, as the program would
-    monitor, outputs = execute(stack, cli, cfg.region, root=root, previous_outputs=previous_outputs)
+    monitor, outputs = execute(stack, cli, cfg.region, root=root, previous_outputs=previous_outputs,
+                               deployed=deployed)
     ours = stackconfig.program_values(cli.values, NAMESPACE, root)
     stack_set = {k: v for k, v in ours.items() if f"{NAMESPACE}:{k}" in values}  # for the unused-key report
     plan = Plan(project_file(root)["name"], stack, cfg, monitor.recorded, outputs, unused_keys(stack_set, cfg.phase))
@@ -264,11 +267,11 @@ def run(stack: str, *, root: Path = REPO, values: dict[str, Any] | None = None,
 
 
 def execute(stack: str, cli: stackconfig.CliConfig, region: str, *, root: Path = REPO,
-            previous_outputs: dict[str, Any] | None = None,
-            monitor: RecordingMonitor | None = None) -> tuple[RecordingMonitor, dict[str, Any]]:
+            previous_outputs: dict[str, Any] | None = None, monitor: RecordingMonitor | None = None,
+            deployed: dict[str, dict[str, Any]] | None = None) -> tuple[RecordingMonitor, dict[str, Any]]:
     """Run `__main__.py` under mocks with `cli` as the config the CLI hands over, unvalidated
     by the tooling (tests use it to show the program itself refuses bad config before any resource)."""
-    monitor = monitor or RecordingMonitor(AwsMocks(region, previous_outputs))
+    monitor = monitor or RecordingMonitor(AwsMocks(region, previous_outputs, deployed))
     pulumi_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi_mocks.set_mocks(monitor.mocks, project=project_file(root)["name"], stack=stack, preview=False,
                            monitor=monitor)

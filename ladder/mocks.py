@@ -73,10 +73,61 @@ _ID_PREFIX = {
 }
 
 
+def deployed_from_outputs(previous_outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What AWS reports for the stateful resources the last outputs name, when a test gives no
+    `deployed` state of its own: the outputs' values (AWS and the outputs agree)."""
+    out: dict[str, dict[str, Any]] = {}
+    group, ident = previous_outputs.get("redisGroupId"), previous_outputs.get("dbIdentifier")
+    if group:
+        out["redis"] = {k: v for k, v in (("clusterMode", previous_outputs.get("redisClusterMode")),
+                                          ("engineVersion", previous_outputs.get("redisEngineVersion"))) if v}
+    if ident:
+        out["db"] = {k: v for k, v in (("allocatedStorage", previous_outputs.get("dbStorageGb")),
+                                       ("engineVersion", previous_outputs.get("dbEngineVersion"))) if v}
+    return out
+
+
 class AwsMocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str, previous_outputs: dict[str, Any] | None = None):
+    """`previous_outputs` answer the stack's StackReference to itself; `deployed` is what AWS
+    reports for the resources those outputs name (`redisGroupId`, `dbIdentifier`), by kind:
+    {"redis": {clusterMode, engineVersion, nodeType, numNodeGroups, replicasPerNodeGroup,
+    numCacheClusters ...}, "db": {allocatedStorage, engineVersion, storageEncrypted ...}}.
+    A test makes AWS and the outputs disagree (an `up` that failed half-way) by giving both."""
+
+    def __init__(self, region: str, previous_outputs: dict[str, Any] | None = None,
+                 deployed: dict[str, dict[str, Any]] | None = None):
         self.region = region
         self.previous_outputs = previous_outputs or {}
+        self.deployed = deployed if deployed is not None else deployed_from_outputs(self.previous_outputs)
+
+    def _deployed(self, kind: str, ident: str, what: str) -> dict[str, Any]:
+        if kind not in self.deployed:  # AWS answers "not found", and the provider fails the invoke
+            raise ValueError(f"{what} {ident!r} not found")
+        return self.deployed[kind]
+
+    def _replication_group(self, a: dict[str, Any]) -> dict[str, Any]:
+        gid = a["replicationGroupId"]
+        state = {"clusterMode": "disabled", "numCacheClusters": 1, **self._deployed("redis", gid, "replication group")}
+        enabled = state["clusterMode"] == "enabled"
+        shards = int(state.get("numNodeGroups", 1))
+        replicas = int(state.get("replicasPerNodeGroup", int(state["numCacheClusters"]) - 1))
+        members = ([f"{gid}-{s:04d}-{n:03d}" for s in range(1, shards + 1) for n in range(1, replicas + 2)] if enabled
+                   else [f"{gid}-{n:03d}" for n in range(1, replicas + 2)])
+        return {"id": gid, "replicationGroupId": gid, "arn": f"arn:aws:elasticache:{self.region}:{ACCOUNT_ID}:"
+                f"replicationgroup:{gid}", "nodeType": "cache.m6g.large", "automaticFailoverEnabled": replicas > 0,
+                "multiAzEnabled": replicas > 0, "numNodeGroups": shards, "replicasPerNodeGroup": replicas,
+                "numCacheClusters": len(members), "memberClusters": members, "port": 6379, **state}
+
+    def _cache_cluster(self, a: dict[str, Any]) -> dict[str, Any]:
+        cid = a["clusterId"]
+        state = self._deployed("redis", cid, "cache cluster")
+        return {"id": cid, "clusterId": cid, "engine": "redis", "engineVersion": state.get("engineVersion", "7.1.0")}
+
+    def _db_instance(self, a: dict[str, Any]) -> dict[str, Any]:
+        ident = a["dbInstanceIdentifier"]
+        state = self._deployed("db", ident, "DB instance")
+        return {"id": ident, "dbInstanceIdentifier": ident, "engine": "postgres", "storageEncrypted": True,
+                "allocatedStorage": 20, "engineVersion": "16.4", **state}
 
     # -- invokes -------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -120,6 +171,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             },
             "aws:s3/getCanonicalUserId:getCanonicalUserId": lambda a: {"id": CANONICAL_USER_ID, "displayName": ""},
             "aws:iam/getSessionContext:getSessionContext": lambda a: _session_context(a["arn"]),
+            # The deployed stateful resources (components/deployed.py), as AWS reports them.
+            "aws:elasticache/getReplicationGroup:getReplicationGroup": self._replication_group,
+            "aws:elasticache/getCluster:getCluster": self._cache_cluster,
+            "aws:rds/getInstance:getInstance": self._db_instance,
             # A database login secret ({"username", "password"}, ladder/credentials.py layouts).
             "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda a: {
                 "arn": a["secretId"], "id": f"{a['secretId']}|AWSCURRENT", "secretId": a["secretId"],
@@ -213,6 +268,8 @@ class AwsMocks(pulumi.runtime.Mocks):
             return {"name": f"{name}-{h[:7]}", "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{name}-{h[:7]}"}
         if typ == "aws:secretsmanager/secret:Secret":
             return {"arn": f"arn:aws:secretsmanager:{r}:{ACCOUNT_ID}:secret:{name}-{h[:6]}"}
+        if typ == "aws:ssm/parameter:Parameter":
+            return {"arn": f"arn:aws:ssm:{r}:{ACCOUNT_ID}:parameter{inputs.get('name') or '/' + name}"}
         if typ == "aws:sns/topic:Topic":
             return {"arn": f"arn:aws:sns:{r}:{ACCOUNT_ID}:{name}-{h[:7]}"}
         if typ == "aws:kms/key:Key":

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import userdata
 from .cost import CostReport, price_plan
-from .diff import Diff, ResourceDiff, change_lines, common_changes, listed, show
+from .diff import MISSING, Diff, ResourceDiff, change_lines, common_changes, listed, show
 from .prices import catalog
 
 if TYPE_CHECKING:
@@ -233,7 +233,8 @@ def effects(diff: Diff) -> list[str]:
                 out.append(f"{kind} `{label}`: its pod template changes ({_paths(r, 'spec.template.')}), so every "
                            f"pod is replaced by a rolling update{how}")
             for c in replicas:
-                out.append(f"{kind} `{label}`: scales from {show(c.old)} to {show(c.new)} pods")
+                was = "unset (the autoscaler's count)" if c.old is MISSING else show(c.old)
+                out.append(f"{kind} `{label}`: `spec.replicas` from {was} to {show(c.new)} pods")
         elif r.type == NODE_GROUP and any(c.path.split(".")[0] in ("releaseVersion", "version", "amiType")
                                           for c in r.changes):
             out.append(f"EKS node group `{r.name}`: a new node image version replaces every node ({_paths(r)})")
@@ -241,9 +242,10 @@ def effects(diff: Diff) -> list[str]:
 
 
 def _paths(r: ResourceDiff, strip: str = "", limit: int = 4) -> str:
-    """The changed inputs, by top-level name (`tagSpecifications`, not every tag path in it)."""
+    """The changed inputs, by top-level name (`tagSpecifications`, not every tag path in it);
+    with `strip`, only the paths under it, in full (`spec.containers[0].image`)."""
     paths = sorted({c.path.removeprefix(strip) if strip else re.split(r"[.\[]", c.path, maxsplit=1)[0]
-                    for c in r.changes})
+                    for c in r.changes if c.path.startswith(strip)})
     shown = ", ".join(f"`{p}`" for p in paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 

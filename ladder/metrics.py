@@ -129,3 +129,35 @@ def markdown_table() -> str:
                     f"| {', '.join(f'`{d}`' for d in m.dimensions)} | {m.publisher_hosts} "
                     f"| {m.publisher_eks or 'not published (no such tier)'} |")
     return "\n".join(rows)
+
+
+# -- host logs ----------------------------------------------------------------------------
+# Docker's awslogs driver options (moby daemon/logger/awslogs ValidateLogOpt: awslogs-region,
+# awslogs-group, tag, ...; `mode`/`max-buffer-size` are the daemon's own delivery options,
+# Docker docs "Configure logging drivers": non-blocking keeps a CloudWatch Logs hiccup from
+# blocking the app's stdout). The group must exist (no awslogs-create-group: the host role may
+# not create groups); one stream per container, named `<container name>/<id>`.
+DOCKER_LOG_OPTS = ("awslogs-region", "awslogs-group", "tag", "mode", "max-buffer-size")
+JOURNALD_MAX_USE = "500M"  # journald's own cap on /var/log/journal (journald.conf SystemMaxUse=)
+JOURNALD_MAX_RETENTION = "2week"  # journald.conf MaxRetentionSec=
+
+
+def docker_daemon_json(region: str, log_group: str) -> str:
+    """/etc/docker/daemon.json: container logs to CloudWatch Logs (never the root disk), and the
+    bridge address pinned where the metrics publisher listens."""
+    return json.dumps({
+        "bip": STATSD_BRIDGE_CIDR,
+        "log-driver": "awslogs",
+        "log-opts": {"awslogs-region": region, "awslogs-group": log_group, "tag": "{{.Name}}/{{.ID}}",
+                     "mode": "non-blocking", "max-buffer-size": "4m"},
+    }, indent=2, sort_keys=True)
+
+
+def journald_conf() -> str:
+    """/etc/systemd/journald.conf.d/scaleladder.conf: host logs bounded on disk."""
+    return f"[Journal]\nSystemMaxUse={JOURNALD_MAX_USE}\nMaxRetentionSec={JOURNALD_MAX_RETENTION}\n"
+
+
+def container_log_group(prefix: str) -> str:
+    """The app hosts' container log group (created by the program, with retention)."""
+    return f"/scaleladder/{prefix}/containers"

@@ -1,0 +1,53 @@
+"""What the program owns so the stack's signals work: log groups with retention (a group AWS or
+Docker would create on first write keeps logs forever) and the metrics publisher the app hosts
+run (ladder/metrics.py, cloudinit/scaleladder-metrics)."""
+
+from __future__ import annotations
+
+import base64
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder import userdata
+from ladder.metrics import container_log_group
+
+from .base import Tags
+
+# SSM PutParameter: a Standard parameter's value holds at most 4 KB (Systems Manager User Guide,
+# "Managing parameter tiers": standard 4 KB, advanced 8 KB). The publisher ships gzip + base64.
+STANDARD_PARAMETER_MAX = 4096
+
+
+def container_logs(prefix: str, retention_days: int, tags: Tags) -> aws.cloudwatch.LogGroup:
+    """The app hosts' container logs (docker's awslogs driver, /etc/docker/daemon.json); the hosts
+    may only add streams and events to it (components/identity.py)."""
+    return aws.cloudwatch.LogGroup("container-logs", name=container_log_group(prefix), retention_in_days=retention_days,
+                                   tags=tags)
+
+
+def publisher_parameter_name(prefix: str) -> str:
+    return f"/{prefix}/metrics-publisher"
+
+
+def publisher_value() -> str:
+    """cloudinit/scaleladder-metrics, gzip (deterministic: ladder.userdata.compress) in base64."""
+    value = base64.b64encode(userdata.compress(userdata.CLOUDINIT.joinpath("scaleladder-metrics").read_text())).decode()
+    if len(value) > STANDARD_PARAMETER_MAX:
+        raise ValueError(f"cloudinit/scaleladder-metrics is {len(value)} bytes gzip+base64: a Standard SSM parameter "
+                         f"holds {STANDARD_PARAMETER_MAX}; shorten it")
+    return value
+
+
+def metrics_publisher(prefix: str, tags: Tags) -> aws.ssm.Parameter:
+    """The publisher script the app hosts fetch at service start: not in user data, which is
+    within a few hundred bytes of EC2's 16 KB limit. A new script changes this parameter in place
+    (hosts pick it up at the next service start), never the hosts' user data."""
+    return aws.ssm.Parameter("metrics-publisher", name=publisher_parameter_name(prefix), type="String",
+                             tier="Standard", value=publisher_value(), tags=tags)
+
+
+def rds_identifier(previous: pulumi.StackReference, prefix: str) -> pulumi.Output[str]:
+    """The RDS primary's identifier: what the last `up` recorded (output `dbIdentifier`), else
+    `<prefix>-db`. Fixed, so the program can make its log groups before RDS exports to them."""
+    return previous.get_output("dbIdentifier").apply(lambda known: str(known) if known else f"{prefix}-db")

@@ -125,11 +125,12 @@ PASSWORD = "s3cret-Pa55word-xyz"
 
 
 def login_section() -> str:
-    """boot.sh from its registry login up to the pull and logout (the part that runs here)."""
+    """boot.sh from its registry login to the end of its `pull` function (the part that runs
+    here), then a call of it as a boot makes."""
     text = BOOT.read_text()
     start = text.index("# Registry login")
-    end = text.index("\n", text.index("docker logout")) + 1
-    return "set -euo pipefail\n" + text[start:end]
+    end = text.index("\n}\n", text.index("docker logout")) + 3
+    return "set -euo pipefail\n" + text[start:end] + 'pull "$IMAGE"\n'
 
 
 def fake_tools(bin_dir: Path, log: Path, fail_first: int = 0) -> None:

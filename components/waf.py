@@ -1,0 +1,146 @@
+"""Edge firewall: an AWS WAF web ACL with a per-IP rate-based rule and AWS managed rule
+groups, in front of the ALB (REGIONAL) or CloudFront (CLOUDFRONT scope, which AWS only
+accepts in us-east-1, whatever the stack's region). Which phase gets which: `ladder.edge`.
+
+Rules, in evaluation order:
+0. `rate-per-ip`: more than `rate_limit_per_minute` requests from one client address in a
+   60 s window are blocked with 429 (a scope-down statement leaves `/static/` uncounted).
+1.. the managed groups, as published (override `none`), except the common rule set's
+   `SizeRestrictions_BODY`, which blocks any body over 8 KB (uploads, large JSON): counted,
+   not blocked, since the app sets its own limit (nginx `client_max_body_size`).
+
+An alarm fires when the web ACL blocks more than `blocked_alarm_percent` of its requests
+(attack, or a limit set too low for real users); missing data is no traffic, not a breach.
+CloudWatch alarms act only on topics of their own region, so a CloudFront web ACL (metrics in
+us-east-1) gets its alarm and topic there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from ladder.edge import RATE_RULE, UNLIMITED_PREFIX, WINDOW_SECONDS
+
+from .base import Tags, Tier
+
+w = aws.wafv2
+BODY_SIZE_RULE = "SizeRestrictions_BODY"
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+
+
+@dataclass(frozen=True)
+class EdgeFirewallArgs:
+    scope: Literal["REGIONAL", "CLOUDFRONT"]
+    name: str
+    """Web ACL name (also its metric name and the `WebACL` alarm dimension): [0-9A-Za-z_-], 1-128."""
+    rate_limit_per_minute: int
+    managed_rule_groups: Sequence[str]
+    blocked_alarm_percent: float
+    tags: Tags
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    """REGIONAL: the stack's alarm topic. CLOUDFRONT: None, a us-east-1 topic is created."""
+    alarm_email: str | None = None
+    region: str = ""
+    """The Region dimension of REGIONAL metrics; CloudFront metrics have none."""
+    associate_arn: pulumi.Input[str] | None = None
+    """REGIONAL: the load balancer to protect. CloudFront takes the ACL ARN as `web_acl_id` instead."""
+
+
+def _visibility(metric: str) -> w.WebAclRuleVisibilityConfigArgs:
+    return w.WebAclRuleVisibilityConfigArgs(cloudwatch_metrics_enabled=True, metric_name=metric,
+                                            sampled_requests_enabled=True)
+
+
+def _not_static() -> w.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs:
+    s = w.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs
+    match = s(byte_match_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementArgs(
+        positional_constraint="STARTS_WITH", search_string=UNLIMITED_PREFIX,
+        field_to_match=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchArgs(
+            uri_path=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchUriPathArgs()),
+        text_transformations=[
+            w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementTextTransformationArgs(
+                priority=0, type="NONE")]))
+    return s(not_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementNotStatementArgs(statement=match))
+
+
+def rate_rule(limit_per_minute: int) -> w.WebAclRuleArgs:
+    return w.WebAclRuleArgs(
+        name=RATE_RULE, priority=0,
+        action=w.WebAclRuleActionArgs(block=w.WebAclRuleActionBlockArgs(
+            custom_response=w.WebAclRuleActionBlockCustomResponseArgs(response_code=429))),
+        statement=w.WebAclRuleStatementArgs(rate_based_statement=w.WebAclRuleStatementRateBasedStatementArgs(
+            aggregate_key_type="IP", limit=limit_per_minute, evaluation_window_sec=WINDOW_SECONDS,
+            scope_down_statement=_not_static())),
+        visibility_config=_visibility(RATE_RULE))
+
+
+def managed_rule(group: str, priority: int) -> w.WebAclRuleArgs:
+    overrides = [w.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
+        name=BODY_SIZE_RULE, action_to_use=w.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
+            count=w.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()))
+    ] if group == COMMON_RULE_SET else None
+    return w.WebAclRuleArgs(
+        name=group, priority=priority,
+        override_action=w.WebAclRuleOverrideActionArgs(none=w.WebAclRuleOverrideActionNoneArgs()),
+        statement=w.WebAclRuleStatementArgs(managed_rule_group_statement=w.WebAclRuleStatementManagedRuleGroupStatementArgs(
+            name=group, vendor_name="AWS", rule_action_overrides=overrides)),
+        visibility_config=_visibility(group))
+
+
+def cloudfront_provider() -> aws.Provider:
+    """An AWS provider in us-east-1, where CloudFront web ACLs (and their metrics) live. An explicit
+    provider does not read the stack's `aws:` config, so the profile and assumed role go along."""
+    aws_cfg = pulumi.Config("aws")
+    roles = aws_cfg.get_object("assumeRoles")
+    return aws.Provider("us-east-1", region="us-east-1", profile=aws_cfg.get("profile"),
+                        assume_roles=roles)  # type: ignore[arg-type]  # the config's shape is the provider's
+
+
+class EdgeFirewall(Tier):
+    TOKEN = "scaleladder:edge:EdgeFirewall"
+
+    def __init__(self, name: str, args: EdgeFirewallArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        rules = [rate_rule(args.rate_limit_per_minute)]
+        rules += [managed_rule(group, 10 + i) for i, group in enumerate(args.managed_rule_groups)]
+        self.acl = w.WebAcl(
+            f"{name}-acl", name=args.name, scope=args.scope, description="scaleladder edge: per-IP rate limit, AWS managed rules",
+            default_action=w.WebAclDefaultActionArgs(allow=w.WebAclDefaultActionAllowArgs()), rules=rules,
+            visibility_config=w.WebAclVisibilityConfigArgs(cloudwatch_metrics_enabled=True, metric_name=args.name,
+                                                            sampled_requests_enabled=True),
+            tags=args.tags, opts=self.child())
+        if args.associate_arn is not None:
+            w.WebAclAssociation(f"{name}-alb", resource_arn=args.associate_arn, web_acl_arn=self.acl.arn,
+                                opts=self.child())
+        topic = args.alarm_topic_arn
+        if topic is None:
+            own = aws.sns.Topic(f"{name}-alarms", tags=args.tags, opts=self.child())
+            if args.alarm_email:
+                aws.sns.TopicSubscription(f"{name}-alarms-email", topic=own.arn, protocol="email",
+                                          endpoint=args.alarm_email, opts=self.child())
+            topic = own.arn
+        self.blocked_alarm = self._blocked_alarm(name, args, topic)
+        self.register_outputs({"webAclArn": self.acl.arn})
+
+    def _blocked_alarm(self, name: str, args: EdgeFirewallArgs, topic: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
+        dims = {"WebACL": args.name, "Rule": "ALL", **({"Region": args.region} if args.scope == "REGIONAL" else {})}
+
+        def query(qid: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=qid, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace="AWS/WAFV2", metric_name=metric, dimensions=dims, period=300, stat="Sum"))
+
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-blocked", alarm_description=f"Edge firewall blocks over {args.blocked_alarm_percent:g} % of requests",
+            comparison_operator="GreaterThanThreshold", threshold=args.blocked_alarm_percent, evaluation_periods=1,
+            datapoints_to_alarm=1, treat_missing_data="notBreaching",  # no data = no requests, nothing blocked
+            metric_queries=[query("blocked", "BlockedRequests"), query("allowed", "AllowedRequests"),
+                            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                                id="share", return_data=True, label="blocked share of requests (%)",
+                                expression=("IF(FILL(blocked, 0) + FILL(allowed, 0) > 0, 100 * FILL(blocked, 0) / "
+                                            "(FILL(blocked, 0) + FILL(allowed, 0)), 0)"))],
+            alarm_actions=[topic], ok_actions=[topic], tags=args.tags, opts=self.child())

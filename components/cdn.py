@@ -8,17 +8,22 @@ every phase >= 5 and sets none of its replace-forcing inputs (`bucket`,
 stepping back from phase 5 to 4 removes the CDN from the program, and a protected
 bucket would make that `pulumi up` fail; retained, Pulumi forgets the bucket while
 it stays in AWS with every object and version (climbing again creates a new bucket;
-`pulumi import` adopts the old one instead). Versioning keeps overwritten assets for
+`pulumi import` adopts the old one instead). Everything that guards a bucket (public access
+block, policy, encryption, versioning, lifecycle, ownership, ACL) is retained with it. Versioning keeps overwritten assets for
 30 days, so a bad deploy of static files can be rolled back.
 
 Origin protocol. CloudFront checks the origin's certificate against the origin's
 domain name (AllViewerExceptHostHeader does not forward the viewer's Host), and no
 certificate can cover a load balancer's AWS name. So: with `app.certificateArn` the
 origin is `cdn.originDomain` (a DNS name in that certificate, pointed at the load
-balancer) over `https-only`; without one the origin is the load balancer's own DNS
-name over `http-only` (the load balancer then only listens on HTTP, so there is no
-redirect loop). The config model requires `cdn.originDomain` whenever the app has a
-certificate.
+balancer) over `https-only`. The config model requires both from phase 5 on: with the
+viewer's cookies and Authorization forwarded (AllViewerExceptHostHeader), plain HTTP between
+CloudFront and the load balancer is not an option (review aws-phases-5-6 finding 11).
+
+Origin access. The load balancer admits only CloudFront: its security group only the
+managed origin-facing prefix list on 443 (phase 5: ladder/topology.py; phase 6: the
+Ingress annotation), and its listener only requests carrying the secret ORIGIN_VERIFY_HEADER
+(anyone can point a distribution of their own at the origin; only ours knows the value).
 
 Encryption is SSE-S3 on both buckets: OAC can read SSE-KMS objects only with a key
 policy granting CloudFront, and CloudFront standard logging cannot write to SSE-KMS
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from .base import Tags, Tier, tagged
 
@@ -45,6 +51,39 @@ CACHING_OPTIMIZED = "Managed-CachingOptimized"
 CACHING_DISABLED = "Managed-CachingDisabled"
 ALL_VIEWER_EXCEPT_HOST = "Managed-AllViewerExceptHostHeader"
 SECURITY_HEADERS = "Managed-SecurityHeadersPolicy"
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
+"""Sent by CloudFront to the app origin with a secret value; the load balancer forwards only
+requests that carry it (fixed 403 otherwise), so another CloudFront distribution pointed at the
+origin (the managed prefix list admits every distribution's servers) is refused too."""
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
+"""The AWS-managed prefix list of CloudFront's origin-facing servers (VPC User Guide,
+"AWS-managed prefix lists"; its weight is 55 rules of a security group's 60: one rule only)."""
+
+
+@dataclass(frozen=True)
+class OriginVerifyArgs:
+    name_prefix: str
+    tags: Tags
+
+
+class OriginVerify(Tier):
+    """The origin header's secret value: generated, kept in Secrets Manager (for operators and
+    for a rotation), handed to CloudFront and the load balancer as a Pulumi secret only."""
+
+    TOKEN = "scaleladder:edge:OriginVerify"
+
+    def __init__(self, name: str, args: OriginVerifyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        # Letters and digits only: an ALB http-header condition treats * and ? as wildcards and
+        # takes at most 128 characters per value (ELB User Guide, "Listener rules", HTTP header conditions).
+        value = random.RandomPassword(f"{name}-value", length=48, special=False, opts=self.child())
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}", description=f"{args.name_prefix}: the {ORIGIN_VERIFY_HEADER} header CloudFront sends to the app origin",
+            recovery_window_in_days=7, tags=args.tags, opts=self.child())
+        aws.secretsmanager.SecretVersion(f"{name}", secret_id=self.secret.id, secret_string=value.result,
+                                         opts=self.child())
+        self.value: pulumi.Output[str] = pulumi.Output.secret(value.result)
+        self.register_outputs({"originVerifySecretArn": self.secret.arn})
 
 
 @dataclass(frozen=True)
@@ -66,6 +105,8 @@ class CdnArgs:
     """Days CloudFront access logs are kept."""
     noncurrent_asset_days: int = 30
     """Days an overwritten or deleted static asset stays recoverable."""
+    origin_verify: pulumi.Input[str] | None = None
+    """Secret value CloudFront sends as ORIGIN_VERIFY_HEADER to the app origin (OriginVerify)."""
 
 
 class Cdn(Tier):
@@ -82,7 +123,7 @@ class Cdn(Tier):
         aws.s3.BucketVersioning(
             "static-assets", bucket=self.bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=self.child())
+            opts=self.kept())
         aws.s3.BucketLifecycleConfiguration(
             "static-assets", bucket=self.bucket.id,
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -92,7 +133,7 @@ class Cdn(Tier):
                     noncurrent_days=args.noncurrent_asset_days),
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7))],
-            opts=self.child())
+            opts=self.kept())
 
         self.logs, log_acl = self._log_bucket(invoke)
 
@@ -125,7 +166,9 @@ class Cdn(Tier):
                     custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
                         http_port=80, https_port=443,
                         origin_protocol_policy="https-only" if args.origin_https else "http-only",
-                        origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=60, origin_keepalive_timeout=5)),
+                        origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=60, origin_keepalive_timeout=5),
+                    custom_headers=[aws.cloudfront.DistributionOriginCustomHeaderArgs(
+                        name=ORIGIN_VERIFY_HEADER, value=args.origin_verify)] if args.origin_verify is not None else None),
             ],
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
                 target_origin_id=APP_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
@@ -147,7 +190,7 @@ class Cdn(Tier):
         aws.s3.BucketPolicy(
             "static-assets", bucket=self.bucket.id,
             policy=pulumi.Output.all(self.bucket.arn, self.distribution.arn).apply(lambda v: static_policy(v[0], v[1])),
-            opts=self.child(depends_on=guards))
+            opts=self.kept(depends_on=guards))
 
         self.domain_name = self.distribution.domain_name
         host = args.aliases[0] if args.aliases else self.distribution.domain_name
@@ -160,20 +203,27 @@ class Cdn(Tier):
         })
 
     # -- buckets -------------------------------------------------------------
+    def kept(self, **kwargs) -> pulumi.ResourceOptions:
+        """Options of what guards a retained bucket (public access block, policy, encryption,
+        versioning, lifecycle, ownership, ACL): retained with it, so a step back from phase 5
+        leaves the bucket in AWS still private, TLS-only and expiring old versions (deleted
+        guards would leave it unblocked and growing)."""
+        return self.child(retain_on_delete=True, **kwargs)
+
     def _private_bucket(self, name: str, bucket: aws.s3.Bucket, ownership: str) -> list[pulumi.Resource]:
         """Public access blocked, ownership set, SSE-S3 by default. Returns what a policy must wait for."""
         block = aws.s3.BucketPublicAccessBlock(
             name, bucket=bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-            restrict_public_buckets=True, opts=self.child())
+            restrict_public_buckets=True, opts=self.kept())
         owner = aws.s3.BucketOwnershipControls(
             name, bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership=ownership),
-            opts=self.child())
+            opts=self.kept())
         aws.s3.BucketServerSideEncryptionConfiguration(
             name, bucket=bucket.id,
             rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"))],
-            opts=self.child())
+            opts=self.kept())
         return [block, owner]
 
     def _log_bucket(self, invoke: pulumi.InvokeOutputOptions) -> tuple[aws.s3.Bucket, aws.s3.BucketAcl]:
@@ -192,7 +242,7 @@ class Cdn(Tier):
                     permission="FULL_CONTROL",
                     grantee=aws.s3.BucketAclAccessControlPolicyGrantGranteeArgs(type="CanonicalUser", id=grantee))
                     for grantee in (me, delivery)]),
-            opts=self.child(depends_on=[owner]))
+            opts=self.kept(depends_on=[owner]))
         aws.s3.BucketLifecycleConfiguration(
             "cdn-logs", bucket=logs.id,
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -200,9 +250,9 @@ class Cdn(Tier):
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=a.log_retention_days),
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7))],
-            opts=self.child())
+            opts=self.kept())
         aws.s3.BucketPolicy("cdn-logs", bucket=logs.id, policy=logs.arn.apply(lambda arn: tls_only_policy(arn)),
-                            opts=self.child(depends_on=[block]))
+                            opts=self.kept(depends_on=[block]))
         return logs, acl
 
     def _viewer_certificate(self) -> aws.cloudfront.DistributionViewerCertificateArgs:

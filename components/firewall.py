@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from ladder.topology import FirewallPlan
+from ladder.topology import CLOUDFRONT, FirewallPlan
 
 from .base import Tags, Tier, tagged
+from .cdn import CLOUDFRONT_ORIGIN_FACING
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,18 @@ class FirewallArgs:
 class Firewall(Tier):
     TOKEN = "scaleladder:network:Firewall"
 
+    def _source(self, source: str) -> dict[str, pulumi.Input[str]]:
+        """A rule's source: an address range, CloudFront's managed prefix list, or a tier's group."""
+        if "/" in source:
+            return {"cidr_ipv4": source}
+        if source == CLOUDFRONT:
+            if getattr(self, "_cloudfront", None) is None:
+                # Looked up by name: the list's id differs per region (VPC User Guide, "AWS-managed prefix lists").
+                self._cloudfront = aws.ec2.get_managed_prefix_list_output(
+                    name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self)).id
+            return {"prefix_list_id": self._cloudfront}
+        return {"referenced_security_group_id": self.ids[source]}
+
     def __init__(self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.groups: dict[str, aws.ec2.SecurityGroup] = {
@@ -38,7 +51,7 @@ class Firewall(Tier):
         }
         self.ids: dict[str, pulumi.Input[str]] = {t: g.id for t, g in self.groups.items()} | dict(args.external)
         for rule in args.plan.rules:
-            source = {"cidr_ipv4": rule.source} if "/" in rule.source else {"referenced_security_group_id": self.ids[rule.source]}
+            source = self._source(rule.source)
             aws.vpc.SecurityGroupIngressRule(
                 f"{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
                 security_group_id=self.ids[rule.tier], ip_protocol="tcp", from_port=rule.port, to_port=rule.port,

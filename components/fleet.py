@@ -22,6 +22,7 @@ from ladder.userdata import nginx_lb_user_data
 
 from .app_host import NGINX_PORT, host_instance, host_template, ubuntu_ami
 from .base import Tags, Tier
+from .cdn import ORIGIN_VERIFY_HEADER
 
 QUEUE_METRIC_NAMESPACE = "ScaleLadder/App"
 QUEUE_METRIC_NAME = "QueueWaiting"
@@ -57,6 +58,11 @@ class FleetArgs:
     name_prefix: str  # fixed group names: hosts and alarms refer to them
     stack: str
     tags: Tags
+    lb_instance_profile_name: pulumi.Input[str] | None = None
+    """The nginx LB host's own profile (nginx mode): no secret read, unlike the app hosts' role."""
+    origin_verify: pulumi.Input[str] | None = None
+    """Phase 5: the secret value CloudFront sends as X-Origin-Verify (components/cdn.py OriginVerify);
+    the HTTPS listener forwards only requests that carry it and answers others 403."""
 
 
 class Fleet(Tier):
@@ -110,9 +116,22 @@ class Fleet(Tier):
             tags=a.tags, opts=self.child())
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
         if a.certificate_arn:
-            aws.lb.Listener(f"{name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
-                            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=a.certificate_arn,
-                            default_actions=forward, tags=a.tags, opts=self.child())
+            # Behind CloudFront: requests without the origin header (anyone who found the origin, or a
+            # distribution of someone else's) get a fixed 403; ours match the rule and are forwarded.
+            refuse = [aws.lb.ListenerDefaultActionArgs(type="fixed-response", fixed_response=(
+                aws.lb.ListenerDefaultActionFixedResponseArgs(content_type="text/plain", message_body="Forbidden",
+                                                              status_code="403")))]
+            https = aws.lb.Listener(f"{name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
+                                    ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=a.certificate_arn,
+                                    default_actions=refuse if a.origin_verify is not None else forward, tags=a.tags,
+                                    opts=self.child())
+            if a.origin_verify is not None:
+                aws.lb.ListenerRule(
+                    f"{name}-from-cdn", listener_arn=https.arn, priority=1,
+                    conditions=[aws.lb.ListenerRuleConditionArgs(http_header=aws.lb.ListenerRuleConditionHttpHeaderArgs(
+                        http_header_name=ORIGIN_VERIFY_HEADER, values=[a.origin_verify]))],
+                    actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=self.target_group.arn)],
+                    tags=a.tags, opts=self.child())
             http_actions = [aws.lb.ListenerDefaultActionArgs(
                 type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
                     protocol="HTTPS", port="443", status_code="HTTP_301"))]
@@ -137,7 +156,8 @@ class Fleet(Tier):
                 "max_fails": 3, "fail_timeout_s": 30, "keepalive": 32, "client_max_body_size_mb": 10}))
         lb = host_instance(f"{name}-nginx-lb", parent=self, ami=self.ami, instance_type="t3.small",
                            subnet_id=a.public_subnet_ids[0], security_group_id=a.lb_security_group_id,
-                           instance_profile=a.instance_profile_name, user_data=conf.apply(nginx_lb_user_data),
+                           instance_profile=a.lb_instance_profile_name or a.instance_profile_name,
+                           user_data=conf.apply(nginx_lb_user_data),
                            tags=a.tags, public=True)
         eip = aws.ec2.Eip(f"{name}-nginx-lb-ip", domain="vpc", instance=lb.id, tags=a.tags, opts=self.child())
         self.nginx_lb = lb

@@ -65,10 +65,13 @@ from ladder import credentials, images, lifecycle, pgbouncer
 
 from .app_host import AppSpec
 from .base import Tier
+from .cdn import CLOUDFRONT_ORIGIN_FACING, ORIGIN_VERIFY_HEADER
 
 core, apps, meta = k8s.core.v1, k8s.apps.v1, k8s.meta.v1
 
 PGBOUNCER_PORT = 6432
+FORBIDDEN_ACTION = "forbidden"
+"""The Ingress's default backend behind CloudFront: the controller's fixed-response action (403)."""
 PGBOUNCER_UID = images.PGBOUNCER_UID
 APP_UID = 1000  # `node` in the official Node.js images; any non-root uid works for a read-only image
 CONFIG_DIR, AUTH_DIR, CA_DIR, RUN_DIR = "/etc/pgbouncer/config", "/etc/pgbouncer/auth", "/etc/pgbouncer/ca", "/var/run/pgbouncer"
@@ -186,6 +189,11 @@ class WorkloadsArgs:
     """Name of External Secrets Operator's IAM role (components/eks.py): granted read here."""
     pgbouncer: PgBouncerSpec
     static_url: pulumi.Input[str] | None = None
+    vpc_cidr: str | None = None
+    """The VPC's range (`network.cidr`): where RDS, Redis and the ALB are, for the NetworkPolicies."""
+    origin_verify: pulumi.Input[str] | None = None
+    """The secret X-Origin-Verify value CloudFront sends (components/cdn.py OriginVerify): the
+    Ingress's ALB admits only CloudFront's prefix list and forwards only requests carrying it."""
     after: Sequence[pulumi.Resource] = ()
     """Cluster services every object waits for: the load balancer controller's webhooks
     intercept Services and Pods, KEDA's CRDs must exist before ScaledObjects."""
@@ -252,6 +260,8 @@ class Workloads(Tier):
             "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
         }), opts=self.child(depends_on=list(args.after)))
         self._after_ns = self.child(depends_on=[self.namespace, *args.after])
+        if args.vpc_cidr is not None:
+            self._network_policies(name, args.vpc_cidr)
 
         store = self._secret_store(name)
         self._store = store
@@ -266,6 +276,58 @@ class Workloads(Tier):
         self.workers = self._workers(name, config)
         self.ingress_hostname = self.ingress.status.apply(_alb_hostname)
         self.register_outputs({"ingressHostname": self.ingress_hostname, "namespace": ns})
+
+    # -- network policies ----------------------------------------------------------
+    def _network_policies(self, name: str, vpc_cidr: str) -> None:
+        """Who talks to whom inside the namespace and out of it (enforced by the VPC CNI's network
+        policy agent, `enableNetworkPolicy` on the vpc-cni add-on, components/eks.py). Everything is
+        denied, then: DNS for all; the ALB (the VPC) into the app's port; app and workers into
+        PgBouncer; PostgreSQL (5432 in the VPC: RDS) only from PgBouncer and the bootstrap Job;
+        Redis (6379 in the VPC) only from app and workers; app and workers out to the internet
+        (third-party APIs, AWS public endpoints), never to the VPC's other ports. The security
+        groups still decide at the VPC level (every pod shares the cluster group); these policies
+        decide which pod may use that path. The node's own IP (kubelet probes) is always allowed."""
+        a = self.args
+        net = k8s.networking.v1
+
+        def pods(*names: str) -> meta.LabelSelectorArgs:
+            return meta.LabelSelectorArgs(match_expressions=[meta.LabelSelectorRequirementArgs(
+                key="app.kubernetes.io/name", operator="In", values=list(names))])
+
+        def tcp(port: int | str) -> list[net.NetworkPolicyPortArgs]:
+            return [net.NetworkPolicyPortArgs(protocol="TCP", port=port)]
+
+        vpc = [net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr=vpc_cidr))]
+        dns = net.NetworkPolicyEgressRuleArgs(
+            to=[net.NetworkPolicyPeerArgs(namespace_selector=meta.LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": "kube-system"}), pod_selector=meta.LabelSelectorArgs(
+                match_labels={"k8s-app": "kube-dns"}))],
+            ports=[net.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")])
+        policies: dict[str, net.NetworkPolicySpecArgs] = {
+            "default-deny": net.NetworkPolicySpecArgs(pod_selector=meta.LabelSelectorArgs(),
+                                                      policy_types=["Ingress", "Egress"], egress=[dns]),
+            "app-from-alb": net.NetworkPolicySpecArgs(
+                pod_selector=pods("app"), policy_types=["Ingress"],
+                ingress=[net.NetworkPolicyIngressRuleArgs(from_=vpc, ports=tcp(a.app.port))]),
+            "pgbouncer-from-app": net.NetworkPolicySpecArgs(
+                pod_selector=pods("pgbouncer"), policy_types=["Ingress"],
+                ingress=[net.NetworkPolicyIngressRuleArgs(
+                    from_=[net.NetworkPolicyPeerArgs(pod_selector=pods("app", "workers"))], ports=tcp(PGBOUNCER_PORT))]),
+            "app-egress": net.NetworkPolicySpecArgs(
+                pod_selector=pods("app", "workers"), policy_types=["Egress"], egress=[
+                    net.NetworkPolicyEgressRuleArgs(to=[net.NetworkPolicyPeerArgs(pod_selector=pods("pgbouncer"))],
+                                                    ports=tcp(PGBOUNCER_PORT)),
+                    net.NetworkPolicyEgressRuleArgs(to=vpc, ports=tcp(a.redis_port)),
+                    net.NetworkPolicyEgressRuleArgs(to=[net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(
+                        cidr="0.0.0.0/0", except_=[vpc_cidr]))])]),
+            "database-egress": net.NetworkPolicySpecArgs(
+                pod_selector=pods("pgbouncer", "bootstrap"), policy_types=["Egress"],
+                egress=[net.NetworkPolicyEgressRuleArgs(to=vpc, ports=tcp(a.db_port))]),
+        }
+        self.network_policies = {
+            policy: net.NetworkPolicy(f"{name}-{policy}", metadata=meta.ObjectMetaArgs(
+                name=policy, namespace=a.namespace, labels=dict(a.labels)), spec=spec, opts=self._after_ns)
+            for policy, spec in policies.items()}
 
     def _meta(self, name: str, component: str, auto: bool = False) -> meta.ObjectMetaArgs:
         labels = {**self.args.labels, "app.kubernetes.io/name": component}
@@ -415,6 +477,10 @@ class Workloads(Tier):
                                                         annotations=self._ingress_annotations()),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name="alb",
+                # Behind CloudFront, what no rule matches (no origin header) gets the fixed 403 below.
+                default_backend=k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
+                    name=FORBIDDEN_ACTION, port=k8s.networking.v1.ServiceBackendPortArgs(name="use-annotation")))
+                if a.origin_verify is not None else None,
                 rules=[k8s.networking.v1.IngressRuleArgs(http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[
                     k8s.networking.v1.HTTPIngressPathArgs(
                         path="/", path_type="Prefix",
@@ -454,7 +520,31 @@ class Workloads(Tier):
         self._pdb(name, "app")
         return deployment
 
-    def _ingress_annotations(self) -> dict[str, str]:
+    def _ingress_annotations(self) -> dict[str, pulumi.Input[str]]:
+        """The controller's annotations; behind CloudFront (origin_verify) the conditions one holds
+        the origin header's value, a Pulumi secret (encrypted in the state)."""
+        a = self.args
+        notes: dict[str, pulumi.Input[str]] = dict(self._plain_ingress_annotations())
+        if a.origin_verify is None:
+            return notes
+        prefix = "alb.ingress.kubernetes.io"
+        # aws-load-balancer-controller docs, "Ingress annotations": security-group-prefix-lists
+        # (inbound sources of the managed group), actions.<name> (a fixed response, referenced as a
+        # backend with port `use-annotation`), conditions.<service> (extra rule conditions).
+        # HTTPS only: CloudFront uses https-only, and each prefix-list rule weighs 55 of a group's 60.
+        prefix_list = aws.ec2.get_managed_prefix_list_output(
+            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self)).id
+        notes[f"{prefix}/listen-ports"] = json.dumps([{"HTTPS": 443}])
+        notes.pop(f"{prefix}/ssl-redirect", None)
+        notes[f"{prefix}/actions.{FORBIDDEN_ACTION}"] = json.dumps({
+            "type": "fixed-response",
+            "fixedResponseConfig": {"contentType": "text/plain", "statusCode": "403", "messageBody": "Forbidden"}})
+        notes[f"{prefix}/security-group-prefix-lists"] = prefix_list
+        notes[f"{prefix}/conditions.app"] = pulumi.Output.secret(a.origin_verify).apply(lambda value: json.dumps([{
+            "field": "http-header", "httpHeaderConfig": {"httpHeaderName": ORIGIN_VERIFY_HEADER, "values": [value]}}]))
+        return notes
+
+    def _plain_ingress_annotations(self) -> dict[str, str]:
         a = self.args
         prefix = "alb.ingress.kubernetes.io"
         notes = {

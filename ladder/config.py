@@ -255,12 +255,131 @@ class HpaConfig(Section):
     memory_percent: int = Field(ge=10, le=100)
 
 
+# Ranges the EKS public endpoint never sees as a source (it is on the internet): a stack that
+# wants VPC-internal clients chooses eks.endpointAccess: private instead.
+_NON_PUBLIC = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                                   "127.0.0.0/8", "169.254.0.0/16")]
+MIN_PUBLIC_ACCESS_PREFIX = 8
+"""Ranges wider than /8 admit a large part of the internet: refused like 0.0.0.0/0."""
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+
+
 class EksConfig(Section):
     version: Literal[aws_facts.EKS_VERSIONS]  # type: ignore[valid-type]
     node_instance_type: str
     nodes_min: int = Field(ge=1, le=450)
     nodes_max: int = Field(ge=1, le=450)
     hpa: HpaConfig
+    endpoint_access: Literal["public", "private"] = Field(
+        "public", description="Kubernetes API endpoint: public (plus the private one nodes use), reachable only from "
+                              "eks.publicAccessCidrs; or private (VPC only: deploy from inside the VPC, a VPN or a peer).")
+    public_access_cidrs: list[str] | None = Field(
+        None, description="IPv4 ranges (the deployers' egress: CI runners, office VPN) allowed to reach the public "
+                          "endpoint; required with endpointAccess public, no default; 0.0.0.0/0 is refused.")
+    admin_principal_arns: list[str] = Field(
+        default_factory=list, description="IAM roles/users that may assume the cluster's admin role (the only "
+                                          "cluster-admin access entry); empty: any principal of the account whose "
+                                          "IAM policy allows sts:AssumeRole on it.")
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must list at least one range (or set eks.endpointAccess: private)")
+        for cidr in v:
+            try:
+                net = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError as err:
+                raise ValueError(f"{cidr!r} is not an IPv4 network like 203.0.113.0/24 ({err})") from None
+            if net.prefixlen < MIN_PUBLIC_ACCESS_PREFIX:
+                raise ValueError(f"{cidr} opens the Kubernetes API to the internet; list the deployers' egress "
+                                 f"ranges (/{MIN_PUBLIC_ACCESS_PREFIX} or narrower) or set eks.endpointAccess: private")
+            if any(net.subnet_of(n) for n in _NON_PUBLIC):
+                raise ValueError(f"{cidr} is a private range, never the source address the public endpoint sees; "
+                                 "for clients inside the VPC set eks.endpointAccess: private")
+        return v
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _admins(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not _IAM_PRINCIPAL_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+        return v
+
+
+class EdgeConfig(Section):
+    """Rate limiting and managed rules where requests enter the stack (`ladder.edge` says which
+    enforcer each phase gets: nginx `limit_req`, or an AWS WAF web ACL on the ALB or CloudFront)."""
+
+    rate_limit_per_minute: int = Field(
+        aws_facts.EDGE_RATE_LIMIT_DEFAULT, ge=aws_facts.WAF_RATE_LIMIT_MIN, le=aws_facts.WAF_RATE_LIMIT_MAX,
+        description="Requests per minute one client IP may send (everything but /static and the health check); "
+                    "more get HTTP 429.")
+    burst: int = Field(50, ge=0, le=100_000, description="nginx only: requests over the rate accepted at once "
+                                                          "before 429s (a page load's parallel requests).")
+    managed_rule_groups: list[Literal[aws_facts.WAF_MANAGED_RULE_GROUPS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(aws_facts.WAF_DEFAULT_RULE_GROUPS),
+        description="AWS managed rule groups in the web ACL (phases with WAF).")
+    blocked_alarm_percent: float = Field(5.0, gt=0, le=100, description="Alarm when the web ACL blocks more than "
+                                                                       "this share of requests (5-minute periods).")
+
+    @field_validator("managed_rule_groups")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each rule group may appear once")
+        return v
+
+
+class ClimbConfig(Section):
+    """The intermediate states a climb needs, set by the operator for one `pulumi up` and checked
+    by the program against what is deployed (`ladder.climb`; README "Climbing, step by step")."""
+
+    keep_single_host: bool = Field(
+        False, description="Phase 2 only: keep the phase-1 VM and its Elastic IP serving while the load balancer "
+                           "and groups come up (the first phase-2 `pulumi up`; remove it once DNS points at the "
+                           "load balancer). Also the first step of stepping back 2 -> 1.")
+    app_database_route: Literal["direct", "pgbouncer"] | None = Field(
+        None, description="How app hosts reach PostgreSQL: `direct` to RDS or through `pgbouncer`. Default: "
+                          "pgbouncer where the phase has a PgBouncer tier (3+), else direct. The first phase-3 "
+                          "`pulumi up` of a climb sets direct (PgBouncer must serve before the app moves).")
+    keep_ec2_tier: bool = Field(
+        False, description="Phase 6 only: keep the phase-5 EC2 tier (load balancer, app and worker groups, PgBouncer "
+                           "hosts) serving beside EKS (the first phase-6 `pulumi up` of the 5 -> 6 climb, and the "
+                           "first step of stepping back 6 -> 5); removing it is refused until an `up` brought the "
+                           "EKS path up serving (ladder.climb_eks).")
+    origin_domain_target: CliText | None = Field(
+        None, description="With app.certificateArn: the load balancer hostname cdn.originDomain now points at, as the "
+                          "last `up` output it (ingressHostname on the way to 6, ec2AlbHostname on the way back); "
+                          "the EC2 tier (or EKS) goes only when it matches.")
+
+    @field_validator("origin_domain_target")
+    @classmethod
+    def _target(cls, v: str | None) -> str | None:
+        if v is not None and (not _HOSTNAME.match(v.lower()) or v.startswith("*.")):
+            raise ValueError(f"{v!r} is not a DNS name")
+        return v
+
+
+_AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+class HostsConfig(Section):
+    ami: str | None = Field(
+        None, description="AMI of every EC2 host (app, workers, PgBouncer, nginx). Unset: the AMI the last "
+                          "`pulumi up` recorded (output hostsAmi), or Canonical's current Ubuntu 24.04 on the "
+                          "first one; set an id to roll the fleet onto it.")
+
+    @field_validator("ami")
+    @classmethod
+    def _ami(cls, v: str | None) -> str | None:
+        # EC2 image ids: `ami-` and 8 or 17 hex digits (EC2 API Reference, "Resource IDs").
+        if v is not None and not _AMI_ID.match(v):
+            raise ValueError("must be an EC2 image id like ami-0123456789abcdef0 (ami- and 8 or 17 hex digits)")
+        return v
 
 
 class AlarmsConfig(Section):
@@ -381,6 +500,14 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     hpa = cfg.eks.hpa
     if hpa.min_replicas > hpa.max_replicas:
         problems.append(f"{key('eks.hpa.minReplicas')}: must be <= {key('eks.hpa.maxReplicas')} (got {hpa.min_replicas} > {hpa.max_replicas})")
+    e = cfg.eks
+    if cfg.phase == 6 and e.endpoint_access == "public" and not e.public_access_cidrs:
+        problems.append(f"{key('eks.publicAccessCidrs')}: required with {key('eks.endpointAccess')} public (the "
+                        "default): list the IPv4 ranges allowed to reach the Kubernetes API (CI runners, office VPN); "
+                        "there is no open default; or set eks.endpointAccess: private")
+    if e.endpoint_access == "private" and e.public_access_cidrs:
+        problems.append(f"{key('eks.publicAccessCidrs')}: only used with {key('eks.endpointAccess')} public "
+                        "(a private endpoint has no public address to restrict)")
     if cfg.phase == 6 and hpa.min_replicas < 2:
         problems.append(f"{key('eks.hpa.minReplicas')}: must be >= 2 so a node drain never takes the app down (got {hpa.min_replicas})")
 
@@ -420,6 +547,13 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                         f"{region}; a load balancer uses ACM certificates of its own region only (ELB User Guide, "
                         f"\"SSL certificates for your Application Load Balancer\"); allowed: an ACM ARN in {region}")
     cdn = cfg.cdn
+    if cfg.phase >= 5 and not cfg.app.certificate_arn:
+        # CloudFront forwards the viewer's cookies and Authorization to the app origin: from phase 5 on
+        # that leg is HTTPS only (https-only to cdn.originDomain, a name in the certificate).
+        problems.append(
+            f"{key('app.certificateArn')}: required from phase 5 (got phase {cfg.phase}): CloudFront reaches the "
+            f"load balancer over HTTPS only, at {key('cdn.originDomain')}; set an ACM certificate ARN in {region} "
+            "covering that name, and cdn.originDomain to it (a DNS name pointed at the load balancer)")
     if cfg.phase >= 5 and cfg.app.certificate_arn and not cdn.origin_domain:
         problems.append(
             f"{key('cdn.originDomain')}: required when {key('app.certificateArn')} is set: CloudFront checks the "

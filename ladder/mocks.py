@@ -53,6 +53,13 @@ def _session_context(arn: str) -> dict[str, Any]:
             "sessionName": "", "id": arn}
 
 
+def _managed_prefix_list(region: str, name: str) -> dict[str, Any]:
+    """An AWS-managed prefix list (e.g. com.amazonaws.global.cloudfront.origin-facing): a pl- id per region."""
+    pl = "pl-" + _short(f"{region}:{name}", 8)
+    return {"id": pl, "name": name, "addressFamily": "IPv4", "arn": f"arn:aws:ec2:{region}:aws:prefix-list/{pl}",
+            "entries": [], "maxEntries": 55, "ownerId": "AWS", "version": 1, "tags": {}}
+
+
 def k8s_autoname(name: str) -> str:
     """metadata.name the Kubernetes provider gives an object that sets none (logical name + suffix)."""
     return f"{name}-{_short('k8s' + name, 8)}"
@@ -170,6 +177,7 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID,
             },
             "aws:s3/getCanonicalUserId:getCanonicalUserId": lambda a: {"id": CANONICAL_USER_ID, "displayName": ""},
+            "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda a: _managed_prefix_list(r, a.get("name") or ""),
             "aws:iam/getSessionContext:getSessionContext": lambda a: _session_context(a["arn"]),
             # The deployed stateful resources (components/deployed.py), as AWS reports them.
             "aws:elasticache/getReplicationGroup:getReplicationGroup": self._replication_group,

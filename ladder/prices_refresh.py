@@ -71,6 +71,14 @@ QUERIES: dict[str, Query] = {
     "secretsmanager_api_calls_10k": Query("AWSSecretsManager", r"AWSSecretsManager-APIRequest$", scale=1e4),
     "kms_key_month": Query("awskms", r"KMS-Keys$"),
     "vpc_interface_endpoint_hour": Query("AmazonVPC", r"VpcEndpoint-Hours$"),
+    # AWS WAF, as Infracost filters it (internal/resources/aws/wafv2_web_acl.go): Shield-protected
+    # variants excluded.
+    "waf_web_acl_month": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)WebACLV2$",
+                               {"productFamily": "Web Application Firewall"}),
+    "waf_rule_month": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)RuleV2$",
+                            {"productFamily": "Web Application Firewall"}),
+    "waf_requests_1m": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)RequestV2-Tier1$",
+                             {"productFamily": "Web Application Firewall"}, scale=1e6),
 }
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from .config import StackConfig
 
 INTERNET = "0.0.0.0/0"
+CLOUDFRONT = "cloudfront"
+"""A rule source naming CloudFront's origin-facing servers (the AWS-managed prefix list,
+components/cdn.py CLOUDFRONT_ORIGIN_FACING): phase 5's load balancer admits nothing else."""
 HTTP, HTTPS, POSTGRES, PGBOUNCER, REDIS = 80, 443, 5432, 6432, 6379
 
 
@@ -43,8 +46,11 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
         clients = ("app", "workers")
         tiers = ["lb", "app", "workers", "db", "redis"]
         rules += [
-            Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
-            Rule("lb", HTTPS, INTERNET, "HTTPS from the internet"),
+            # Phase 5: CloudFront is the only way in (HTTPS to the origin; one prefix-list rule:
+            # the list weighs 55 of a group's 60 rules); the listener also checks the origin header.
+            *([Rule("lb", HTTPS, CLOUDFRONT, "HTTPS from CloudFront's origin-facing servers only")] if p == 5 else [
+                Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
+                Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")]),
             Rule("app", HTTP, "lb", "load balancer to nginx on app instances"),
         ]
     else:

@@ -86,7 +86,14 @@ scan_strings = engine.strings
 # Secrets Manager copies. Never user data, tags, a Kubernetes object or an output.
 SECRET_HOLDERS = {("aws:rds/instance:Instance", "password"),
                   ("aws:secretsmanager/secretVersion:SecretVersion", "secretString"),
-                  ("aws:elasticache/replicationGroup:ReplicationGroup", "authToken")}
+                  ("aws:elasticache/replicationGroup:ReplicationGroup", "authToken"),
+                  # The origin header CloudFront sends and the load balancer checks (components/cdn.py
+                  # OriginVerify): a secret input, so encrypted in the state. The Ingress annotation is a
+                  # plain field in the cluster (see README, security decisions).
+                  ("aws:cloudfront/distribution:Distribution", "origins[1].customHeaders[0].value"),
+                  ("aws:lb/listenerRule:ListenerRule", "conditions[0].httpHeader.values[0]"),
+                  ("kubernetes:networking.k8s.io/v1:Ingress",
+                   "metadata.annotations.alb.ingress.kubernetes.io/conditions.app")}
 
 
 def secret_paths(value: Any, path: str = "") -> Any:

@@ -4,15 +4,18 @@ AWS Load Balancer Controller, KEDA). Built from pulumi-aws and pulumi-kubernetes
 resources, not the pulumi-eks component, so every piece shows in the plan.
 
 Choices, and why:
-- API endpoint: private and public. Private so nodes and pods talk to it inside the
-  VPC; public so the deployer (CI runner, laptop) reaches it without a VPN. Every
-  call is IAM-authenticated; `public_access_cidrs` narrows it when the deployer has
-  fixed egress addresses.
+- API endpoint: always private (nodes and pods talk to it inside the VPC); public too only
+  with `eks.endpointAccess: public`, and then reachable only from `eks.publicAccessCidrs`
+  (no open default: the config refuses 0.0.0.0/0). Every call is IAM-authenticated as well.
 - Authentication mode `API` (access entries, no aws-auth ConfigMap). The cluster
   creator gets no implicit admin (`bootstrap_cluster_creator_admin_permissions`
-  false): whoever runs `pulumi up` gets an explicit, visible access entry with the
-  cluster-admin policy. Managed node groups need no entry of ours: EKS creates the
-  EC2_LINUX entry for the node role itself (creating it again fails).
+  false). Cluster admin belongs to one IAM role the program makes (`<prefix>-eks-admin`),
+  assumable by `eks.adminPrincipalArns` (or, unset, by any principal of the account whose
+  own policy allows sts:AssumeRole on it): its access entry never moves when CI and a
+  laptop take turns running `pulumi up`, and the kubeconfig (the Kubernetes provider's too)
+  assumes it (`aws eks get-token --role-arn`), so it works whatever credentials, profile or
+  assumed role the deployer's AWS CLI starts from. Managed node groups need no entry of
+  ours: EKS creates the EC2_LINUX entry for the node role itself (creating it again fails).
 - Pod Identity, not IRSA, for the controllers that call AWS: no OIDC provider, no
   trust policy embedding the cluster's issuer URL, a role per controller trusted by
   `pods.eks.amazonaws.com` and bound by an association (an EKS API object, visible
@@ -77,6 +80,7 @@ EXTERNAL_SECRETS_SERVICE_ACCOUNT = "external-secrets"
 BOOTSTRAP_SELF_MANAGED_ADDONS = False
 CREATOR_ADMIN = False
 POLICIES = Path(__file__).resolve().parent / "policies"
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,17 @@ def _first_asg(resources: Any) -> str:
     return resources[0].autoscaling_groups[0].name
 
 
-def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that holds no credential: `aws eks get-token` mints a token per call."""
+def kubeconfig(name: str, endpoint: str, ca_data: str, region: str, role_arn: str) -> str:
+    """A kubeconfig that holds no credential: `aws eks get-token` mints a token per call, as
+    the cluster's admin role (`--role-arn`), not as whatever identity the caller has."""
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
         "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "users": [{"name": name, "user": {"exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--role-arn", role_arn,
+                     "--output", "json"],
             "interactiveMode": "Never"}}}],
     })
 
@@ -163,8 +169,11 @@ class EksClusterArgs:
     nodes_max: int
     region: str
     tags: Tags
-    public_access_cidrs: Sequence[str] = ("0.0.0.0/0",)
-    """Who may reach the public API endpoint (IAM still authenticates every call)."""
+    public_access_cidrs: Sequence[str] | None
+    """Who may reach the public API endpoint (IAM still authenticates every call); None: no
+    public endpoint at all (`eks.endpointAccess: private`)."""
+    admin_principal_arns: Sequence[str] = ()
+    """Who may assume the cluster admin role; empty: the account (its IAM policies decide)."""
     log_retention_days: int = 90
     """Control-plane log retention."""
     node_disk_gb: int = 50
@@ -189,8 +198,8 @@ class EksCluster(Tier):
         self.security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.node_group_asg = self.node_group.resources.apply(_first_asg)
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
-                                            self.cluster.certificate_authority.data).apply(
-            lambda v: kubeconfig(v[0], v[1], v[2], args.region))
+                                            self.cluster.certificate_authority.data, self.admin_role.arn).apply(
+            lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3]))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self.child(depends_on=[admin]))
 
         ready = [self.node_group, *late]
@@ -232,8 +241,9 @@ class EksCluster(Tier):
             version=a.version,
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=list(a.subnet_ids), endpoint_private_access=True, endpoint_public_access=True,
-                public_access_cidrs=list(a.public_access_cidrs)),
+                subnet_ids=list(a.subnet_ids), endpoint_private_access=True,
+                endpoint_public_access=a.public_access_cidrs is not None,
+                public_access_cidrs=list(a.public_access_cidrs) if a.public_access_cidrs is not None else None),
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
                                                           bootstrap_cluster_creator_admin_permissions=CREATOR_ADMIN),
             # The core add-ons are managed add-ons below, not the self-managed copies EKS would install.
@@ -250,20 +260,37 @@ class EksCluster(Tier):
         )
 
     def _admin_access(self, name: str) -> aws.eks.AccessPolicyAssociation:
-        """Cluster admin for the principal running `pulumi up` (its role, not the session)."""
-        caller = aws.get_caller_identity_output(opts=self._invoke)
-        principal = aws.iam.get_session_context_output(arn=caller.arn, opts=self._invoke).issuer_arn
-        entry = aws.eks.AccessEntry(f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal,
+        """Cluster admin for one role of the program's (see the module docstring), never for
+        whoever ran `pulumi up` last."""
+        a = self.args
+        if a.admin_principal_arns:
+            trusted: pulumi.Input[Any] = {"AWS": sorted(a.admin_principal_arns)}
+        else:
+            account = aws.get_caller_identity_output(opts=self._invoke).account_id
+            trusted = account.apply(lambda acct: {"AWS": f"arn:aws:iam::{acct}:root"})
+        self.admin_role = aws.iam.Role(
+            f"{name}-admin", name=f"{a.name_prefix}-eks-admin", description=f"cluster admin of EKS {a.name_prefix}",
+            assume_role_policy=pulumi.Output.from_input(trusted).apply(lambda who: json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": who,
+                                                        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})),
+            tags=a.tags, opts=self.child())
+        principal = self.admin_role.arn
+        entry = aws.eks.AccessEntry(f"{name}-admin", cluster_name=self.cluster.name, principal_arn=principal,
                                     type="STANDARD", tags=self.args.tags, opts=self.child())
         return aws.eks.AccessPolicyAssociation(
-            f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
+            f"{name}-admin", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
             opts=self.child(depends_on=[entry]))
 
     def _addon(self, name: str, addon: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
         # No addon_version: EKS installs the default for the cluster version and a cluster
         # upgrade moves it; pin one here to hold it back.
+        # vpc-cni: its network policy agent enforces the workloads' NetworkPolicies (EKS User Guide,
+        # "Configure your cluster for Kubernetes network policies": enableNetworkPolicy in the
+        # add-on's configuration values; VPC CNI 1.14+, which every supported minor's default is).
+        values = json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None
         return aws.eks.Addon(f"{name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+                             configuration_values=values,
                              resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                              tags=self.args.tags, opts=self.child(depends_on=list(depends_on)))
 
@@ -278,12 +305,16 @@ class EksCluster(Tier):
                     for short, arn in NODE_POLICIES.items()]
         # Our own launch template so the nodes are held to the same rules as every EC2 host:
         # IMDSv2 only and an encrypted gp3 root volume (EKS's generated template guarantees
-        # neither). Hop limit 2: the VPC CNI runs in a pod on the host network, app pods use
-        # Pod Identity and never need IMDS. No AMI, profile or user data: EKS keeps managing those.
+        # neither). Hop limit 1: a pod on the pod network is one hop further and cannot get a
+        # token, so it cannot borrow the node role (EKS Best Practices Guide, Security, "Restrict
+        # access to the instance profile assigned to the worker node"); the VPC CNI and the Pod
+        # Identity agent run on the host network and still reach IMDS, and the controllers get
+        # their region and VPC from their values, not from IMDS. No AMI, profile or user data:
+        # EKS keeps managing those.
         template = aws.ec2.LaunchTemplate(
             f"{name}-nodes",
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
-                                                                       http_put_response_hop_limit=2),
+                                                                       http_put_response_hop_limit=1),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_type="gp3", volume_size=a.node_disk_gb, encrypted="true", delete_on_termination="true"))],

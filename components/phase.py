@@ -32,7 +32,7 @@ from .alarms import (
 )
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
 from .cache import Cache, CacheArgs
-from .cdn import Cdn, CdnArgs
+from .cdn import Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
 from .deployed import DB_IDENTIFIER_OUTPUT, REDIS_GROUP_ID_OUTPUT, deployed_database, deployed_redis, previous_outputs
 from .eks import EksCluster, EksClusterArgs
@@ -103,9 +103,12 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                              image=cfg.app.image)) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack), *pgbouncer_specs]
+    # Phase 5+: the secret header CloudFront sends and the load balancer requires (components/cdn.py).
+    origin_verify = OriginVerify("origin-verify", OriginVerifyArgs(prefix, tags)) if cfg.phase >= 5 else None
+    verify = origin_verify.value if origin_verify is not None else None
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
-        work = build_workloads(cfg, app, eks, db, redis, static_url)
+        work = build_workloads(cfg, app, eks, db, redis, static_url, origin_verify=verify)
         origin = work.ingress_hostname
         specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
                                                        {"AutoScalingGroupName": eks.node_group_asg})]
@@ -119,13 +122,13 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
         outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
     else:
-        fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags)
+        fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags, origin_verify=verify)
         specs += fleet_alarms(fleet, stack)
         outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
         origin = fleet.endpoint
 
     if set_static_url is not None:
-        cdn = build_cdn(cfg, origin, prefix, tags)
+        cdn = build_cdn(cfg, origin, prefix, tags, origin_verify=verify)
         set_static_url(cdn.static_url)
         outputs["originUrl"] = outputs["url"]
         outputs.update({"url": cdn.url, "cdnDomain": cdn.domain_name, "cdnDistributionArn": cdn.distribution.arn,
@@ -172,11 +175,12 @@ def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksClu
     return EksCluster("eks", EksClusterArgs(
         name_prefix=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
         node_instance_type=e.node_instance_type, nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
-        tags=tags))
+        public_access_cidrs=e.public_access_cidrs if e.endpoint_access == "public" else None,
+        admin_principal_arns=e.admin_principal_arns, tags=tags))
 
 
 def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Database, redis: Cache,
-                    static_url: pulumi.Input[str] | None) -> Workloads:
+                    static_url: pulumi.Input[str] | None, origin_verify: pulumi.Input[str] | None = None) -> Workloads:
     a, h, w, p = cfg.app, cfg.eks.hpa, cfg.workers, cfg.pgbouncer
     return Workloads("apps", WorkloadsArgs(
         namespace="scaleladder", app=app, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
@@ -188,27 +192,34 @@ def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Databas
         pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
                                 max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
                                 reserve_pool_size=p.reserve_pool_size),
-        static_url=static_url, after=list(eks.releases.values())),
+        static_url=static_url, origin_verify=origin_verify, vpc_cidr=cfg.network.cidr,
+        after=list(eks.releases.values())),
         opts=pulumi.ResourceOptions(providers=[eks.provider]))
 
 
-def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict) -> Cdn:
+def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict,
+              origin_verify: pulumi.Input[str] | None = None) -> Cdn:
     """The same `cdn` component (same URNs) in phases 5 and 6; only its app origin moves."""
     c = cfg.cdn
     https = cfg.app.certificate_arn is not None
     return Cdn("cdn", CdnArgs(
         origin_domain=c.origin_domain if https and c.origin_domain else origin, origin_https=https,
-        price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn))
+        price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn,
+        origin_verify=origin_verify))
 
 
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
-                prefix: str, stack: str, tags: dict) -> Fleet:
+                prefix: str, stack: str, tags: dict, origin_verify: pulumi.Input[str] | None = None) -> Fleet:
     assert role is not None
+    # The internet-facing nginx host gets its own role: Session Manager and its metrics only, no
+    # secret (the app role reads the database and Redis secrets).
+    lb_role = HostRole("lb-host", HostRoleArgs([], tags)) if cfg.load_balancer == "nginx" else None
     t, w = cfg.app_tier, cfg.workers
     return Fleet("fleet", FleetArgs(
         vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids, private_subnet_ids=net.private_subnet_ids,
         lb_security_group_id=sg["lb"], app_security_group_id=sg["app"], workers_security_group_id=sg["workers"],
         instance_profile_arn=role.profile.arn, instance_profile_name=role.profile.name,
+        lb_instance_profile_name=lb_role.profile.name if lb_role is not None else None,
         # Hosts publish MemoryUtilization by group only when they are in one: nginx mode runs fixed
         # instances whose memory alarms use InstanceId, so those hosts must publish by instance id.
         app_user_data=user_data(app, ends, roles=("api",),
@@ -217,6 +228,7 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
         app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
         cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,
         health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn, name_prefix=prefix, stack=stack,
+        origin_verify=origin_verify,
         tags=tags))
 
 

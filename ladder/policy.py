@@ -49,7 +49,10 @@ def views(plan: engine.Plan) -> list[rules.Resource]:
     """The plan's resources as the rules see them."""
     handles: dict[str, set[str]] = {}
     for r in plan.resources:
-        for handle in [r.id, r.urn, *(r.state.get(k) for k in _HANDLES)]:
+        # The EKS cluster's own security group is an output of the cluster: under the real engine a
+        # rule referring to it has the cluster as its property dependency.
+        nested = [r.state["vpcConfig"].get("clusterSecurityGroupId")] if isinstance(r.state.get("vpcConfig"), dict) else []
+        for handle in [r.id, r.urn, *(r.state.get(k) for k in _HANDLES), *nested]:
             if isinstance(handle, str) and handle:
                 handles.setdefault(handle, set()).add(r.urn)
     out = []

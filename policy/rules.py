@@ -494,13 +494,53 @@ def _everyone(principal: Any) -> bool:
     return False
 
 
+# What S3 counts as "not public" (S3 User Guide, "Blocking public access to your Amazon S3
+# storage", "The meaning of public"): a policy that grants only to FIXED values (no wildcard)
+# of these keys. Any other Condition (aws:SecureTransport, aws:UserAgent, s3:prefix, an
+# ...IfExists operator, which holds when the key is absent) still lets anyone in.
+RESTRICTING_KEYS = frozenset({"aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:sourcevpc",
+                              "aws:sourcevpce", "aws:principalaccount", "aws:principalarn", "aws:principalorgid",
+                              "aws:userid", "aws:sourceip", "s3:dataaccesspointarn", "s3:dataaccesspointaccount"})
+FIXED_OPERATORS = frozenset({"StringEquals", "StringEqualsIgnoreCase", "ArnEquals", "StringLike", "ArnLike",
+                             "IpAddress"})
+
+
+def _fixed(key: str, value: Any) -> bool:
+    """A condition value that names fixed sources: no wildcard, no world CIDR."""
+    values = [str(v) for v in (value if is_list(value) else [value])]
+    if not values or any("*" in v or "?" in v for v in values):
+        return False
+    if key == "aws:sourceip":  # S3 treats ranges wider than /8 as public
+        return all("/" in v and number(v.rsplit("/", 1)[1], 0) >= 8 for v in values)
+    return True
+
+
+def restricts_principals(condition: Any) -> bool:
+    """The Condition limits a Principal-* statement to fixed accounts, ARNs, VPCs or sources."""
+    if not isinstance(condition, Mapping):
+        return False
+    for operator, tests in condition.items():
+        if operator not in FIXED_OPERATORS or not isinstance(tests, Mapping):
+            continue
+        if any(str(k).lower() in RESTRICTING_KEYS and _fixed(str(k).lower(), v) for k, v in tests.items()):
+            return True
+    return False
+
+
 @rule("s3-no-public-policy", types=[BUCKET_POLICY],
-      remediation="Allow named principals only (e.g. cloudfront.amazonaws.com with an AWS:SourceArn condition).")
+      remediation="Allow named principals only (e.g. cloudfront.amazonaws.com with an AWS:SourceArn condition), or "
+                  "condition Principal * on fixed values of aws:SourceArn/SourceAccount/PrincipalOrgID/SourceVpce.")
 def s3_no_public_policy(r: Resource) -> Iterator[str]:
-    """No bucket policy allows everyone without a condition."""
+    """No bucket policy allows everyone, unless a condition pins it to fixed accounts, sources or VPCs."""
     for s in statements(r.props.get("policy")):
-        if s.get("Effect") == "Allow" and _everyone(s.get("Principal")) and not s.get("Condition"):
-            yield f"statement {s.get('Sid', '(no Sid)')} allows Principal * unconditionally"
+        if s.get("Effect") != "Allow":
+            continue
+        sid = s.get("Sid", "(no Sid)")
+        if "NotPrincipal" in s:
+            yield f"statement {sid} allows everyone but NotPrincipal"
+        elif _everyone(s.get("Principal")) and not restricts_principals(s.get("Condition")):
+            shown = "unconditionally" if not s.get("Condition") else "with a condition that names no fixed source"
+            yield f"statement {sid} allows Principal * {shown}"
 
 
 @rule("s3-encrypted", stack=True,
@@ -565,10 +605,11 @@ def ebs_encrypted(r: Resource) -> Iterator[str]:
 
 
 @rule("imdsv2-required", types=[INSTANCE, LAUNCH_TEMPLATE, EKS_NODES],
-      remediation="Set metadata_options http_tokens='required' (hop limit 1 keeps containers off the instance role; "
-                  "EKS nodes: a launch template with hop limit 2 for pods that need the node's IMDS).")
+      remediation="Set metadata_options http_tokens='required' and http_put_response_hop_limit=1: a container "
+                  "(or an EKS pod) is one hop further and then cannot fetch the instance role's credentials; EKS "
+                  "nodes: a launch template that does the same (the host-network VPC CNI works with 1).")
 def imdsv2_required(r: Resource) -> Iterator[str]:
-    """Instances, launch templates and EKS node groups accept IMDSv2 (session tokens) only."""
+    """Instances, launch templates and EKS node groups accept IMDSv2 (session tokens) only, with hop limit 1."""
     if r.type == EKS_NODES:
         if not present(r.props, "launchTemplate"):
             yield f"{NO_TEMPLATE}: IMDSv2 cannot be required or checked"
@@ -578,6 +619,13 @@ def imdsv2_required(r: Resource) -> Iterator[str]:
         return
     if get(options, "httpTokens") != "required":
         yield f"metadataOptions.httpTokens is {get(options, 'httpTokens', default='unset (optional)')}"
+    # Unset is not 1: an AMI registered with ImdsSupport v2.0 (Amazon Linux 2023, EKS AL2023
+    # node AMIs) sets the hop limit to 2 (EC2 API reference, Image.ImdsSupport).
+    hops = get(options, "httpPutResponseHopLimit")
+    if hops is None:
+        yield "metadataOptions.httpPutResponseHopLimit is unset (2 on AMIs with ImdsSupport v2.0): containers reach the role"
+    elif number(hops, 2) != 1:
+        yield f"metadataOptions.httpPutResponseHopLimit is {number(hops, 2):g}: containers one hop away reach the role"
 
 
 @rule("no-ssh-keys", types=[INSTANCE, LAUNCH_TEMPLATE, EKS_NODES],
@@ -732,16 +780,31 @@ def cloudfront_oac(r: Resource) -> Iterator[str]:
 
 
 @rule("cloudfront-https-only", types=[DISTRIBUTION],
-      remediation="Set viewer_protocol_policy='redirect-to-https' on every cache behaviour and "
-                  "minimum_protocol_version TLSv1.2_2021 with a custom certificate.")
+      remediation="Set viewer_protocol_policy='redirect-to-https' on every cache behaviour, "
+                  "minimum_protocol_version TLSv1.2_2021 with a custom certificate, and origin_protocol_policy "
+                  "'https-only' (origin_ssl_protocols ['TLSv1.2']) on custom origins (app.certificateArn + "
+                  "cdn.originDomain).")
 def cloudfront_https_only(r: Resource) -> Iterator[str]:
-    """CloudFront serves viewers over HTTPS only (TLS 1.2+ with a custom certificate)."""
+    """CloudFront serves viewers over HTTPS only (TLS 1.2+ with a custom certificate) and reaches custom origins over HTTPS."""
     behaviours = [("default", r.props.get("defaultCacheBehavior"))]
     behaviours += [(get(b, "pathPattern", default="?"), b) for b in items(r.props.get("orderedCacheBehaviors"))]
     for path, b in behaviours:
         policy = get(b, "viewerProtocolPolicy")
         if policy not in HTTPS_VIEWER:
             yield f"cache behaviour {path}: viewerProtocolPolicy {policy} serves plain HTTP"
+    # CloudFront -> a custom origin (the load balancer): the viewer's cookies and Authorization
+    # travel this leg too (AllViewerExceptHostHeader), so it is HTTPS with TLS 1.2 only.
+    for origin in items(r.props.get("origins")):
+        custom = get(origin, "customOriginConfig")
+        if custom is None:
+            continue
+        origin_id = get(origin, "originId", default="?")
+        protocol = get(custom, "originProtocolPolicy", default="unset")
+        if protocol != "https-only":
+            yield f"origin {origin_id}: originProtocolPolicy {protocol} sends viewer requests to the origin in plain HTTP"
+        old_tls = [str(v) for v in items(get(custom, "originSslProtocols")) if str(v) in ("SSLv3", "TLSv1", "TLSv1.1")]
+        if old_tls:
+            yield f"origin {origin_id}: originSslProtocols allows {', '.join(old_tls)}"
     cert = r.props.get("viewerCertificate")
     if present(cert, "acmCertificateArn") or present(cert, "iamCertificateId"):
         version = str(get(cert, "minimumProtocolVersion", default="TLSv1 (default)"))
@@ -840,16 +903,43 @@ def k8s_run_as_non_root(r: Resource) -> Iterator[str]:
             yield f"container {get(c, 'name')} sets runAsUser 0"
 
 
+# Pod Security Standards, "restricted" profile (kubernetes.io/docs/concepts/security/pod-security-standards):
+# no host namespaces, hostPath volumes or host ports (baseline), no privileged container, every
+# capability dropped and at most NET_BIND_SERVICE added back, no privilege escalation, default /proc.
+HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+
+
 @rule("k8s-no-privilege-escalation", types=WORKLOADS,
-      remediation="Set securityContext.allowPrivilegeEscalation=false and never privileged=true.")
+      remediation="Keep pods off the host (no hostNetwork/hostPID/hostIPC, hostPath volumes, hostPorts); per "
+                  "container: allowPrivilegeEscalation=false, never privileged, capabilities drop ['ALL'] and add "
+                  "nothing but NET_BIND_SERVICE.")
 def k8s_no_privilege_escalation(r: Resource) -> Iterator[str]:
-    """No container is privileged or may gain privileges (Pod Security 'restricted')."""
+    """No pod shares the host or a container is privileged or may gain privileges (Pod Security 'restricted')."""
+    spec = pod_spec(r)
+    for ns in HOST_NAMESPACES:
+        if truthy(get(spec, ns)):
+            yield f"pod sets {ns}: true (shares the node's {ns.removeprefix('host').lower()} namespace)"
+    for v in items(get(spec, "volumes")):
+        if get(v, "hostPath") is not None:
+            yield f"volume {get(v, 'name')} mounts a hostPath"
     for c in containers(r):
+        name = get(c, "name")
         ctx = get(c, "securityContext", default={})
         if truthy(get(ctx, "privileged")):
-            yield f"container {get(c, 'name')} is privileged"
+            yield f"container {name} is privileged"
         if not falsy(get(ctx, "allowPrivilegeEscalation")):
-            yield f"container {get(c, 'name')} does not set allowPrivilegeEscalation=false"
+            yield f"container {name} does not set allowPrivilegeEscalation=false"
+        added = sorted(set(map(str, items(get(ctx, "capabilities", "add")))) - ALLOWED_ADDED_CAPABILITIES)
+        if added:
+            yield f"container {name} adds capabilities {', '.join(added)}"
+        if "ALL" not in [str(x) for x in items(get(ctx, "capabilities", "drop"))]:
+            yield f"container {name} does not drop ALL capabilities"
+        if str(get(ctx, "procMount", default="Default")) != "Default":
+            yield f"container {name} sets procMount {get(ctx, 'procMount')}"
+        for port in items(get(c, "ports")):
+            if number(get(port, "hostPort")) > 0:
+                yield f"container {name} binds hostPort {number(get(port, 'hostPort')):g}"
 
 
 @rule("hpa-min-replicas", types=HPAS,
@@ -933,6 +1023,200 @@ def stateful_protected(r: Resource) -> Iterator[str]:
         yield "bucket is neither protected nor retained on delete"
     elif not is_replica(r) and not r.protect:
         yield "not protected: a change that replaces or removes it would delete the data"
+
+
+
+@rule("stateful-retained", types=[RDS_INSTANCE, REDIS_GROUP, *BUCKETS],
+      remediation="retain_on_delete=True on the RDS primary, the Redis group and every bucket: a program change "
+                  "that drops them (a step back, a rename) then leaves the data in AWS instead of deleting it.")
+def stateful_retained(r: Resource) -> Iterator[str]:
+    """The RDS primary, the Redis group and every bucket are retained on delete."""
+    if is_replica(r) or r.retain_on_delete:
+        return
+    if r.retain_on_delete is None:
+        raise NotVisible("retainOnDelete is not passed to policy packs; `python -m ladder policy` checks it")
+    yield "not retain_on_delete: removing it from the program deletes the data"
+
+
+BUCKET_GUARDS = (BUCKET_PAB, BUCKET_POLICY, *BUCKET_SSE, *BUCKET_ACLS,
+                 "aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2",
+                 "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                 "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+                 "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+
+
+@rule("bucket-guards-retained", stack=True,
+      remediation="Give the public access block, policy, encryption, versioning, lifecycle, ownership and ACL of a "
+                  "retained bucket retain_on_delete=True too (components/cdn.py does).")
+def bucket_guards_retained(stack: Stack) -> Iterator[tuple[Resource, str]]:
+    """A retained bucket keeps its guards: its public access block, policy and lifecycle are retained with it."""
+    # Stepping back from phase 5 removes the CDN: Pulumi forgets a retained bucket but deletes
+    # whatever configures it, so the bucket would stay in AWS unblocked, without its TLS-only
+    # policy and with old versions kept forever.
+    for bucket in stack.of_type(*BUCKETS):
+        if not bucket.retain_on_delete:
+            continue
+        for guard in stack.referring(bucket, "bucket", *BUCKET_GUARDS):
+            if guard.retain_on_delete is None:
+                raise NotVisible("retainOnDelete is not passed to policy packs; `python -m ladder policy` checks it")
+            if not (guard.retain_on_delete or guard.protect):
+                yield guard, f"configures retained bucket {bucket.name} but is deleted when the program drops it"
+
+
+# ---------------------------------------------------------------------------
+# Who reaches the data tier
+
+DATA_CLIENT_TIERS = frozenset({"app", "workers", "pgbouncer"})
+"""Security groups (by their `tier` tag, components/firewall.py) that may open connections to
+PostgreSQL and Redis; besides them only the EKS cluster security group (phase 6's pods)."""
+
+
+def data_tier_groups(stack: Stack) -> dict[str, str]:
+    """URN of every security group an RDS instance or Redis group sits in -> "db" or "redis"."""
+    out: dict[str, str] = {}
+    for db in stack.of_type(RDS_INSTANCE):
+        out |= {g.urn: "db" for g in stack.refs(db, "vpcSecurityGroupIds", SG)}
+    for group in stack.of_type(REDIS_GROUP):
+        out |= {g.urn: "redis" for g in stack.refs(group, "securityGroupIds", SG)}
+    return out
+
+
+def public_lb_groups(stack: Stack) -> set[str]:
+    return {g.urn for lb in stack.of_type(LB) if not truthy(lb.props.get("internal"))
+            for g in stack.refs(lb, "securityGroups", SG)}
+
+
+@rule("data-tier-sources", stack=True,
+      remediation="Admit PostgreSQL and Redis only from the security groups of the tiers that use them (app, "
+                  "workers, PgBouncer, the EKS cluster group): never an address range, never the load balancer's "
+                  "group (ladder/topology.py firewall_plan).")
+def data_tier_sources(stack: Stack) -> Iterator[tuple[Resource, str]]:
+    """Only the app, worker, PgBouncer and EKS groups reach the database and Redis; the load balancer never does."""
+    data = data_tier_groups(stack)
+    edge = public_lb_groups(stack)
+    for r in stack.of_type(SG_INGRESS):
+        targets = [g for g in stack.refs(r, "securityGroupId", SG) if g.urn in data]
+        if not targets:
+            continue
+        tier = data[targets[0].urn]
+        if present(r.props, "cidrIpv4") or present(r.props, "cidrIpv6") or present(r.props, "prefixListId"):
+            yield r, f"{tier} admits an address range, not a client tier's security group"
+            continue
+        sources = stack.refs(r, "referencedSecurityGroupId")
+        if not sources:
+            yield r, f"{tier} admits a security group this stack does not know"
+        for src in sources:
+            if src.type == EKS_CLUSTER:
+                continue
+            src_tier = str(tag_map(src.props).get("tier") or src.name)
+            if src.urn in edge:
+                yield r, f"{tier} admits the internet-facing load balancer's group {src.name}"
+            elif src.type != SG or src_tier not in DATA_CLIENT_TIERS:
+                yield r, f"{tier} admits {src.name} (tier {src_tier}); allowed: {', '.join(sorted(DATA_CLIENT_TIERS))}, eks"
+
+
+SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+@rule("data-tier-egress", stack=True,
+      remediation="Give the database and Redis groups no egress rule (they only answer; the provider removes AWS's "
+                  "default allow-all egress from groups it creates).")
+def data_tier_egress(stack: Stack) -> Iterator[tuple[Resource, str]]:
+    """The database and Redis security groups open no connection to the internet."""
+    data = data_tier_groups(stack)
+    for r in stack.of_type(SG_EGRESS, SG_RULE):
+        if r.type == SG_RULE and r.props.get("type") != "egress":
+            continue
+        if not any(g.urn in data for g in stack.refs(r, "securityGroupId", SG)):
+            continue
+        cidrs = [str(c) for c in [r.props.get("cidrIpv4"), r.props.get("cidrIpv6"), *items(r.props.get("cidrBlocks")),
+                                  *items(r.props.get("ipv6CidrBlocks"))] if c]
+        if any(c in WORLD for c in cidrs):
+            proto = _PROTOCOLS.get(str(r.props.get("ipProtocol", r.props.get("protocol"))).lower(), "some")
+            yield r, f"data-tier group sends {proto} traffic to {', '.join(c for c in cidrs if c in WORLD)}"
+    for g in stack.of_type(SG):
+        if g.urn in data:
+            for e in items(g.props.get("egress")):
+                if any(str(c) in WORLD for c in [*items(get(e, "cidrBlocks")), *items(get(e, "ipv6CidrBlocks"))]):
+                    yield g, f"data-tier group {g.name} has inline egress to the internet"
+
+
+# ---------------------------------------------------------------------------
+# TLS of database connections
+
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+JOBS = ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
+WEAK_SSLMODES = ("disable", "allow", "prefer")
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+_PG_URL = re.compile(r"postgres(?:ql)?://[^\n]*?@(?P<host>[^\s:/@\"']+)(?::[^/\s\"']*)?/[^?\s\"']*"
+                     r"(?:\?(?P<query>[^\s\"']*))?")
+_CONNINFO = re.compile(r"(?<![\w-])host=(?P<host>[^\s'\"]+)(?P<rest>(?:[ \t]+\w+=[^\s'\"]*)*)")
+_SSLMODE = re.compile(r"(?<![\w-])(?:--)?(?:\w+_)?sslmode(?:\s*=\s*|\s+)(?P<mode>[a-z-]+)")
+_PGBOUNCER_SERVER_TLS = re.compile(r"^[ \t]*server_tls_sslmode\s*=\s*(?P<mode>[a-z-]+)", re.M)
+
+
+def _rds_host(host: str) -> bool:
+    return all(h.endswith(".rds.amazonaws.com") for h in host.split(","))
+
+
+def _dynamic(value: str) -> bool:
+    """Built at run time (a template or shell/f-string placeholder): checked where it is built."""
+    return any(c in value for c in "{}$()%")
+
+
+def _url_problems(text: str) -> Iterator[str]:
+    """sslmode of every postgres:// URL and `host=... sslmode=...` conninfo in `text`; a
+    pgbouncer.ini [databases] entry takes its sslmode from server_tls_sslmode."""
+    server_tls = _PGBOUNCER_SERVER_TLS.search(text)
+    targets: list[tuple[str, str | None]] = []
+    for m in _PG_URL.finditer(text):
+        query = m.group("query") or ""
+        if _dynamic(query):
+            continue
+        mode = next((v.split("=", 1)[1] for v in query.split("&") if v.startswith("sslmode=")), None)
+        targets.append((m.group("host"), mode))
+    for m in _CONNINFO.finditer(text):
+        mode = re.search(r"sslmode=([a-z-]+)", m.group("rest"))
+        targets.append((m.group("host"), mode.group(1) if mode else server_tls.group("mode") if server_tls else None))
+    # PgBouncer below 1.25 cannot verify-full a host list; it verifies the CA (ladder/pgbouncer.py).
+    rds_modes = ("verify-full", "verify-ca") if server_tls else ("verify-full",)
+    for host, mode in targets:
+        shown = mode or "unset (libpq: prefer)"
+        if _dynamic(host):
+            if mode in WEAK_SSLMODES:
+                yield f"connection to {host} uses sslmode {mode}"
+        elif _rds_host(host) and mode not in rds_modes:
+            yield f"connection to RDS {host} uses sslmode {shown}; required: {' or '.join(rds_modes)}"
+        elif mode not in TLS_SSLMODES:
+            yield f"connection to {host} uses sslmode {shown}; required: require or stronger"
+
+
+def _all_text(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k in value:
+            yield from _all_text(value[k])
+    elif is_list(value):
+        for v in value:
+            yield from _all_text(v)
+
+
+@rule("database-tls-mode", types=[INSTANCE, LAUNCH_TEMPLATE, CONFIG_MAP, EXTERNAL_SECRET, *WORKLOADS, *JOBS],
+      remediation="verify-full (with the RDS CA bundle) on every connection straight to RDS; require or stronger to "
+                  "PgBouncer (its self-signed key has no CA); never disable, allow or prefer (or sslmode unset).")
+def database_tls_mode(r: Resource) -> Iterator[str]:
+    """Every database connection the program configures uses TLS: verify-full to RDS, require or stronger to PgBouncer."""
+    text = _user_data(r) if r.type in (INSTANCE, LAUNCH_TEMPLATE) else "\n".join(_all_text(r.props))
+    found = list(_url_problems(text))
+    for m in _SSLMODE.finditer(text):
+        if m.group("mode") in WEAK_SSLMODES:
+            found.append(f"sets sslmode {m.group('mode')}: the connection may run unencrypted")
+    # The hosts build their URLs at boot (cloudinit/boot.sh): straight to RDS (no PgBouncer
+    # tier), the URL form must be verify-full.
+    if "DB_VIA_PGBOUNCER=false" in text and not re.search(r"(?<![-\w])sslmode=verify-full", text):
+        found.append("hosts connect straight to RDS without sslmode=verify-full in the URL they build")
+    yield from dict.fromkeys(found)
 
 
 SECRET_PATTERNS = [

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .. import aws_facts
 from ..engine import Secret
 from .base import Check, FieldRule, Violation
 from .naming import autoname_violations, physical_names
@@ -321,6 +322,10 @@ SECRET = "aws:secretsmanager/secret:Secret"
 OAC = "aws:cloudfront/originAccessControl:OriginAccessControl"
 KMS_ALIAS = "aws:kms/alias:Alias"
 KMS_KEY = "aws:kms/key:Key"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+_waf = f"{TF}/wafv2"
+# wafv2 web_acl.go name and schemas.go metric_name: StringLenBetween(1, 128) and ^[0-9A-Za-z_-]+$.
+_waf_name = all_of(str_len(1, 128), matches(r"^[0-9A-Za-z_-]+$", "must contain only alphanumeric hyphen and underscore characters"))
 
 _sg = f"{TF}/ec2/vpc_security_group.go"
 _lb = f"{TF}/elbv2/load_balancer.go"
@@ -454,6 +459,27 @@ PROVIDER_RULES: list[FieldRule] = [
           f"{TF}/cloudfront/origin_access_control.go: origin_access_control_origin_type"),
     _rule(OAC, "signingBehavior", one_of(["never", "always", "no-override"]), f"{TF}/cloudfront/origin_access_control.go: signing_behavior"),
     _rule(OAC, "signingProtocol", one_of(["sigv4"]), f"{TF}/cloudfront/origin_access_control.go: signing_protocol"),
+    # AWS WAF web ACL (internal/service/wafv2/web_acl.go, schemas.go)
+    _rule(WEB_ACL, "name", _waf_name, f"{_waf}/web_acl.go: name"),
+    _rule(WEB_ACL, "scope", one_of(["CLOUDFRONT", "REGIONAL"]), f"{_waf}/web_acl.go: scope (awstypes.Scope)"),
+    _rule(WEB_ACL, "description", str_len(1, 256), f"{_waf}/web_acl.go: description"),
+    _rule(WEB_ACL, "visibilityConfig.metricName", _waf_name, f"{_waf}/schemas.go: visibilityConfigSchema metric_name"),
+    _rule(WEB_ACL, "rules[].name", str_len(1, 128), f"{_waf}/web_acl.go: rule.name"),
+    _rule(WEB_ACL, "rules[].visibilityConfig.metricName", _waf_name, f"{_waf}/schemas.go: visibilityConfigSchema metric_name"),
+    _rule(WEB_ACL, "rules[].statement.rateBasedStatement.limit",
+          int_between(aws_facts.WAF_RATE_LIMIT_MIN, aws_facts.WAF_RATE_LIMIT_MAX),
+          f"{_waf}/schemas.go: rateBasedStatementSchema limit"),
+    _rule(WEB_ACL, "rules[].statement.rateBasedStatement.evaluationWindowSec", int_in(aws_facts.WAF_EVALUATION_WINDOWS),
+          f"{_waf}/schemas.go: rateBasedStatementSchema evaluation_window_sec"),
+    _rule(WEB_ACL, "rules[].statement.rateBasedStatement.aggregateKeyType",
+          one_of(["CONSTANT", "CUSTOM_KEYS", "FORWARDED_IP", "IP"]),
+          f"{_waf}/schemas.go: rateBasedStatementSchema aggregate_key_type (awstypes.RateBasedStatementAggregateKeyType)"),
+    _rule(WEB_ACL, "rules[].action.block.customResponse.responseCode", int_between(200, 600),
+          f"{_waf}/schemas.go: customResponseSchema response_code"),
+    _rule(WEB_ACL, "rules[].statement.managedRuleGroupStatement.name", str_len(1, 128),
+          f"{_waf}/schemas.go: managedRuleGroupStatementSchema name"),
+    _rule(WEB_ACL, "rules[].statement.managedRuleGroupStatement.vendorName", str_len(1, 128),
+          f"{_waf}/schemas.go: managedRuleGroupStatementSchema vendor_name"),
     # KMS
     _rule(KMS_ALIAS, "name", _kms_alias_name, f"{TF}/kms/alias.go: name (kms/validate.go validNameForResource)"),
     _rule(KMS_KEY, "deletionWindowInDays", int_between(7, 30), f"{TF}/kms/key.go: deletion_window_in_days"),

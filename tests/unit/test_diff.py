@@ -191,3 +191,50 @@ def test_git_revision_sources(tmp_path):
     with pytest.raises(PlanUnavailable):
         load("phase1@no-such-revision-xyz")
     assert cli.main(["diff", "phase1@no-such-revision-xyz", "phase1"]) == 1
+
+
+# ---------------------------------------------------------------------------
+# What AWS cannot apply in place (ladder/inplace.py, the rules the program also applies)
+
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def test_stepping_back_from_phase_4_to_3_exits_3_with_what_aws_cannot_do_first(tmp_path, capsys):
+    a, b = plan("phase4"), plan("phase3")
+    d = compare(a, b)
+    refused = {(r.resource, r.input): r for r in d.refusals}
+    assert refused[("redis", "clusterMode")].before == "enabled" and refused[("redis", "clusterMode")].after == "disabled"
+    assert "cannot revert cluster mode" in refused[("redis", "clusterMode")].rule
+    assert (refused[("db", "allocatedStorage")].before, refused[("db", "allocatedStorage")].after) == (200, 100)
+    assert d.exit_code(False) == 3 and d.exit_code(True) == 0
+    assert run_diff(tmp_path, a, b) == 3
+    out = capsys.readouterr()
+    assert out.out.index("AWS cannot apply this in place") < out.out.index("to add")
+    assert "Modifying cluster mode" in out.out and "in place" in out.err
+    assert run_diff(tmp_path, a, b, "--markdown") == 3
+    md = capsys.readouterr().out
+    assert md.index("AWS cannot apply this in place") < md.index("to add, ")
+    assert "**redis**" in md and "`clusterMode` \"enabled\" -> \"disabled\"" in md
+    assert run_diff(tmp_path, a, b, "--allow-destroy") == 0
+    capsys.readouterr()
+    assert run_diff(tmp_path, a, b, "--json") == 3
+    assert {r["input"] for r in json.loads(capsys.readouterr().out)["refusals"]} >= {"clusterMode", "allocatedStorage"}
+
+
+def test_a_storage_shrink_alone_exits_3_without_any_loss(tmp_path):
+    a = plan()
+    b = copy.deepcopy(a)
+    primary(a)["inputs"]["allocatedStorage"] = 200
+    d = compare(a, b)
+    assert not d.losses and [r.action for r in d.resources] == ["update"]
+    assert [(r.resource, r.input, r.before) for r in d.refusals] == [(primary(a)["name"], "allocatedStorage", 200)]
+    assert run_diff(tmp_path, a, b) == 3
+
+
+def test_a_redis_engine_downgrade_is_a_replacement_and_a_refusal():
+    a = plan()
+    b = copy.deepcopy(a)
+    first(b, REDIS)["inputs"]["engineVersion"] = "7.0"
+    d = compare(a, b)
+    assert [r.action for r in d.resources] == ["replace"] and d.losses
+    assert [r.input for r in d.refusals] == ["engineVersion"]

@@ -6,12 +6,27 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from ladder import cli, engine
-from ladder.diff import load
-from ladder.review import GITHUB_LIMIT, MARKER, split, stack_blocks
+from ladder.diff import PlanUnavailable, StackMissing, load, plans_at
+from ladder.review import (
+    EXIT_PLAN_FAILED,
+    GITHUB_LIMIT,
+    MARKER,
+    StackResult,
+    exit_code,
+    result_blocks,
+    review_stack,
+    split,
+    stack_blocks,
+)
 
 WORKFLOW = engine.REPO / ".github" / "workflows" / "preview.yml"
 
@@ -56,16 +71,132 @@ def test_stateful_warnings_come_before_cost_and_the_resource_list():
     assert "1 stateful loss" in body
 
 
-def test_a_stack_missing_at_the_base_is_compared_with_an_empty_stack():
-    head = load("phase1")
-    blocks, diff = stack_blocks("phase1", "old", ValueError("no file"), head)
-    assert diff.summary()["add"] == len(head["resources"]) and "compared against an empty stack" in "\n".join(blocks)
-
-
 def test_review_writes_one_file_per_stack_with_its_marker(tmp_path):
     assert cli.main(["review", "--base", "HEAD", "--stack", "phase1", "--out", str(tmp_path)]) == 0
     (body,) = [p.read_text() for p in tmp_path.glob("phase1*.md")]
     assert body.startswith(MARKER.format(stack="phase1")) and "Cost delta" in body
+
+
+# ---------------------------------------------------------------------------
+# Exit codes: never green on a broken, dangerous or unknown change
+
+
+def step_back() -> StackResult:
+    """A stack at phase 4 on the base and at phase 3 on the branch (the presets stand in for both)."""
+    return review_stack("phase3", "base", load("phase4"), load("phase3"))  # URNs compared stack-neutral
+
+
+def test_a_step_back_from_4_to_3_fails_with_what_aws_cannot_do_first():
+    result = step_back()
+    assert result.status == "ok" and exit_code([result]) == 3
+    refused = {(r.resource, r.input) for r in result.diff.refusals}
+    assert {("redis", "clusterMode"), ("db", "allocatedStorage")} <= refused
+    body = "\n\n".join(result_blocks(result))
+    first = body.index("AWS cannot apply this in place")
+    assert first < body.index("Cost delta") < body.index("| action | type |")
+    assert "enabled" in body[first:body.index("Cost delta")] and "Modifying cluster mode" in body
+    assert exit_code([result], allow_destroy=True) == 0  # an intended step back, accepted explicitly
+
+
+def test_a_stack_new_on_the_branch_is_shown_as_new_and_passes():
+    head = load("phase1")
+    result = review_stack("phase1", "old", StackMissing("no stack file"), head)
+    assert result.status == "new" and result.diff.summary()["add"] == len(head["resources"])
+    assert exit_code([result]) == 0 and "new on this branch" in "\n".join(result_blocks(result))
+
+
+def test_a_base_that_does_not_plan_fails_and_is_not_compared_with_an_empty_stack():
+    result = review_stack("phase1", "origin/main", PlanUnavailable("phase1@origin/main: `plan` failed"), load("phase1"))
+    assert result.status == "base-error" and result.diff is None
+    assert exit_code([result]) == EXIT_PLAN_FAILED == exit_code([result], allow_destroy=True)
+    assert "compared against an empty stack" not in "\n".join(result_blocks(result))
+
+
+def test_a_multi_line_error_stays_inside_the_alert():
+    error = ValueError("preflight: 2 inputs the provider or AWS would refuse:\n  a\n\n  ```b```\n> c")
+    result = review_stack("phase1", "HEAD", load("phase1"), error)
+    assert result.status == "head-error" and exit_code([result], allow_destroy=True) == EXIT_PLAN_FAILED
+    alert = result_blocks(result)[1]
+    assert alert.startswith("> [!CAUTION]") and all(line.startswith(">") for line in alert.splitlines())
+    assert alert.count("```") == 2  # the error's own fences cannot close the block early
+
+
+def test_planning_failures_win_over_losses_and_allow_destroy():
+    results = [step_back(), review_stack("phase2", "b", StackMissing("x"), ValueError("broken"))]
+    assert exit_code(results) == EXIT_PLAN_FAILED == exit_code(results, allow_destroy=True)
+    assert exit_code(results[:1]) == 3
+
+
+def test_an_unknown_base_revision_fails_the_review(tmp_path):
+    assert cli.main(["review", "--base", "origin/nosuch", "--stack", "phase1", "--out", str(tmp_path)]) == 2
+    body = (tmp_path / "phase1.md").read_text()
+    assert "origin/nosuch" in body and "[!CAUTION]" in body and "to add" not in body
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A git repository holding a copy of this project's files (committed), for runs of the CLI
+    against a branch that differs from its base the way a PR would."""
+    root = tmp_path / "repo"
+    files = subprocess.run(["git", "-C", str(engine.REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        src = engine.REPO / name
+        if src.is_file() and not name.startswith(("docs/", "bench/", "tests/integration")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / name)
+    git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    return root
+
+
+def commit(root: Path, message: str) -> None:
+    git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "commit", "-qam", message], check=True)
+
+
+def run_review(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ladder", "review", "--out", str(root / "out"), *args], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_branch_with_a_syntax_error_fails_the_review(repo):
+    (repo / "components" / "cdn.py").write_text("def broken(:\n")
+    proc = run_review(repo, "--base", "HEAD", "--stack", "phase1")
+    assert proc.returncode == EXIT_PLAN_FAILED, proc.stderr
+    alert = (repo / "out" / "phase1.md").read_text().split("\n\n", 2)[2]
+    assert "does not plan on this branch" in alert and "SyntaxError" in alert
+    assert all(line.startswith(">") for line in alert.strip().splitlines())
+
+
+def test_review_of_a_step_back_and_a_config_error(repo):
+    """Base: phase3's file says phase 4. Branch: phase3 back at 3, and phase2 with a config error."""
+    stacks = repo / "stacks"
+    original = (stacks / "Pulumi.phase3.yaml").read_text()
+    (stacks / "Pulumi.phase3.yaml").write_text(original.replace("scaleladder:phase: 3", "scaleladder:phase: 4"))
+    commit(repo, "phase3 at phase 4")
+    (stacks / "Pulumi.phase3.yaml").write_text(original)
+    phase2 = (stacks / "Pulumi.phase2.yaml").read_text()
+    (stacks / "Pulumi.phase2.yaml").write_text(phase2.replace("config:\n", "config:\n  scaleladder:redis:\n"
+                                                              "    clusterMode: sideways\n", 1))
+    proc = run_review(repo, "--base", "HEAD", "--stack", "phase3", "--stack", "phase2")
+    assert proc.returncode == EXIT_PLAN_FAILED, proc.stderr
+    back = (repo / "out" / "phase3.md").read_text()
+    assert back.index("AWS cannot apply this in place") < back.index("| action | type |")
+    assert "clusterMode" in back and "allocatedStorage" in back and "**redis**" in back and "**db**" in back
+    broken = (repo / "out" / "phase2.md").read_text()
+    assert "does not plan on this branch" in broken and "scaleladder:redis.clusterMode" in broken
+    assert "error: phase3: 2 change(s) AWS cannot apply in place" in proc.stderr
+    assert "error: phase2 does not plan on this branch" in proc.stderr
+
+
+def test_a_stack_file_missing_at_the_base_is_new_not_a_failure(repo):
+    shutil.copy(repo / "stacks" / "Pulumi.phase1.yaml", repo / "stacks" / "Pulumi.brandnew.yaml")  # branch only
+    base = plans_at(["brandnew"], "HEAD", root=repo)["brandnew"]
+    assert isinstance(base, StackMissing)
+    assert not isinstance(plans_at(["phase1"], "no-such-rev", root=repo)["phase1"], StackMissing)
 
 
 # ---------------------------------------------------------------------------
@@ -98,18 +229,8 @@ def test_every_ladder_command_the_workflow_runs_exists():
     assert args[:2] == ["review", "--base"] and "--out" in args
 
 
-def test_review_job_has_history_and_edits_comments_in_place():
-    job = steps("review")
-    checkout = next(s for s in job if s.get("uses", "").startswith("actions/checkout"))
+def test_review_job_has_history():
+    checkout = next(s for s in steps("review") if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
-    script = next(s for s in job if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
-    assert "updateComment" in script and "createComment" in script and "scaleladder-review:" in script
-
-
-def test_real_preview_only_when_secrets_exist():
-    jobs = workflow()["jobs"]
-    assert "cloud" in jobs["pulumi-preview"]["if"]
-    action = next(s for s in jobs["pulumi-preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
-    assert action["with"]["command"] == "preview" and action["with"]["diff"] is True
-    check = next(s for s in jobs["setup"]["steps"] if s.get("id") == "cloud")
-    assert {"AWS_ACCESS_KEY_ID", "PULUMI_ACCESS_TOKEN"} <= set(check["env"])
+# The comment posting (.github/scripts/review-comments.js), permissions, pins, OIDC and the
+# allow-destroy label: tests/unit/test_comment_script.py and test_comment_script_workflow.py.

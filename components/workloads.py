@@ -61,7 +61,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ladder import credentials, images, lifecycle, pgbouncer
+from ladder import capacity, credentials, images, lifecycle, pgbouncer
+from ladder.capacity import millicores
 
 from .app_host import AppSpec
 from .base import Tier
@@ -197,9 +198,13 @@ class WorkloadsArgs:
     after: Sequence[pulumi.Resource] = ()
     """Cluster services every object waits for: the load balancer controller's webhooks
     intercept Services and Pods, KEDA's CRDs must exist before ScaledObjects."""
-    app_resources: Resources = Resources("250m", "512Mi", "1", "1Gi")
-    worker_resources: Resources = Resources("250m", "512Mi", "1", "1Gi")
-    pgbouncer_resources: Resources = Resources("100m", "64Mi", "500m", "256Mi")
+    # CPU from the capacity model (ladder/capacity.py): one Node.js process or one single-threaded
+    # PgBouncer per pod uses at most one core, so app and PgBouncer request the core they can use.
+    app_resources: Resources = Resources(millicores(capacity.APP_POD_CPU.value), "512Mi",
+                                         millicores(capacity.APP_POD_CPU.value), "1Gi")
+    worker_resources: Resources = Resources(millicores(capacity.WORKER_POD_CPU.value), "512Mi", "1", "1Gi")
+    pgbouncer_resources: Resources = Resources(millicores(capacity.PGBOUNCER_POD_CPU.value), "64Mi",
+                                               millicores(capacity.PGBOUNCER_POD_CPU.value), "256Mi")
     helper_resources: Resources = Resources("10m", "16Mi", "100m", "64Mi")
     labels: Mapping[str, str] = field(default_factory=lambda: {"app.kubernetes.io/part-of": "scaleladder"})
 

@@ -186,3 +186,37 @@ CLOUDFRONT_MANAGED_POLICIES: dict[str, str] = {
 # bucket's ACL grants it FULL_CONTROL (CloudFront Developer Guide, "Permissions required to
 # configure standard logging"). The program reads it through getLogDeliveryCanonicalUserId.
 CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID = "c4c1ede66af53448b93c283ce9448c4ba468c9432aa01d700d3878632f77d2d0"
+
+# --- EC2 sizes (capacity model, ladder/capacity.py) -------------------------------------
+# vCPUs per instance type (EC2 User Guide, "Amazon EC2 instance types": general purpose
+# T3 / M6i, compute optimized C6i, memory optimized R6i specifications). Every EC2 type the
+# price catalog lists must be here (tests/unit/test_capacity.py checks it).
+EC2_VCPUS: dict[str, int] = {
+    "t3.micro": 2, "t3.small": 2, "t3.medium": 2, "t3.large": 2, "t3.xlarge": 4,
+    "m6i.large": 2, "m6i.xlarge": 4, "m6i.2xlarge": 8,
+    "c6i.large": 2, "c6i.xlarge": 4, "c6i.2xlarge": 8,
+    "r6i.large": 2,
+}
+# Pods per EKS node with the VPC CNI without prefix delegation: ENIs x (IPv4 per ENI - 1) + 2
+# (awslabs/amazon-eks-ami templates/shared/runtime/eni-max-pods.txt).
+EKS_MAX_PODS: dict[str, int] = {
+    "t3.micro": 4, "t3.small": 11, "t3.medium": 17, "t3.large": 35, "t3.xlarge": 58,
+    "m6i.large": 29, "m6i.xlarge": 58, "m6i.2xlarge": 58,
+    "c6i.large": 29, "c6i.xlarge": 58, "c6i.2xlarge": 58,
+    "r6i.large": 29,
+}
+
+
+def eks_kube_reserved_cpu(vcpus: int) -> float:
+    """CPU the EKS AMI reserves for the kubelet and runtime (kubeReserved), in cores: 6 % of
+    the first core, 1 % of the second, 0.5 % of cores 3-4, 0.25 % of every core above 4
+    (awslabs/amazon-eks-ami: the kubelet config's CPU reservation, the table GKE publishes)."""
+    shares = [0.06, 0.01, 0.005, 0.005]
+    return sum(shares[i] if i < len(shares) else 0.0025 for i in range(vcpus))
+
+# CloudWatch Logs PutRetentionPolicy `retentionInDays`: "Possible values are: 1, 3, 5, 7, 14,
+# 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, and 3653"
+# (CloudWatch Logs API Reference); the provider validates the same list (aws_cloudwatch_log_group
+# retention_in_days, internal/service/logs/group.go validation.IntInSlice, plus 0 = never expire).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)

@@ -4,8 +4,9 @@ Prices come from the catalog (`ladder/catalog/prices.yaml`); every resource type
 holds is either priced by a rule below or listed as free there. Traffic-driven figures
 (egress, requests, LCUs, NAT GB, S3 requests, log ingestion) come from usage/defaults.yml
 and usage/phaseN.yml, derived from the phase's capacity target, and are marked
-`usage_driven`. Counting rules: an Auto Scaling group runs its desired capacity (else its
-minimum); an EKS node group its minimum; each RDS read replica is an instance of its own
+`usage_driven`. Counting rules: app and worker Auto Scaling groups, and EKS nodes, run what the
+capacity model (ladder/capacity.py) needs at the priced load's monthly average, within the
+group's min/max (other groups: their desired capacity); each RDS read replica is an instance of its own
 with the source's storage; Multi-AZ RDS bills instance and storage twice; ElastiCache bills
 shards x (1 + replicas) nodes, or num_cache_clusters. A month is 730 hours.
 """
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import engine
+from . import capacity, engine
 from .cli import COMMANDS
 from .diff import PlanUnavailable, load
 from .phases import PHASES
@@ -39,8 +40,18 @@ USAGE_DIR = engine.REPO / "usage"
 # Usage: assumptions -> monthly quantities
 
 
-def load_usage(phase: int, path: Path | None = None) -> tuple[dict[str, float], dict[str, float], list[str]]:
-    """(assumptions, monthly overrides, files read) for `phase`; `path` replaces usage/phaseN.yml."""
+BANDS_FILE = USAGE_DIR / "bands.yml"
+
+
+def bands() -> dict[str, dict[str, float]]:
+    """Usage bands (usage/bands.yml): assumption overrides for lean / default / heavy."""
+    return {name: dict(over or {}) for name, over in (yaml.safe_load(BANDS_FILE.read_text())["bands"]).items()}
+
+
+def load_usage(phase: int, path: Path | None = None,
+               band: str | None = None) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """(assumptions, monthly overrides, files read) for `phase`; `path` replaces usage/phaseN.yml;
+    `band` (usage/bands.yml) overrides assumptions last."""
     files = [USAGE_DIR / "defaults.yml"]
     assumptions = dict(yaml.safe_load(files[0].read_text())["assumptions"])
     override = path or USAGE_DIR / f"phase{phase}.yml"
@@ -53,19 +64,33 @@ def load_usage(phase: int, path: Path | None = None) -> tuple[dict[str, float], 
             raise ValueError(f"{override}: unknown assumptions {sorted(unknown)}; allowed: {', '.join(assumptions)}")
         assumptions.update(data.get("assumptions") or {})
         monthly = dict(data.get("monthly") or {})
+    if band is not None:
+        table = bands()
+        if band not in table:
+            raise ValueError(f"{BANDS_FILE.name}: no band {band!r}; allowed: {', '.join(table)}")
+        unknown = set(table[band]) - set(assumptions)
+        if unknown:
+            raise ValueError(f"{BANDS_FILE.name}: band {band}: unknown assumptions {sorted(unknown)}")
+        assumptions.update(table[band])
+        files.append(BANDS_FILE)
     return assumptions, monthly, [str(f.relative_to(engine.REPO)) if f.is_relative_to(engine.REPO) else str(f)
                                   for f in files]
 
 
-def derive(phase: int, a: dict[str, float], monthly: dict[str, float]) -> dict[str, float]:
-    """Monthly quantities from the phase's capacity target and the assumptions."""
+def derive(phase: int, a: dict[str, float], monthly: dict[str, float], users: float | None = None,
+           messages_per_day: float | None = None) -> dict[str, float]:
+    """Monthly quantities at a load: the phase's capacity target unless `users` (peak concurrent
+    users) and `messages_per_day` say otherwise."""
     spec = PHASES[phase]
-    users = spec.concurrent_users * a["average_concurrency_share"]
-    q: dict[str, float] = {"average_concurrent_users": users, "user_hours": users * HOURS}
+    peak_users = spec.concurrent_users if users is None else users
+    messages = spec.messages_per_day if messages_per_day is None else messages_per_day
+    users = peak_users * a["average_concurrency_share"]
+    q: dict[str, float] = {"peak_concurrent_users": peak_users, "messages_per_day": messages,
+                           "average_concurrent_users": users, "user_hours": users * HOURS}
     q["api_requests"] = q["user_hours"] * 60 * a["requests_per_user_minute"]
     q["page_loads"] = q["user_hours"] * a["page_loads_per_user_hour"]
     q["static_requests"] = q["page_loads"] * a["objects_per_page_load"]
-    q["messages"] = spec.messages_per_day * HOURS / 24
+    q["messages"] = messages * HOURS / 24
     q["api_gb"] = q["api_requests"] * a["kb_per_api_response"] / 1e6
     q["static_gb"] = q["page_loads"] * a["kb_static_per_page_load"] / 1e6
     q["egress_gb"] = q["api_gb"] + q["static_gb"]
@@ -186,15 +211,51 @@ def _instance(res: dict[str, Any], ctx: Context) -> list[LineItem]:
             + ctx.egress(res))
 
 
+def _average_rates(ctx: Context) -> tuple[float, float]:
+    """(requests/s, jobs/s) averaged over the month at the priced load."""
+    seconds = HOURS * 3600
+    return ctx.q["api_requests"] / seconds, ctx.q["messages"] / seconds
+
+
+def _cpu_target(ctx: Context, group_name: Any) -> float | None:
+    """The CPU % a target-tracking policy holds the group at, if one does."""
+    for r in ctx.plan["resources"]:
+        t = (r["inputs"].get("targetTrackingConfiguration") or {}) if r["type"] == "aws:autoscaling/policy:Policy" else {}
+        if r["inputs"].get("autoscalingGroupName") == group_name and (
+                (t.get("predefinedMetricSpecification") or {}).get("predefinedMetricType") == "ASGAverageCPUUtilization"):
+            return _num(t.get("targetValue"), 0) or None
+    return None
+
+
+def _group_count(res: dict[str, Any], ctx: Context, instance_type: Any) -> tuple[float, str]:
+    """Instances an Auto Scaling group runs on average at the priced load (capacity model), within
+    min/max; groups the model does not size (PgBouncer: fixed) run their desired capacity."""
+    i = res["inputs"]
+    low, high = int(_num(i.get("minSize"), 0)), int(_num(i.get("maxSize"), 0))
+    bounds = f"min {low}, max {high}"
+    rps, jobs = _average_rates(ctx)
+    name = str(i.get("name") or res["name"])
+    target = _cpu_target(ctx, i.get("name"))
+    if name.endswith("-app") and target and instance_type:
+        per = capacity.app_rps(capacity.app_cores(str(instance_type)), target)
+        need = capacity.replicas_for(rps, per)
+        return capacity.clamp(need, low, high), (f"{rps:,.0f} req/s average needs {need} at {per:,.0f} req/s each "
+                                                  f"(capacity model, CPU {target:g} %); {bounds}")
+    if name.endswith("-workers"):
+        per = capacity.WORKER_JOBS_PER_S.value
+        need = capacity.replicas_for(jobs, per)
+        return capacity.clamp(need, low, high), f"{jobs:,.1f} jobs/s average needs {need} at {per:g} jobs/s each; {bounds}"
+    count = _num(i.get("desiredCapacity"), low or 1)
+    return count, f"desired {count:g} instance(s) ({bounds})"
+
+
 @rule("aws:autoscaling/group:Group")
 def _asg(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    i = res["inputs"]
-    count = _num(i.get("desiredCapacity"), _num(i.get("minSize"), 1))
     lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
     if lt is None:
         raise ValueError(f"{res['urn']}: no launch template among its dependencies; cannot price its instances")
     li = lt["inputs"]
-    note = f"desired {count:g} instance(s) (min {_num(i.get('minSize'), 0):g}, max {_num(i.get('maxSize'), 0):g})"
+    count, note = _group_count(res, ctx, li.get("instanceType"))
     disk = sum(_num((m.get("ebs") or {}).get("volumeSize"), 8) for m in li.get("blockDeviceMappings") or []) or 8
     public = any(n.get("associatePublicIpAddress") in (True, "true") for n in li.get("networkInterfaces") or [])
     return ([ctx.item(res, "ec2_instance_hour", HOURS * count, key=li.get("instanceType"), note=note),
@@ -301,16 +362,61 @@ def _eks(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     return out
 
 
+def _cpu_cores(quantity: Any) -> float:
+    """A Kubernetes CPU quantity ("250m", "1", 0.5) in cores."""
+    text = str(quantity or 0)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _k8s(ctx: Context, type_: str, name: str) -> dict[str, Any] | None:
+    return next((r for r in ctx.plan["resources"] if r["type"] == type_
+                 and ((r["inputs"].get("metadata") or {}).get("name")) == name), None)
+
+
+def _pod_cpu(deployment: dict[str, Any] | None, default: float) -> float:
+    if deployment is None:
+        return default
+    containers = ((deployment["inputs"].get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return sum(_cpu_cores(((c.get("resources") or {}).get("requests") or {}).get("cpu")) for c in containers) or default
+
+
+def _cluster_pods(ctx: Context) -> tuple[list[float], str]:
+    """CPU requests of the pods phase 6 runs on average at the priced load: the app within its
+    HPA bounds, the workers within KEDA's, PgBouncer's fixed replicas, the cluster services."""
+    rps, jobs = _average_rates(ctx)
+    deploy = "kubernetes:apps/v1:Deployment"
+    hpa = (_k8s(ctx, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app") or {}).get("inputs", {}).get("spec", {})
+    scaled = (_k8s(ctx, "kubernetes:keda.sh/v1alpha1:ScaledObject", "workers") or {}).get("inputs", {}).get("spec", {})
+    pgb = _k8s(ctx, deploy, "pgbouncer")
+    app_cpu = _pod_cpu(_k8s(ctx, deploy, "app"), capacity.APP_POD_CPU.value)
+    worker_cpu = _pod_cpu(_k8s(ctx, deploy, "workers"), capacity.WORKER_POD_CPU.value)
+    pgb_cpu = _pod_cpu(pgb, capacity.PGBOUNCER_POD_CPU.value)
+    target = next((m["resource"]["target"].get("averageUtilization") for m in hpa.get("metrics") or []
+                   if (m.get("resource") or {}).get("name") == "cpu"), 70)
+    app = capacity.clamp(capacity.replicas_for(rps, capacity.app_rps(app_cpu, target)),
+                         int(_num(hpa.get("minReplicas"), 1)), int(_num(hpa.get("maxReplicas"), 1)))
+    workers = capacity.clamp(capacity.replicas_for(jobs, capacity.WORKER_JOBS_PER_S.value),
+                             int(_num(scaled.get("minReplicaCount"), 0)), int(_num(scaled.get("maxReplicaCount"), 1)))
+    pgbouncers = int(_num(((pgb or {}).get("inputs", {}).get("spec") or {}).get("replicas"), 0))
+    pods = capacity.cluster_pods(app, workers, pgbouncers, app_cpu, worker_cpu, pgb_cpu)
+    return pods, (f"{rps:,.0f} req/s average: {app} app pods, {workers} workers, {pgbouncers} PgBouncer "
+                  f"+ {len(capacity.system_pod_cpus())} cluster-service pods")
+
+
 @rule("aws:eks/nodeGroup:NodeGroup")
 def _node_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     i = res["inputs"]
     scaling = i.get("scalingConfig") or {}
-    nodes = _num(scaling.get("minSize"), _num(scaling.get("desiredSize"), 1))
+    low = int(_num(scaling.get("minSize"), _num(scaling.get("desiredSize"), 1)))
+    high = int(_num(scaling.get("maxSize"), low))
     types = i.get("instanceTypes") or []
     lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
     itype = types[0] if types else (lt or {}).get("inputs", {}).get("instanceType")
     disk = _num(i.get("diskSize"), 20)
-    note = f"minimum {nodes:g} nodes (max {_num(scaling.get('maxSize'), nodes):g}); the node autoscaler adds more"
+    pods, why = _cluster_pods(ctx)
+    need = capacity.nodes_for(pods, str(itype))
+    nodes = capacity.clamp(need, low, high)
+    note = f"{why} need {need} nodes (capacity model); min {low}, max {high}"
     return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
             ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB per node")]
 
@@ -360,6 +466,17 @@ def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     requests = ctx.q["api_requests"] + ctx.q["static_requests"]
     return [ctx.item(res, "cloudfront_gb_out", ctx.q["egress_gb"], usage=True, note="all viewer traffic"),
             ctx.item(res, "cloudfront_https_requests_10k", requests / 1e4, usage=True, note="API + static requests")]
+
+
+@rule("aws:wafv2/webAcl:WebAcl")
+def _web_acl(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """Every request that enters through the protected ALB or distribution is inspected: API and
+    static alike (phases 2-4 serve static files through the ALB; CloudFront's web ACL sees /static too)."""
+    rules = len(res["inputs"].get("rules") or [])
+    requests = ctx.q["api_requests"] + ctx.q["static_requests"]
+    return [ctx.item(res, "waf_web_acl_month", 1),
+            ctx.item(res, "waf_rule_month", rules, note=f"{rules} rules (rate limit + managed groups)"),
+            ctx.item(res, "waf_requests_1m", requests / 1e6, usage=True, note="API + static requests inspected")]
 
 
 def _bucket_role(res: dict[str, Any], ctx: Context) -> str:
@@ -480,6 +597,8 @@ class CostReport:
     items: list[LineItem]
     unpriced: list[str]
     usage: dict[str, Any]
+    band: dict[str, float] = field(default_factory=dict)
+    """Total under each usage band (usage/bands.yml) at the same load."""
 
     @property
     def phase(self) -> int:
@@ -496,24 +615,43 @@ class CostReport:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     @property
+    def users(self) -> float:
+        """Peak concurrent users the report is priced at."""
+        return float(self.usage["quantities"]["peak_concurrent_users"])
+
+    @property
     def per_1000_users(self) -> float:
-        return round(self.total / PHASES[self.phase].concurrent_users * 1000, 2)
+        return round(self.total / self.users * 1000, 2)
+
+    @property
+    def load(self) -> dict[str, float]:
+        q = self.usage["quantities"]
+        return {"peak_concurrent_users": q["peak_concurrent_users"], "messages_per_day": q["messages_per_day"]}
+
+    def compute(self) -> float:
+        """Instance-hours (EC2 hosts and EKS nodes): what the capacity model counts."""
+        return round(sum(i.monthly_usd for i in self.items if i.sku.startswith("ec2_instance_hour")), 2)
 
     def to_json(self) -> dict[str, Any]:
         spec = PHASES[self.phase]
         return {"stack": self.plan.get("stack"), "phase": self.phase, "region": self.plan["region"],
                 "currency": catalog().currency, "prices": catalog().meta(self.plan["region"]),
                 "capacity": {"concurrent_users": spec.concurrent_users, "messages_per_day": spec.messages_per_day},
+                "priced_load": self.load, "band_monthly_usd": self.band,
                 "usage": self.usage, "items": [asdict(i) for i in self.items], "components": self.components(),
-                "total_monthly_usd": self.total,
+                "total_monthly_usd": self.total, "compute_monthly_usd": self.compute(),
                 "usage_driven_monthly_usd": round(sum(i.monthly_usd for i in self.items if i.usage_driven), 2),
                 "per_1000_users_usd": self.per_1000_users, "unpriced_types": self.unpriced}
 
 
-def price_plan(plan: dict[str, Any], usage_file: Path | None = None) -> CostReport:
+def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: float | None = None,
+               messages_per_day: float | None = None, band: str | None = None,
+               with_band: bool = True) -> CostReport:
+    """Price `plan` at a load: its phase's capacity target unless `users`/`messages_per_day` are
+    given; `with_band` also prices it under each usage band (usage/bands.yml) at the same load."""
     phase = int(plan["phase"])
-    assumptions, monthly, files = load_usage(phase, usage_file)
-    q = derive(phase, assumptions, monthly)
+    assumptions, monthly, files = load_usage(phase, usage_file, band)
+    q = derive(phase, assumptions, monthly, users, messages_per_day)
     ctx = Context(plan, catalog(), q, assumptions, {r["urn"]: r for r in plan["resources"]}, internet_entries(plan))
     items: list[LineItem] = []
     unpriced: set[str] = set()
@@ -528,19 +666,48 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None) -> CostRepo
     items.sort(key=lambda i: (-totals[i.component], i.component))  # stable: URN order within a component
     usage = {"files": files, "assumptions": assumptions, "overrides": monthly,
              "quantities": {k: round(v, 2) for k, v in q.items()}}
-    return CostReport(plan, items, sorted(unpriced), usage)
+    report = CostReport(plan, items, sorted(unpriced), usage)
+    if with_band:
+        report.band = {name: price_plan(plan, usage_file, q["peak_concurrent_users"], q["messages_per_day"], name,
+                                        with_band=False).total for name in bands()}
+    return report
+
+
+def _lines(report: CostReport) -> dict[tuple[str, str, str], float]:
+    out: dict[tuple[str, str, str], float] = {}
+    for i in report.items:
+        k = (i.component, i.name, i.sku)
+        out[k] = round(out.get(k, 0.0) + i.monthly_usd, 2)
+    return out
 
 
 def delta(a: CostReport, b: CostReport) -> dict[str, Any]:
+    """Per component and per line item (component, resource, sku); both reports should be
+    priced at the same load (`equal_load_delta`) for the delta to mean what a climb costs."""
     ca, cb = a.components(), b.components()
     rows = {c: {"a": ca.get(c, 0.0), "b": cb.get(c, 0.0), "delta": round(cb.get(c, 0.0) - ca.get(c, 0.0), 2)}
             for c in sorted(set(ca) | set(cb))}
-    return {"a": {"source": a.plan.get("source"), "phase": a.phase, "total_monthly_usd": a.total,
-                  "per_1000_users_usd": a.per_1000_users},
-            "b": {"source": b.plan.get("source"), "phase": b.phase, "total_monthly_usd": b.total,
-                  "per_1000_users_usd": b.per_1000_users},
+    la, lb = _lines(a), _lines(b)
+    lines = [{"component": k[0], "resource": k[1], "sku": k[2], "a": la.get(k, 0.0), "b": lb.get(k, 0.0),
+              "delta": round(lb.get(k, 0.0) - la.get(k, 0.0), 2)} for k in sorted(set(la) | set(lb))]
+    side = {"a": a, "b": b}
+    return {**{n: {"source": r.plan.get("source"), "phase": r.phase, "total_monthly_usd": r.total,
+                   "compute_monthly_usd": r.compute(), "per_1000_users_usd": r.per_1000_users,
+                   "priced_load": r.load, "band_monthly_usd": r.band} for n, r in side.items()},
+            "load": a.load if a.load == b.load else None,
             "components": dict(sorted(rows.items(), key=lambda kv: -abs(kv[1]["delta"]))),
+            "lines": sorted((ln for ln in lines if ln["delta"]), key=lambda ln: -abs(ln["delta"])),
+            "band_delta_usd": {n: round(b.band[n] - a.band[n], 2) for n in a.band if n in b.band},
             "total_delta_usd": round(b.total - a.total, 2)}
+
+
+def equal_load(a: dict[str, Any], b: dict[str, Any], users: float | None = None) -> tuple[float, float]:
+    """(peak users, messages/day) both plans of a diff are priced at: the higher phase's
+    capacity target, or `users` with that phase's messages per user."""
+    top = PHASES[max(int(a["phase"]), int(b["phase"]))]
+    if users is None:
+        return float(top.concurrent_users), float(top.messages_per_day)
+    return float(users), users * top.messages_per_day / top.concurrent_users
 
 
 def usd(value: float, signed: bool = False) -> str:
@@ -551,10 +718,21 @@ def _qty(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.3g}"
 
 
+def load_text(load: dict[str, float]) -> str:
+    return (f"priced at {load['peak_concurrent_users']:,.0f} peak concurrent users, "
+            f"{load['messages_per_day']:,.0f} messages/day")
+
+
+def band_text(band: dict[str, float], signed: bool = False) -> str:
+    return " / ".join(f"{name} {'' if signed else '$'}{usd(v, signed)}" for name, v in band.items())
+
+
 def headline(report: CostReport) -> str:
     spec = PHASES[report.phase]
+    band = f"; usage band {band_text(report.band)}" if report.band else ""
     return (f"${usd(report.total)}/month; ${usd(report.per_1000_users)} per 1,000 concurrent users "
-            f"(capacity target {spec.concurrent_users:,} users, {spec.messages_per_day:,} messages/day)")
+            f"({load_text(report.load)}; phase {report.phase} target {spec.concurrent_users:,} users, "
+            f"{spec.messages_per_day:,} messages/day{band})")
 
 
 def cost_markdown(report: CostReport, heading: str = "###") -> str:
@@ -577,13 +755,21 @@ def cost_markdown(report: CostReport, heading: str = "###") -> str:
     return "\n".join(lines)
 
 
+def _delta_load(d: dict[str, Any]) -> str:
+    if d.get("load"):
+        return f"both {load_text(d['load'])}"
+    return f"before {load_text(d['a']['priced_load'])}; after {load_text(d['b']['priced_load'])}"
+
+
 def delta_markdown(d: dict[str, Any], heading: str = "###") -> str:
     a, b = d["a"], d["b"]
     lines = [f"{heading} Cost delta: `{a['source']}` -> `{b['source']}`", "",
              f"**{usd(d['total_delta_usd'], signed=True)} USD/month** "
              f"({usd(a['total_monthly_usd'])} -> {usd(b['total_monthly_usd'])}; per 1,000 users "
-             f"{usd(a['per_1000_users_usd'])} -> {usd(b['per_1000_users_usd'])})", "",
-             "| component | before | after | delta |", "|---|---:|---:|---:|"]
+             f"{usd(a['per_1000_users_usd'])} -> {usd(b['per_1000_users_usd'])}; {_delta_load(d)})", ""]
+    if d.get("band_delta_usd"):
+        lines += [f"Usage band (usage/bands.yml), delta: {band_text(d['band_delta_usd'], signed=True)}", ""]
+    lines += ["| component | before | after | delta |", "|---|---:|---:|---:|"]
     lines += [f"| {c} | {usd(r['a'])} | {usd(r['b'])} | {usd(r['delta'], signed=True)} |"
               for c, r in d["components"].items()]
     return "\n".join(lines)
@@ -624,31 +810,52 @@ def print_delta(d: dict[str, Any], console: Console) -> None:
     table.add_row("[bold]total[/]", usd(d["a"]["total_monthly_usd"]), usd(d["b"]["total_monthly_usd"]),
                   f"[bold]{usd(d['total_delta_usd'], signed=True)}[/]")
     console.print(table)
-    console.print(f"per 1,000 users: {usd(d['a']['per_1000_users_usd'])} -> {usd(d['b']['per_1000_users_usd'])}")
+    console.print(f"per 1,000 users: {usd(d['a']['per_1000_users_usd'])} -> {usd(d['b']['per_1000_users_usd'])}; "
+                  f"compute {usd(d['a']['compute_monthly_usd'])} -> {usd(d['b']['compute_monthly_usd'])}")
+    console.print(escape(_delta_load(d)))
+    if d.get("band_delta_usd"):
+        console.print(f"usage band (usage/bands.yml): before {band_text(d['a']['band_monthly_usd'])}; after "
+                      f"{band_text(d['b']['band_monthly_usd'])}; delta {band_text(d['band_delta_usd'], signed=True)}")
 
 
 # ---------------------------------------------------------------------------
 # CLI
 
 
-def cost_of(spec: str, usage_file: Path | None = None) -> CostReport:
+def cost_of(spec: str, usage_file: Path | None = None, users: float | None = None,
+            messages_per_day: float | None = None) -> CostReport:
     plan = load(spec)
     plan["source"] = spec
-    return price_plan(plan, usage_file)
+    return price_plan(plan, usage_file, users, messages_per_day)
+
+
+def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, users: float | None = None) -> dict[str, Any]:
+    """`cost --diff A B`: both plans priced at the same load (`equal_load`)."""
+    plans = []
+    for spec in (spec_a, spec_b):
+        plan = load(spec)
+        plan["source"] = spec
+        plans.append(plan)
+    peak, messages = equal_load(plans[0], plans[1], users)
+    return delta(*(price_plan(p, usage_file, peak, messages) for p in plans))
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
     console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+    if args.users is not None and args.users < 1:
+        print("error: --users must be a positive number of peak concurrent users", file=sys.stderr)
+        return 2
     try:
         if args.diff:
-            d = delta(cost_of(args.diff[0], args.usage), cost_of(args.diff[1], args.usage))
+            d = equal_load_delta(args.diff[0], args.diff[1], args.usage, args.users)
             print(json.dumps(d, indent=2) if args.json else delta_markdown(d)) if args.json or args.markdown \
                 else print_delta(d, console)
             return 0
         if not args.stack:
             print("error: cost needs STACK or --diff A B", file=sys.stderr)
             return 2
-        report = cost_of(args.stack, args.usage)
+        report = cost_of(args.stack, args.usage, args.users,
+                         None if args.users is None else args.users * _messages_per_user(args.stack))
     except (PlanUnavailable, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -667,7 +874,17 @@ def _cost_args(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="line items, totals per component, cost per 1,000 users")
     fmt.add_argument("--markdown", action="store_true", help="PR-comment markdown")
     p.add_argument("--usage", type=Path, help="usage file replacing usage/phaseN.yml (overrides usage/defaults.yml)")
-    p.add_argument("--diff", nargs=2, metavar=("A", "B"), help="monthly delta per component between two plans")
+    p.add_argument("--diff", nargs=2, metavar=("A", "B"),
+                   help="monthly delta per component and line item, both plans priced at the same load "
+                        "(the higher phase's capacity target unless --users)")
+    p.add_argument("--users", type=int, metavar="N",
+                   help="price at N peak concurrent users (messages/day scale with the phase's messages per user)")
+
+
+def _messages_per_user(spec: str) -> float:
+    plan = load(spec)
+    target = PHASES[int(plan["phase"])]
+    return target.messages_per_day / target.concurrent_users
 
 
 COMMANDS["cost"] = ("monthly cost per resource, component and total; --diff A B for the delta", _cost_args, cmd_cost)

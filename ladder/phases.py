@@ -10,9 +10,10 @@ shared by the alarms the stacks provision and by `ladder recommend`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import capacity
 from .aws_facts import EKS_VERSIONS
 
 
@@ -192,3 +193,9 @@ def phase_defaults(number: int) -> dict[str, Any]:
     for n in range(1, number + 1):
         merged = deep_merge(merged, PHASES[n].delta)
     return merged
+
+# Phase 6's HPA, worker, PgBouncer and node bounds come from the capacity model, computed
+# from phase 5's shape and phase 6's target (ladder/capacity.py says why phases 1-5 keep
+# their own counts); a stack's own config still wins.
+PHASES[6] = replace(PHASES[6], delta=capacity.eks_defaults(
+    phase_defaults(5), PHASES[6].concurrent_users, PHASES[6].messages_per_day))

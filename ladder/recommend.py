@@ -3,13 +3,16 @@
 The rule, from the one catalog of capacity targets and triggers (ladder/phases.py, the
 same thresholds the stacks' alarms use):
 1. Capacity: the lowest phase whose targets cover both the concurrent users and the
-   messages per day. Beyond phase 6's target the answer stays 6 (scale its knobs).
+   messages per day, and whose preset's maximum capacity (ladder/capacity.py: requests/s
+   and jobs/s at maximum scale) covers that load's peak. Beyond phase 6 the answer stays 6
+   (scale its knobs).
 2. Triggers: the measurements given (p95, CPU, error rate, queue depth ...) are taken on
    the phase that fits. A trigger fires when its value exceeds the threshold. Any fired
    trigger means that phase is already saturated at this load, so the recommendation
    moves one rung up (at most phase 6), once, however many fired.
 The recommended phase's monthly cost and cost per 1,000 users come from `ladder cost`
-on its preset stack (`phaseN`).
+on its preset stack (`phaseN`), priced at the given load (the same capacity model counts
+its instances, pods and nodes).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import argparse
 import json
 import re
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from . import capacity, engine
 from .cli import COMMANDS
 from .cost import cost_of, usd
 from .phases import PHASES, TRIGGERS, Trigger
@@ -36,9 +41,26 @@ def flag(trigger: Trigger) -> str:
     return "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", trigger.key).lower()
 
 
+@cache
+def preset_capacity(phase: int) -> capacity.Capacity | None:
+    """The preset stack's maximum capacity (None if the preset does not validate)."""
+    try:
+        return capacity.capacity_of(engine.validate_stack(engine.read_stack(f"phase{phase}"), stack=f"phase{phase}"))
+    except Exception:  # a preset under construction: judged by its targets alone
+        return None
+
+
+def covers(phase: int, users: int, messages_per_day: int) -> bool:
+    """Does the preset's maximum capacity carry the peak of this load?"""
+    cap = preset_capacity(phase)
+    peak = capacity.peak_load(users, messages_per_day, capacity.default_assumptions())
+    return cap is None or (cap.requests_per_s >= peak.requests_per_s and cap.jobs_per_s >= peak.jobs_per_s)
+
+
 def fitting_phase(users: int, messages_per_day: int) -> int:
     for n, spec in sorted(PHASES.items()):
-        if spec.concurrent_users >= users and spec.messages_per_day >= messages_per_day:
+        if spec.concurrent_users >= users and spec.messages_per_day >= messages_per_day \
+                and covers(n, users, messages_per_day):
             return n
     return TOP
 
@@ -61,8 +83,11 @@ def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None
     fired = [{"key": t.key, "description": t.description, "value": metrics[t.key], "threshold": t.threshold,
               "unit": t.unit} for t in TRIGGERS if (value := metrics.get(t.key)) is not None and value > t.threshold]
     spec = PHASES[fits]
+    cap = preset_capacity(fits)
     reason = (f"phase {fits} ({spec.name}) is the lowest whose target covers {users:,} users and "
-              f"{messages_per_day:,} messages/day (target {spec.concurrent_users:,} / {spec.messages_per_day:,})")
+              f"{messages_per_day:,} messages/day (target {spec.concurrent_users:,} / {spec.messages_per_day:,})"
+              + (f" and whose preset carries the peak at maximum scale ({cap.requests_per_s:,.0f} req/s, "
+                 f"{cap.jobs_per_s:,.0f} jobs/s; capacity model)" if cap else ""))
     if fits == TOP and (users > spec.concurrent_users or messages_per_day > spec.messages_per_day):
         reason = f"the load exceeds phase {TOP}'s target; stay on phase {TOP} and raise its limits"
     phase = fits
@@ -76,7 +101,8 @@ def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None
 
 def with_cost(rec: Recommendation) -> Recommendation:
     try:
-        report = cost_of(f"phase{rec.phase}")
+        report = cost_of(f"phase{rec.phase}", users=max(rec.concurrent_users, 1),
+                         messages_per_day=rec.messages_per_day)
         rec.monthly_usd, rec.per_1000_users_usd = report.total, report.per_1000_users
     except Exception as err:  # the preset of a phase under construction may not plan yet
         rec.cost_error = f"{type(err).__name__}: {err}"
@@ -103,8 +129,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                       f"{t.threshold:g} {t.unit}", "[red]yes[/]" if t.key in fired else "no")
     console.print(table)
     if rec.monthly_usd is not None and rec.per_1000_users_usd is not None:
-        console.print(f"Phase {rec.phase} preset: ${usd(rec.monthly_usd)}/month, ${usd(rec.per_1000_users_usd)} per "
-                      f"1,000 concurrent users (`python -m ladder cost phase{rec.phase}` for the line items)")
+        console.print(f"Phase {rec.phase} preset at this load: ${usd(rec.monthly_usd)}/month, "
+                      f"${usd(rec.per_1000_users_usd)} per 1,000 concurrent users "
+                      f"(`python -m ladder cost phase{rec.phase} --users {rec.concurrent_users}` for the line items)")
     else:
         console.print(f"[yellow]Cost of phase {rec.phase} unavailable:[/] {rec.cost_error}")
     return 0

@@ -11,7 +11,7 @@ import yaml
 from botocore.stub import Stubber
 
 from ladder import cli, engine, prices_refresh
-from ladder.cost import HOURS, RULES, cost_of, delta, price_plan
+from ladder.cost import HOURS, RULES, bands, cost_of, delta, equal_load_delta, price_plan
 from ladder.diff import load
 from ladder.phases import PHASES
 from ladder.prices import CATALOG_PATH, catalog, parse
@@ -118,15 +118,73 @@ def test_multi_az_doubles_the_rds_instance_cost():
     assert multi[0].monthly_usd == pytest.approx(2 * single[0].monthly_usd, abs=0.01)
 
 
-def test_asg_is_priced_at_desired_capacity():
-    p = planned("phase2")
-    asg = next(r for r in p["resources"] if r["type"] == "aws:autoscaling/group:Group")
-    asg["inputs"]["desiredCapacity"] = 3
+def test_a_group_the_model_does_not_size_is_priced_at_desired_capacity():
+    p = planned("phase3")
+    asg = next(r for r in p["resources"] if r["type"] == "aws:autoscaling/group:Group" and r["name"] == "pgbouncer")
+    asg["inputs"].update(desiredCapacity=3, maxSize=3)
     (hours,) = items(price_plan(p), "ec2_instance_hour", asg["name"])
     assert hours.quantity == 3 * HOURS
     del asg["inputs"]["desiredCapacity"]
     (hours,) = items(price_plan(p), "ec2_instance_hour", asg["name"])
     assert hours.quantity == asg["inputs"]["minSize"] * HOURS
+
+
+def _count(report, name: str) -> float:
+    (hours,) = items(report, "ec2_instance_hour", name)
+    return hours.quantity / HOURS
+
+
+def test_app_hosts_follow_the_load_within_the_group_bounds():
+    """Compute is counted at the priced load (capacity model), not at the group minimum."""
+    p = planned("phase5")
+    group = next(r for r in p["resources"] if r["type"] == "aws:autoscaling/group:Group" and r["name"] == "fleet-app")
+    low, high = group["inputs"]["minSize"], group["inputs"]["maxSize"]
+    counts = [_count(price_plan(p, users=u, with_band=False), "fleet-app")
+              for u in (1_000, 50_000, 100_000, 200_000, 400_000, 10_000_000)]
+    assert counts == sorted(counts), "more users never means fewer hosts"
+    assert counts[0] == low and counts[-1] == high and low < counts[2] < high, counts
+
+
+def test_users_raise_eks_nodes_monotonically():
+    p = planned("phase6")
+    counts = [_count(price_plan(p, users=u, with_band=False), "eks-nodes")
+              for u in (10_000, 100_000, 250_000, 500_000)]
+    assert counts == sorted(counts) and counts[-1] > counts[0], counts
+
+
+def test_diff_phase5_to_phase6_at_equal_load_keeps_compute_and_explains_every_line():
+    d = equal_load_delta("phase5", "phase6")
+    # both priced at phase 6's target: the same users and messages on either side
+    assert d["load"] == {"peak_concurrent_users": PHASES[6].concurrent_users,
+                         "messages_per_day": PHASES[6].messages_per_day}
+    a, b = d["a"]["compute_monthly_usd"], d["b"]["compute_monthly_usd"]
+    # stated band: at equal load the platform change may move compute by a third either way, not more
+    assert 0.67 <= b / a <= 1.5, (a, b)
+    assert sum(ln["delta"] for ln in d["lines"]) == pytest.approx(d["total_delta_usd"], abs=0.5)
+    for component, row in d["components"].items():
+        lines = [ln["delta"] for ln in d["lines"] if ln["component"] == component]
+        assert sum(lines) == pytest.approx(row["delta"], abs=0.05), component
+        assert bool(lines) == bool(row["delta"]), component
+    assert d["a"]["per_1000_users_usd"] == pytest.approx(d["a"]["total_monthly_usd"] / PHASES[6].concurrent_users * 1000,
+                                                         abs=0.01)
+
+
+def test_diff_users_flag_sets_the_load_for_both_sides(capsys):
+    assert cli.main(["cost", "--diff", "phase4", "phase5", "--users", "75000", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["load"]["peak_concurrent_users"] == 75_000
+    assert d["load"]["messages_per_day"] == 75_000 * PHASES[5].messages_per_day / PHASES[5].concurrent_users
+    assert cli.main(["cost", "--diff", "phase4", "phase5", "--users", "75000", "--markdown"]) == 0
+    assert "both priced at 75,000 peak concurrent users" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stack", ["phase2", "phase6"])
+def test_usage_band_lean_default_heavy_are_ordered(stack):
+    report = price_plan(planned(stack))
+    assert list(report.band) == list(bands()) == ["lean", "default", "heavy"]
+    assert report.band["lean"] <= report.band["default"] <= report.band["heavy"], report.band
+    assert report.band["default"] == pytest.approx(report.total, abs=0.01)
+    assert report.band["lean"] < report.band["heavy"]
 
 
 def test_elasticache_nodes_are_shards_times_one_plus_replicas():

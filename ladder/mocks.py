@@ -105,7 +105,8 @@ class AwsMocks(pulumi.runtime.Mocks):
                  deployed: dict[str, dict[str, Any]] | None = None):
         self.region = region
         self.previous_outputs = previous_outputs or {}
-        self.deployed = deployed if deployed is not None else deployed_from_outputs(self.previous_outputs)
+        known = deployed_from_outputs(self.previous_outputs)
+        self.deployed = {kind: {**known.get(kind, {}), **state} for kind, state in {**known, **(deployed or {})}.items()}
 
     def _deployed(self, kind: str, ident: str, what: str) -> dict[str, Any]:
         if kind not in self.deployed:  # AWS answers "not found", and the provider fails the invoke
@@ -128,13 +129,12 @@ class AwsMocks(pulumi.runtime.Mocks):
     def _cache_cluster(self, a: dict[str, Any]) -> dict[str, Any]:
         cid = a["clusterId"]
         state = self._deployed("redis", cid, "cache cluster")
-        return {"id": cid, "clusterId": cid, "engine": "redis", "engineVersion": state.get("engineVersion", "7.1.0")}
+        return {"id": cid, "clusterId": cid, "engine": "redis", **{k: v for k, v in state.items() if k == "engineVersion"}}
 
     def _db_instance(self, a: dict[str, Any]) -> dict[str, Any]:
         ident = a["dbInstanceIdentifier"]
         state = self._deployed("db", ident, "DB instance")
-        return {"id": ident, "dbInstanceIdentifier": ident, "engine": "postgres", "storageEncrypted": True,
-                "allocatedStorage": 20, "engineVersion": "16.4", **state}
+        return {"id": ident, "dbInstanceIdentifier": ident, "engine": "postgres", "storageEncrypted": True, **state}
 
     # -- invokes -------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -278,6 +278,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             return {"arn": f"arn:aws:secretsmanager:{r}:{ACCOUNT_ID}:secret:{name}-{h[:6]}"}
         if typ == "aws:ssm/parameter:Parameter":
             return {"arn": f"arn:aws:ssm:{r}:{ACCOUNT_ID}:parameter{inputs.get('name') or '/' + name}"}
+        if typ == "aws:cloudwatch/logGroup:LogGroup":  # the provider strips the API's trailing ":*"
+            group = inputs.get("name") or f"{name}-{h[:7]}"
+            return {"name": group, "arn": f"arn:aws:logs:{r}:{ACCOUNT_ID}:log-group:{group}"}
         if typ == "aws:sns/topic:Topic":
             return {"arn": f"arn:aws:sns:{r}:{ACCOUNT_ID}:{name}-{h[:7]}"}
         if typ == "aws:kms/key:Key":

@@ -2,8 +2,8 @@
 
 The same stack (same URNs) planned before and after `scaleladder:phase` changes, compared
 by `ladder diff`'s own rules (`diff.compare(...).losses`: a stateful resource replaced, or
-removed without retainOnDelete). A change AWS cannot make in place (reverting Redis
-cluster mode) is refused by the program.
+removed without retainOnDelete; `.refusals`: ladder/inplace.py). A change AWS cannot make
+in place (reverting Redis cluster mode) is refused by the program against what is deployed.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import pytest
 from ladder import engine
 from ladder.config import ConfigError
 from ladder.diff import compare
+from ladder.mocks import AwsMocks
 
 from .plans import plan, stack_values
 
 
 def losses(before: engine.Plan, after: engine.Plan) -> list[str]:
-    return [f.reason for f in compare(before.to_json(), after.to_json()).losses]
+    """Stateful losses and changes AWS cannot apply in place, as `ladder diff` reports them."""
+    d = compare(before.to_json(), after.to_json())
+    return [f.reason for f in d.losses] + [r.line() for r in d.refusals]
 
 
 PAIRS = [(n, n + 1) for n in range(1, 6)]
@@ -39,18 +42,27 @@ def test_climbing_keeps_every_stateful_resource(low, high):
     assert {r.urn for r in before.resources if r.options["protect"]} <= {r.urn for r in after.resources}
 
 
-@pytest.mark.parametrize("low,high", [p for p in PAIRS if p != (3, 4)], ids=lambda v: str(v))
-def test_stepping_back_deletes_nothing_stateful_that_is_not_retained(low, high):
-    upper = engine.run(f"phase{high}", values={**stack_values(f"phase{high}")})
-    values = {**stack_values(f"phase{high}"), "scaleladder:phase": low}
-    if high >= 5:  # phase 5+ already runs Redis cluster mode; stepping back keeps it
-        values["scaleladder:redis"] = {**values.get("scaleladder:redis", {}), "clusterMode": "enabled", "shards": 3}
-    try:
-        lower = engine.run(f"phase{high}", values=values, previous_outputs={"redisClusterMode": upper.config.redis.cluster_mode})
-    except ConfigError as err:  # a refusal is the safe outcome; it must say why
-        assert "clusterMode" in str(err)
-        return
-    assert not losses(upper, lower)
+# Step backs as `ladder diff` sees them (the lower phase planned for the upper phase's stack;
+# a deployed stack is refused by the program itself, tests below): exactly these changes are
+# reported as AWS cannot apply them in place, never passed silently. From phase 5 down,
+# Redis stays in cluster mode (the documented step back keeps it).
+STEP_BACK_REFUSALS = {
+    (1, 2): set(),
+    (2, 3): {("db", "allocatedStorage")},
+    (3, 4): {("redis", "clusterMode"), ("db", "allocatedStorage")},
+    (4, 5): set(),
+    (5, 6): set(),
+}
+
+
+@pytest.mark.parametrize("low,high", PAIRS, ids=[f"{b}->{a}" for a, b in PAIRS])
+def test_stepping_back_loses_nothing_and_reports_what_aws_cannot_do(low, high):
+    upper = plan(f"phase{high}")
+    keep = {"redis": {"clusterMode": "enabled", "shards": 3}} if high >= 5 else {}
+    lower = plan(f"phase{high}", phase=low, **keep)
+    d = compare(upper.to_json(), lower.to_json())
+    assert not d.losses
+    assert {(r.resource, r.input) for r in d.refusals} == STEP_BACK_REFUSALS[(low, high)]
 
 
 def test_stepping_back_from_cluster_mode_is_refused_with_the_reason():
@@ -110,3 +122,65 @@ def test_shrinking_database_storage_is_refused_with_the_reason():
     assert "scaleladder:database.storageGb" in str(err.value) and "400" in str(err.value)
     grown = engine.run("phase3", previous_outputs={"redisClusterMode": "disabled", "dbStorageGb": 50})
     assert grown.one("aws:rds/instance:Instance", "db").inputs["allocatedStorage"] == 100
+
+
+# ---------------------------------------------------------------------------
+# The program reads what is deployed from AWS (components/deployed.py) and applies the same
+# in-place rules as `ladder diff` (ladder/inplace.py).
+
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+NAMED = {"redisGroupId": "redis-0a1b2c3", "dbIdentifier": "db-4d5e6f7"}  # outputs naming the deployed resources
+
+
+def test_deployed_cluster_mode_enabled_refuses_disabled_before_the_group_exists():
+    """AWS reports the group `enabled` (the outputs agree); phase 3's config says disabled."""
+    cli = engine.cli_config("phase3", engine.read_stack("phase3"))
+    monitor = engine.RecordingMonitor(AwsMocks("us-east-1", {**NAMED, "redisClusterMode": "enabled"}))
+    with pytest.raises(ConfigError) as err:
+        engine.execute("phase3", cli, "us-east-1", monitor=monitor)
+    assert "scaleladder:redis.clusterMode" in str(err.value) and "allowed: enabled" in str(err.value)
+    assert not [r for r in monitor.recorded if r.type == REDIS], "the group must not be registered"
+
+
+def test_after_a_failed_up_the_program_follows_aws_not_the_outputs():
+    """The last `up` moved the group to `compatible` and then failed, so the outputs still say
+    disabled. Enabling (one shard) is the valid next step and is accepted; judged by the
+    outputs alone it would be refused as skipping `compatible`."""
+    values = stack_values("phase4", redis={"shards": 1})
+    outputs = {**NAMED, "redisClusterMode": "disabled"}
+    accepted = engine.run("phase4", values=values, previous_outputs=outputs,
+                          deployed={"redis": {"clusterMode": "compatible", "numCacheClusters": 2}})
+    assert accepted.one(REDIS).inputs["clusterMode"] == "enabled"
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase4", values=values, previous_outputs={"redisClusterMode": "disabled"})
+    assert "one step at a time" in str(err.value)
+    # and the other way round: the outputs say compatible, AWS never got there
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisClusterMode": "compatible"},
+                   deployed={"redis": {"clusterMode": "disabled", "numCacheClusters": 2}})
+    assert "scaleladder:redis.clusterMode" in str(err.value) and "one step at a time" in str(err.value)
+
+
+def test_aws_reports_the_shape_so_a_mode_change_with_a_node_type_change_is_refused():
+    values = stack_values("phase4", redis={"shards": 1, "nodeType": "cache.r6g.large"})
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisClusterMode": "compatible"},
+                   deployed={"redis": {"clusterMode": "compatible", "numCacheClusters": 2,
+                                       "nodeType": "cache.m6g.large"}})
+    assert "scaleladder:redis.nodeType" in str(err.value) and "allowed: cache.m6g.large" in str(err.value)
+
+
+def test_the_live_engine_version_is_what_a_downgrade_is_judged_by():
+    """An `up` upgraded the instance to 17 and then failed: the outputs still say 16."""
+    outputs = {**NAMED, "redisClusterMode": "disabled", "dbEngineVersion": "16"}
+    same = engine.run("phase3", previous_outputs=outputs,
+                      deployed={"db": {"engineVersion": "16.6", "allocatedStorage": 100}})
+    assert same.one("aws:rds/instance:Instance", "db").inputs["engineVersion"] == "16"
+    with pytest.raises(ConfigError) as err:
+        engine.run("phase3", previous_outputs=outputs, deployed={"db": {"engineVersion": "17.2"}})
+    assert "scaleladder:database.engineVersion" in str(err.value) and "17.2" in str(err.value)
+
+
+def test_the_next_up_can_read_the_deployed_resources():
+    p = plan("phase2")
+    assert p.outputs["redisGroupId"] == p.one(REDIS).id and p.outputs["dbIdentifier"]

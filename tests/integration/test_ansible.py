@@ -459,3 +459,53 @@ def test_nginx_check_tests_the_candidate_in_place():
                                   env={**os.environ, "SCALELADDER_NGINX": nginx_bin})
             assert (done.returncode == 0) is ok, done.stderr
         assert nginx.conf_path.read_text() == live
+
+
+# ------------------------------------------------------------------ inventory against EC2 (moto)
+
+
+def test_inventory_lists_this_stacks_running_hosts_grouped_by_role(tmp_path: Path):
+    """`ansible-inventory` with the real aws_ec2 inventory file against moto's EC2: only running
+    instances tagged project=scaleladder (and the stack SCALELADDER_STACK names) are hosts,
+    grouped by role and stack, reached over SSM by instance id, ASG members marked."""
+    import boto3
+
+    from tests.integration.credentials_harness import REGION, moto_server
+
+    with moto_server() as aws:
+        ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=aws.endpoint, aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        ami = ec2.describe_images()["Images"][0]["ImageId"]
+
+        def launch(**tags: str) -> str:
+            spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+            return ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
+                                     TagSpecifications=spec)["Instances"][0]["InstanceId"]
+
+        vm = launch(project="scaleladder", stack="phase1", phase="1", role="app", Name="app")
+        lb = launch(project="scaleladder", stack="phase1", phase="1", role="nginx-lb", Name="fleet-nginx-lb")
+        asg = launch(**{"project": "scaleladder", "stack": "phase1", "role": "app",
+                        "aws:autoscaling:groupName": "scaleladder-phase1-app"})
+        other_stack = launch(project="scaleladder", stack="phase2", role="app")
+        other_project = launch(project="someone-else", stack="phase1", role="app")
+        stopped = launch(project="scaleladder", stack="phase1", role="app")
+        ec2.stop_instances(InstanceIds=[stopped])
+
+        env = {**os.environ, **aws.env, "SCALELADDER_STACK": "phase1", "ANSIBLE_HOME": str(tmp_path / "home"),
+               "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1"}
+        done = subprocess.run([str(PLAYBOOK_BIN.with_name("ansible-inventory")), "-i", str(ANSIBLE / "inventory"),
+                               "--list"], capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+                              stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    inv = json.loads(done.stdout)
+    hosts = set(inv["_meta"]["hostvars"])
+    assert hosts == {vm, lb, asg}, (hosts, other_stack, other_project, stopped)
+    assert set(inv["role_app"]["hosts"]) == {vm, asg} and inv["role_nginx_lb"]["hosts"] == [lb]
+    assert set(inv["stack_phase1"]["hosts"]) == hosts
+    def plain(value: Any) -> Any:  # ansible-inventory marks inventory strings unsafe in its JSON
+        return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+    v = {h: {k: plain(x) for k, x in hv.items()} for h, hv in inv["_meta"]["hostvars"].items()}
+    assert v[vm]["ansible_aws_ssm_instance_id"] == vm and v[vm]["ansible_aws_ssm_region"] == REGION
+    assert v[vm]["ansible_connection"] == "amazon.aws.aws_ssm"
+    assert v[asg]["scaleladder_asg"] == "scaleladder-phase1-app" and v[vm]["scaleladder_asg"] == ""

@@ -95,7 +95,7 @@ def _load_extensions() -> None:
     """Subcommands defined in their own modules register themselves on import."""
     import importlib
 
-    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh", "policy"):
+    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh", "policy", "ansible_vars"):
         try:
             importlib.import_module(f"ladder.{module}")
         except ModuleNotFoundError as err:

@@ -35,7 +35,11 @@ _GZIP_HEADER = struct.pack("<BBBBLBB", 0x1F, 0x8B, 8, 0, 0, 2, 255)
 
 
 def _script(name: str) -> str:
-    return (CLOUDINIT / name).read_text()
+    """A shell script as hosts get it: without its comment-only lines (the shebang stays), so the
+    repository file keeps its explanations without spending the 16 KB of user data on them."""
+    lines = (CLOUDINIT / name).read_text().splitlines()
+    return "\n".join(line for n, line in enumerate(lines)
+                     if n == 0 or not line.lstrip().startswith("#")) + "\n"
 
 
 def app_user_data(data: Mapping[str, Any]) -> str:

@@ -93,7 +93,8 @@ def ansible_vars(stack: str, path: Path, outputs: dict[str, Any] | None = None,
     return av.ansible_vars(stack, av.load_config(stack, path), outputs or {}, layout)
 
 
-def playbook(name: str, inventory: dict[str, Any], extra: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess:
+def playbook(name: str, inventory: dict[str, Any], extra: dict[str, Any], tmp: Path,
+             env_extra: dict[str, str] | None = None, limit: str | None = None) -> subprocess.CompletedProcess:
     if not PLAYBOOK_BIN.exists():
         pytest.fail("ansible-playbook not in .venv: run bash scripts/setup (ansible is pinned in requirements.txt)")
     inv = tmp / "inventory.yml"
@@ -102,8 +103,9 @@ def playbook(name: str, inventory: dict[str, Any], extra: dict[str, Any], tmp: P
     extra_file.write_text(json.dumps(extra))
     env = {**os.environ, "ANSIBLE_HOME": str(tmp / "ansible-home"), "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_FORCE_COLOR": "0",
-           "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
-    return subprocess.run([str(PLAYBOOK_BIN), "-i", str(inv), str(ANSIBLE / name), "-e", f"@{extra_file}"],
+           "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", **(env_extra or {})}
+    return subprocess.run([str(PLAYBOOK_BIN), "-i", str(inv), str(ANSIBLE / name), "-e", f"@{extra_file}",
+                           *(["--limit", limit] if limit else [])],
                           capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, cwd=REPO, env=env,
                           stdin=subprocess.DEVNULL)
 
@@ -111,7 +113,7 @@ def playbook(name: str, inventory: dict[str, Any], extra: dict[str, Any], tmp: P
 def host_inventory(stack: str, role: str, asg: str = "") -> dict[str, Any]:
     """The groups and host vars the aws_ec2 inventory gives a host (keyed groups, compose)."""
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "scaleladder_asg": asg, "scaleladder_private_ip": "127.0.0.1"}
+            "scaleladder_asg": asg, "scaleladder_private_ip": "127.0.0.1", "scaleladder_index": 0}
     return {"all": {"hosts": {"host1": host},
                     "children": {f"role_{role}": {"hosts": {"host1": None}},
                                  f"stack_{stack}": {"hosts": {"host1": None}}}}}
@@ -287,12 +289,22 @@ def test_deploy_switches_the_image_blue_green_with_no_failed_request(phase1_host
     old_pids = {name: c["pid"] for name, c in host.containers().items()}
     limit = ansible_vars("phase1", new)["reverse_proxy"]["rate_limit"]
     interval = 60 / (0.8 * limit["per_minute"]) if limit else 0.2
-    with ClientLoad(nginx.port, interval) as load:
+    import boto3
+
+    from tests.integration.credentials_harness import REGION, moto_server
+
+    with moto_server() as aws, ClientLoad(nginx.port, interval) as load:
         time.sleep(1.0)  # load before the switch
-        done = playbook("deploy.yml", host_inventory("phase1", "app"), deploy_extra(host, nginx, new, tmp_path),
-                        tmp_path)
+        done = playbook("deploy.yml", host_inventory("phase1", "app"),
+                        deploy_extra(host, nginx, new, tmp_path, scaleladder_write_image_parameter=True),
+                        tmp_path, env_extra=aws.env)
         time.sleep(1.0)  # and after it
+        ssm = boto3.client("ssm", region_name=REGION, endpoint_url=aws.endpoint, aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        parameter = ssm.get_parameter(Name=ansible_vars("phase1", new)["deploy"]["image_parameter"])["Parameter"]
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # The image the host reads at its next boot is the one deployed (and the one pulumi up will write).
+    assert parameter["Value"] == IMAGE_NEW
     with capsys.disabled():
         print(f"\n[deploy blue/green] requests={load.total} failed={load.failed} served={dict(load.served)}")
     assert load.failed == 0, load.errors[:10]
@@ -482,7 +494,7 @@ def test_inventory_lists_this_stacks_running_hosts_grouped_by_role(tmp_path: Pat
             return ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
                                      TagSpecifications=spec)["Instances"][0]["InstanceId"]
 
-        vm = launch(project="scaleladder", stack="phase1", phase="1", role="app", Name="app")
+        vm = launch(project="scaleladder", stack="phase1", phase="1", role="app", Name="fleet-app-12")
         lb = launch(project="scaleladder", stack="phase1", phase="1", role="nginx-lb", Name="fleet-nginx-lb")
         asg = launch(**{"project": "scaleladder", "stack": "phase1", "role": "app",
                         "aws:autoscaling:groupName": "scaleladder-phase1-app"})
@@ -509,3 +521,46 @@ def test_inventory_lists_this_stacks_running_hosts_grouped_by_role(tmp_path: Pat
     assert v[vm]["ansible_aws_ssm_instance_id"] == vm and v[vm]["ansible_aws_ssm_region"] == REGION
     assert v[vm]["ansible_connection"] == "amazon.aws.aws_ssm"
     assert v[asg]["scaleladder_asg"] == "scaleladder-phase1-app" and v[vm]["scaleladder_asg"] == ""
+    assert v[vm]["scaleladder_index"] == 12 and v[lb]["scaleladder_index"] == 0
+
+
+# ------------------------------------------------------------------ configure: the nginx LB
+
+
+def test_configure_renders_the_nginx_lb_over_the_stacks_app_hosts(tmp_path: Path):
+    """nginx mode: configure.yml renders the load balancer's upstreams from the inventory's app
+    hosts (their private addresses), validated and reloaded on the LB host: the program's file."""
+    from ladder.templates import render
+
+    path = stack_file(tmp_path, "phase2")
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["scaleladder:loadBalancer"] = "nginx"
+    path.write_text(yaml.safe_dump(doc))
+    data = ansible_vars("phase2", path)
+    assert data["load_balancer"] is not None
+    ips = ["127.0.0.2", "127.0.0.3"]
+    with Nginx(render("nginx/load_balancer.conf.j2", {**data["load_balancer"], "upstreams": ["127.0.0.9:80"]})) as lb:
+        lb.start()
+        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        inventory = {"all": {"hosts": {"lb1": {**local, "scaleladder_private_ip": "127.0.0.1"},
+                                       # listed out of order: the index (Name tag) decides
+                                       "app2": {**local, "scaleladder_private_ip": ips[1], "scaleladder_index": 1},
+                                       "app1": {**local, "scaleladder_private_ip": ips[0], "scaleladder_index": 0}},
+                             "children": {"role_nginx_lb": {"hosts": {"lb1": None}},
+                                          "role_app": {"hosts": {"app2": None, "app1": None}},
+                                          "stack_phase2": {"hosts": {"lb1": None, "app1": None, "app2": None}}}}}
+        check = tmp_path / "scaleladder-nginx-check"
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text("{}")
+        done = playbook("configure.yml", inventory, {
+            "stack": "phase2", "scaleladder_stack_file": str(path), "scaleladder_outputs": str(outputs),
+            "scaleladder_nginx": lb.binary, "scaleladder_nginx_conf": str(lb.conf_path),
+            "scaleladder_nginx_main_conf": str(lb.main_conf), "scaleladder_nginx_pid_file": str(lb.dir / "nginx.pid"),
+            "scaleladder_nginx_reload": 'kill -HUP "$master"', "scaleladder_nginx_check": str(check),
+            "scaleladder_nginx_overrides": {"listen_port": f"127.0.0.1:{lb.port}"},
+        }, tmp_path, limit="lb1,localhost")
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+        expected = render("nginx/load_balancer.conf.j2", {**data["load_balancer"], "listen_port": f"127.0.0.1:{lb.port}",
+                                                          "upstreams": [f"{ip}:{data['app_host_port']}" for ip in ips]})
+        assert lb.conf_path.read_text() == expected
+        assert request(lb.port, data["app"]["health_path"]).status == 200  # reloaded, still serving

@@ -547,7 +547,9 @@ def test_the_ingress_is_an_internet_facing_alb_to_pod_ips_and_the_cdn_origin(cer
         assert origin["customOriginConfig"]["originProtocolPolicy"] == "http-only"
     env = k8s(p, "ConfigMap", next(e["configMapRef"]["name"] for e in k8s(p, "Deployment", "app")["spec"]["template"]
                                    ["spec"]["containers"][0]["envFrom"] if "configMapRef" in e))["data"]
-    assert env["STATIC_URL"] == f"https://{p.outputs['cdnDomain']}/static"
+    # Known before the distribution (which waits for the app): a new stack has no CDN name yet,
+    # so the same-host path (tests/unit/test_climb_eks.py covers the climb and aliases).
+    assert env["STATIC_URL"] == "/static"
 
 
 def test_climbing_from_5_to_6_keeps_the_database_redis_and_the_cdn():

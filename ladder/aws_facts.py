@@ -145,12 +145,15 @@ STATEFUL_REPLACE_FORCING: dict[str, frozenset[str]] = {
             "snapshotIdentifier",
             "replicateSourceDb",
             "timezone",
+            # also ForceNew in internal/service/rds/instance.go:
+            "ncharCharacterSetName",
+            "customIamInstanceProfile",
+            "restoreToPointInTime",
         }
     ),
     "aws:elasticache/replicationGroup:ReplicationGroup": frozenset(
         {
             "replicationGroupId",
-            "engine",
             "port",
             "subnetGroupName",
             "atRestEncryptionEnabled",
@@ -163,8 +166,9 @@ STATEFUL_REPLACE_FORCING: dict[str, frozenset[str]] = {
             "dataTieringEnabled",
             "securityGroupNames",
             "globalReplicationGroupId",
-            # ForceNew only below Redis 7.0.5 (CustomizeDiff); listed so a change is always flagged.
-            "transitEncryptionEnabled",
+            # Forcing only under a condition, decided in ladder/inplace.py (redis_replace_inputs):
+            # `engine` (any change but redis -> valkey), `engineVersion` (a downgrade),
+            # `transitEncryptionEnabled` (below 7.0.5), `nodeGroupConfiguration` (set and changed).
         }
     ),
     "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "objectLockEnabled"}),

@@ -50,6 +50,8 @@ SRC_RDS_SHRINK = ('AWS RDS User Guide, "Increasing DB instance storage capacity"
 SRC_FORCE_NEW = 'terraform-provider-aws resource schema: the input is ForceNew ("Changing this forces a new resource")'
 SRC_TRANSIT_ENCRYPTION = ('terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff '
                           '`ForceNewIf("transit_encryption_enabled")` below engine 7.0.5')
+SRC_NODE_GROUPS = ('terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff '
+                   '`ForceNewIf("node_group_configuration")` (explicitly configured and changed)')
 SRC_ENGINE_CHANGE = ('terraform-provider-aws internal/service/elasticache/replication_group.go, '
                      '`customizeDiffEngineForceNewOnDowngrade` (any engine change but redis -> valkey forces a new '
                      'group)')
@@ -83,6 +85,15 @@ class Refusal:
     rule: str
     source: str
     allowed: str = ""  # the values that would be accepted, for the program's error message
+
+    @property
+    def name(self) -> str:
+        return self.resource
+
+    @property
+    def reason(self) -> str:
+        """The refusal in one line without the resource: input, before -> after, rule, source."""
+        return f"`{self.input}` {_show(self.before)} -> {_show(self.after)}: {self.rule} [source: {self.source}]"
 
     @property
     def key(self) -> str | None:
@@ -230,6 +241,9 @@ def redis_replace_inputs(before: Mapping[str, Any], after: Mapping[str, Any]) ->
     if _known(old_engine) and _known(new_engine) and old_engine != new_engine and \
             (old_engine, new_engine) != ("redis", "valkey"):
         out["engine"] = SRC_ENGINE_CHANGE
+    old_groups, new_groups = before.get("nodeGroupConfiguration"), after.get("nodeGroupConfiguration")
+    if (old_groups or new_groups) and old_groups != new_groups and UNKNOWN not in (old_groups, new_groups):
+        out["nodeGroupConfiguration"] = SRC_NODE_GROUPS
     actual = version(before.get("engineVersion"))
     if before.get("transitEncryptionEnabled") != after.get("transitEncryptionEnabled") and \
             _known(before.get("transitEncryptionEnabled")) and (actual is None or actual < TRANSIT_ENCRYPTION_IN_PLACE_FROM):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import inplace
 from ..aws_facts import ELASTICACHE_MAX_NODES
 from ..engine import Secret
 from ..userdata import MAX_BYTES
@@ -107,7 +108,6 @@ SRC_STATIC_PARAMETER = ('AWS RDS User Guide, "Parameter groups for Amazon RDS" (
 SRC_USER_DATA = 'AWS EC2 User Guide, "Run commands when you launch an EC2 instance with user data input"'
 SRC_MAJOR_UPGRADE = ('AWS RDS User Guide, "Upgrading a DB instance engine version"; RDS API Reference, '
                      "ModifyDBInstance, AllowMajorVersionUpgrade")
-SRC_DOWNGRADE = 'AWS RDS User Guide, "Upgrading a DB instance engine version" (no downgrades: restore a snapshot)'
 SRC_STORAGE_AUTOSCALING = ('AWS RDS User Guide, "Managing capacity automatically with Amazon RDS storage '
                            'autoscaling"; ministryofjustice/cloud-platform-environments#24422')
 SRC_ELASTICACHE_NODES = ('AWS ElastiCache User Guide, "Working with shards in ElastiCache" / "Managing clusters '
@@ -239,18 +239,17 @@ def rds_engine_version_change(ctx: Context) -> Iterator[Violation]:
         planned = _version(planned_text)
         if planned is None:
             continue
-        # "16" means the newest 16.x: compare only the parts the plan names
-        common = min(len(planned), len(deployed))
-        if planned[:common] < deployed[:common]:
-            yield violation(
-                r, "engineVersion", planned_text,
-                f"lower than the deployed {'.'.join(map(str, deployed))}: RDS cannot downgrade an engine "
-                "(restore a snapshot into a new instance instead)", SRC_DOWNGRADE)
+        # the downgrade rule is ladder/inplace.py's (one source with the program and `ladder diff`)
+        shown = ".".join(map(str, deployed))
+        refused = list(inplace.rds_version_refusals(r.name, {"engineVersion": shown}, {"engineVersion": planned_text}))
+        if refused:
+            yield violation(r, "engineVersion", planned_text, f"lower than the deployed {shown}: {refused[0].rule}",
+                            refused[0].source)
         elif _major(planned) > _major(deployed) and r.inputs.get("allowMajorVersionUpgrade") is not True:
             yield violation(
                 r, "engineVersion", planned_text,
-                f"a major upgrade from {'.'.join(map(str, deployed))}: RDS refuses it unless "
-                "allowMajorVersionUpgrade is true", SRC_MAJOR_UPGRADE)
+                f"a major upgrade from {shown}: RDS refuses it unless allowMajorVersionUpgrade is true",
+                SRC_MAJOR_UPGRADE)
 
 
 def rds_max_allocated_storage(ctx: Context) -> Iterator[Violation]:

@@ -141,3 +141,12 @@ def test_plan_refusals_match_resources_by_urn():
                                "inputs": {**ENABLED, "clusterMode": mode}}]}
     assert [r.input for r in inplace.plan_refusals(plan("enabled"), plan("disabled"))] == ["clusterMode"]
     assert inplace.plan_refusals(plan("enabled"), plan("disabled", "urn:other")) == []  # a new group
+
+
+def test_node_group_configuration_replaces_the_group_only_when_set_and_changed():
+    groups = [{"nodeGroupId": "0001", "replicaCount": 1}]
+    assert "nodeGroupConfiguration" in inplace.conditional_replace_inputs(
+        REPLICATION_GROUP, {"nodeGroupConfiguration": groups}, {"nodeGroupConfiguration": [{**groups[0], "slots": "0-5"}]})
+    assert inplace.conditional_replace_inputs(REPLICATION_GROUP, {}, {}) == set()
+    assert inplace.conditional_replace_inputs(REPLICATION_GROUP, {"nodeGroupConfiguration": groups},
+                                              {"nodeGroupConfiguration": groups}) == set()

@@ -43,6 +43,9 @@ class AppSpec:
     queues: Sequence[str]
     queue_prefix: str
     registry_credentials_secret_arn: str | None = None  # non-ECR private registries (ladder.registry)
+    log_group: str = ""  # the containers' CloudWatch Logs group (ladder.metrics.container_log_group)
+    metrics_parameter: str = ""  # SSM parameter holding the metrics publisher (components/signals.py)
+    trusted_proxies: Sequence[str] = ()  # who may set the client address/scheme (ladder.userdata.trusted_proxies)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,9 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
             "redis_secret_arn": v[3], "redis_host": v[4], "redis_port": ends.redis_port,
             "redis_cluster": ends.redis_cluster, "queue_prefix": spec.queue_prefix, "queues": list(spec.queues),
             "static_url": v[5] or "", "env": dict(spec.env),
-            "registry": registry,
-            "nginx_conf": userdata.reverse_proxy_conf(spec.port, spec.health_path) if api else "",
+            "registry": registry, "log_group": spec.log_group, "metrics_parameter": spec.metrics_parameter,
+            "nginx_conf": userdata.reverse_proxy_conf(spec.port, spec.health_path,
+                                                       proxies=spec.trusted_proxies) if api else "",
         }))
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from ladder import credentials
+from ladder import credentials, metrics
 from ladder.registry import ecr_statements
 
 from .base import Tags, Tier
@@ -49,19 +49,36 @@ class HostRoleArgs:
     secret_arns: Sequence[pulumi.Input[str]]
     tags: Tags
     image: str | None = None  # the image the hosts pull: ECR images get pull rights on their repository
+    # SSM parameters the hosts read at boot (components/ops.py: the app image of hosts without an
+    # Auto Scaling group); read only, written by pulumi up and ansible/deploy.yml.
+    parameter_arns: Sequence[pulumi.Input[str]] = ()
+    # CloudWatch Logs groups the hosts write (docker's awslogs driver: container logs); the
+    # hosts may add streams and events there, nothing else (no group creation or deletion).
+    log_group_arns: Sequence[pulumi.Input[str]] = ()
 
 
-def host_policy(secret_arns: Sequence[str], image: str | None = None) -> str:
+def host_policy(secret_arns: Sequence[str], image: str | None = None, parameter_arns: Sequence[str] = (),
+                log_group_arns: Sequence[str] = ()) -> str:
     statements = [{
         "Sid": "PublishScaleLadderMetrics",
         "Effect": "Allow",
         "Action": "cloudwatch:PutMetricData",
         "Resource": "*",
-        "Condition": {"StringLike": {"cloudwatch:namespace": "ScaleLadder/*"}},
+        # The contract's namespaces exactly (ladder/metrics.py; a list under StringEquals matches any one).
+        "Condition": {"StringEquals": {"cloudwatch:namespace": list(metrics.NAMESPACES)}},
     }]
     if secret_arns:
         statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                            "Resource": sorted(secret_arns)})
+    if log_group_arns:
+        # CreateLogStream acts on the group, PutLogEvents on its streams (`<group arn>:log-stream:<name>`):
+        # Service Authorization Reference, "Actions defined by Amazon CloudWatch Logs".
+        statements.append({"Sid": "WriteOwnLogGroups", "Effect": "Allow",
+                           "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                           "Resource": sorted([*log_group_arns, *(f"{a}:log-stream:*" for a in log_group_arns)])})
+    if parameter_arns:
+        statements.append({"Sid": "ReadBootParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
+                           "Resource": sorted(parameter_arns)})
     statements.extend(ecr_statements(image) if image else [])  # type: ignore[arg-type]  # statement dicts of mixed value types
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
@@ -74,7 +91,10 @@ class HostRole(Tier):
         role = aws.iam.Role(f"{name}-role", assume_role_policy=EC2_TRUST, tags=args.tags, opts=self.child())
         aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE, opts=self.child())
         aws.iam.RolePolicy(f"{name}-access", role=role.id,
-                           policy=pulumi.Output.all(*args.secret_arns).apply(lambda arns: host_policy(arns, args.image)),
+                           policy=pulumi.Output.all(pulumi.Output.all(*args.secret_arns),
+                                                    pulumi.Output.all(*args.parameter_arns),
+                                                    pulumi.Output.all(*args.log_group_arns)).apply(
+                               lambda v: host_policy(v[0], args.image, v[1], v[2])),
                            opts=self.child())
         self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=args.tags, opts=self.child())
         self.role_arn = role.arn

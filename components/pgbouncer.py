@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from ladder import credentials, pgbouncer, userdata
+from ladder import credentials, metrics, pgbouncer, userdata
 from ladder.templates import render
 
 from .app_host import host_template, ubuntu_ami
@@ -70,7 +70,11 @@ def user_data(args: PgBouncerArgs, primary: str, replicas: list[str], secret_arn
         "secrets": {k.replace("-", "_"): v for k, v in secret_arns.items()},
         "db_script": userdata.shipped_script(), "db_script_path": credentials.HOST_SCRIPT_HOST_PATH,
         "bootstrap_sql": userdata.shipped_sql(),
-        "bootstrap_sql_path": credentials.BOOTSTRAP_SQL_HOST_PATH})
+        "bootstrap_sql_path": credentials.BOOTSTRAP_SQL_HOST_PATH,
+        # Pool saturation and client waits for the alarms (ladder/metrics.py, components/alarms.py).
+        "metrics_config": metrics.pgbouncer_publisher_config(args.region, args.group_name, args.default_pool_size,
+                                                             secret_arns[credentials.SECRET_PGBOUNCER], PGBOUNCER_PORT),
+        "metrics_publisher": userdata.CLOUDINIT.joinpath("scaleladder-pgbouncer-metrics").read_text()})
 
 
 class PgBouncer(Tier):

@@ -44,10 +44,27 @@ def metrics_publisher(prefix: str, tags: Tags) -> aws.ssm.Parameter:
     within a few hundred bytes of EC2's 16 KB limit. A new script changes this parameter in place
     (hosts pick it up at the next service start), never the hosts' user data."""
     return aws.ssm.Parameter("metrics-publisher", name=publisher_parameter_name(prefix), type="String",
-                             tier="Standard", value=publisher_value(), tags=tags)
+                             tier="Standard", insecure_value=publisher_value(), tags=tags)  # code, not a secret: diffable
 
 
 def rds_identifier(previous: pulumi.StackReference, prefix: str) -> pulumi.Output[str]:
     """The RDS primary's identifier: what the last `up` recorded (output `dbIdentifier`), else
     `<prefix>-db`. Fixed, so the program can make its log groups before RDS exports to them."""
     return previous.get_output("dbIdentifier").apply(lambda known: str(known) if known else f"{prefix}-db")
+
+
+def pod_metrics_identity(cluster_name: pulumi.Input[str], namespace: str, tags: Tags,
+                         opts: pulumi.ResourceOptions | None = None) -> aws.eks.PodIdentityAssociation:
+    """Phase 6: the app and worker pods' service account (ladder.metrics.METRICS_SERVICE_ACCOUNT)
+    gets a role that may PutMetricData into ScaleLadder/App and nothing else, through Pod
+    Identity like the cluster's controllers (components/eks.py): the pods publish the contract's
+    metrics themselves (their ConfigMap says METRICS_PUBLISH=cloudwatch)."""
+    from ladder.metrics import METRICS_SERVICE_ACCOUNT, put_metric_policy
+
+    from .eks import POD_IDENTITY_TRUST
+
+    role = aws.iam.Role("app-metrics", assume_role_policy=POD_IDENTITY_TRUST, tags=tags, opts=opts)
+    grant = aws.iam.RolePolicy("app-metrics", role=role.id, policy=put_metric_policy(), opts=opts)
+    return aws.eks.PodIdentityAssociation(
+        "app-metrics", cluster_name=cluster_name, namespace=namespace, service_account=METRICS_SERVICE_ACCOUNT,
+        role_arn=role.arn, tags=tags, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[grant])))

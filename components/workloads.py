@@ -61,7 +61,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ladder import capacity, credentials, images, lifecycle, pgbouncer
+from ladder import capacity, credentials, images, lifecycle, metrics, pgbouncer
 from ladder.capacity import millicores
 
 from .app_host import AppSpec
@@ -277,6 +277,9 @@ class Workloads(Tier):
         self.bootstrap = self._bootstrap(name)
         self.pgbouncer_ini = self._pgbouncer(name)
         config = self._app_config(name)
+        self.metrics_account = core.ServiceAccount(
+            f"{name}-metrics", metadata=self._meta(metrics.METRICS_SERVICE_ACCOUNT, "app"), automount_service_account_token=False,
+            opts=self._after_ns)
         self.app = self._app(name, config)
         self.workers = self._workers(name, config)
         self.ingress_hostname = self.ingress.status.apply(_alb_hostname)
@@ -347,6 +350,8 @@ class Workloads(Tier):
         data: dict[str, pulumi.Input[str]] = {
             **a.app.env, "PORT": str(a.app.port), "REDIS_CLUSTER": "true" if a.redis_cluster else "false",
             "BULLMQ_PREFIX": a.app.queue_prefix, "BULLMQ_QUEUES": ",".join(a.app.queues),
+            # The metrics contract (ladder/metrics.py): pods publish with their Pod Identity role.
+            **metrics.direct_env(a.app.env.get("SCALELADDER_STACK", "")),
         }
         if a.static_url is not None:
             data["STATIC_URL"] = a.static_url
@@ -463,6 +468,8 @@ class Workloads(Tier):
                     metadata=meta.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
                         automount_service_account_token=False, security_context=pod_security(APP_UID),
+                        # Pod Identity (components/signals.py): PutMetricData into ScaleLadder/App only.
+                        service_account_name=self.metrics_account.metadata.name,
                         topology_spread_constraints=spread(labels), termination_grace_period_seconds=grace_seconds,
                         containers=[container], volumes=[tmp]))),
             opts=self.child(depends_on=[self.namespace, *self.args.after, self.bootstrap, *after]))

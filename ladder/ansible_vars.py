@@ -71,7 +71,8 @@ def ansible_vars(stack: str, cfg: StackConfig, outputs: dict[str, Any] | None = 
                    "refusal": None if in_place else IMMUTABLE_REASON},
         # Phase 1's VM faces the clients (its nginx limits them); fleet app hosts sit behind the LB.
         "reverse_proxy": userdata.reverse_proxy_data(
-            app.port, app.health_path, edge.nginx_rate_limit(cfg, "host") if cfg.phase == 1 else None),
+            app.port, app.health_path, edge.nginx_rate_limit(cfg, "host") if cfg.phase == 1 else None,
+            userdata.trusted_proxies(cfg.phase, cfg.network.cidr)),
         "load_balancer": (userdata.load_balancer_data([], app.health_path, edge.nginx_rate_limit(cfg, "lb"))
                           if nginx_mode else None),
         "app_host_port": userdata.NGINX_PORT,

@@ -191,6 +191,34 @@ CLOUDFRONT_MANAGED_POLICIES: dict[str, str] = {
 # configure standard logging"). The program reads it through getLogDeliveryCanonicalUserId.
 CLOUDFRONT_LOG_DELIVERY_CANONICAL_ID = "c4c1ede66af53448b93c283ce9448c4ba468c9432aa01d700d3878632f77d2d0"
 
+# --- AWS WAF (edge rate limiting, ladder/edge.py) -------------------------------------
+# Rate-based rule limit: terraform-provider-aws internal/service/wafv2/schemas.go
+# rateBasedStatementSchema: `limit` validation.IntBetween(10, 2000000000) and
+# `evaluation_window_sec` IntInSlice(60, 120, 300, 600). A 60 s window makes the limit
+# "requests per minute per client".
+WAF_RATE_LIMIT_MIN = 10
+WAF_RATE_LIMIT_MAX = 2_000_000_000
+WAF_EVALUATION_WINDOWS = (60, 120, 300, 600)
+# The sources ask for about 100 requests per minute per client for the API.
+EDGE_RATE_LIMIT_DEFAULT = 100
+# AWS managed rule groups we offer, with their web ACL capacity units (AWS WAF Developer
+# Guide, "AWS Managed Rules rule groups list": baseline, IP reputation and use-case groups).
+WAF_MANAGED_RULE_GROUP_WCU: dict[str, int] = {
+    "AWSManagedRulesCommonRuleSet": 700,
+    "AWSManagedRulesKnownBadInputsRuleSet": 200,
+    "AWSManagedRulesAmazonIpReputationList": 25,
+    "AWSManagedRulesAnonymousIpList": 50,
+    "AWSManagedRulesSQLiRuleSet": 200,
+    "AWSManagedRulesLinuxRuleSet": 200,
+}
+WAF_MANAGED_RULE_GROUPS = tuple(WAF_MANAGED_RULE_GROUP_WCU)
+WAF_DEFAULT_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                           "AWSManagedRulesAmazonIpReputationList")
+# A web ACL may use up to 5,000 WCUs; the base request price covers 1,500 (AWS WAF pricing:
+# "for inspection up to 1500 WCUs"; Developer Guide, "Web ACL capacity units").
+WAF_MAX_WCU = 5000
+WAF_PRICED_WCU = 1500
+
 # --- EC2 sizes (capacity model, ladder/capacity.py) -------------------------------------
 # vCPUs per instance type (EC2 User Guide, "Amazon EC2 instance types": general purpose
 # T3 / M6i, compute optimized C6i, memory optimized R6i specifications). Every EC2 type the

@@ -13,7 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from . import aws_facts, images, registry
@@ -382,6 +391,19 @@ class HostsConfig(Section):
         return v
 
 
+class LogsConfig(Section):
+    retention_days: int = Field(
+        30, description="Days CloudWatch Logs keeps the stack's log groups: container logs, the RDS "
+                        "primary's exports, the Redis slow log, EKS control plane.")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if v not in aws_facts.LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of CloudWatch Logs' retention periods: {', '.join(map(str, aws_facts.LOG_RETENTION_DAYS))}")
+        return v
+
+
 class AlarmsConfig(Section):
     email: str | None = Field(None, description="Subscribed to the alarm topic when set.")
 
@@ -407,6 +429,10 @@ class StackConfig(Section):
     cdn: CdnConfig
     eks: EksConfig
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    climb: ClimbConfig = Field(default_factory=ClimbConfig)
+    hosts: HostsConfig = Field(default_factory=HostsConfig)
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
 
     @property
     def phase_spec(self):
@@ -420,6 +446,22 @@ class StackConfig(Section):
     @property
     def uses_pgbouncer(self) -> bool:
         return self.phase >= 3
+
+    _ec2_tier: StackConfig | None = PrivateAttr(default=None)
+
+    @property
+    def ec2_tier(self) -> StackConfig:
+        """What the phase-5 EC2 tier kept beside EKS (climb.keepEc2Tier) is built from: the stack's
+        own keys over phase 5's defaults, so that `up` leaves the tier exactly as phase 5 built it
+        (phase 6's defaults size the pods, not the hosts). Set by `load`; else this config."""
+        return self._ec2_tier or self
+
+    @property
+    def app_database_route(self) -> Literal["direct", "pgbouncer"]:
+        """Where the app hosts send their queries (phase default unless `climb.appDatabaseRoute` says)."""
+        if self.climb.app_database_route is not None:
+            return self.climb.app_database_route
+        return "pgbouncer" if self.uses_pgbouncer else "direct"
 
 
 SECTIONS = {field.alias or name: name for name, field in StackConfig.model_fields.items()}
@@ -584,6 +626,22 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     if r.cluster_mode == "compatible" and r.shards != 1:
         problems.append(f"{key('redis.shards')}: AWS blocks scaling while clusterMode is compatible; keep 1 shard (got {r.shards})")
 
+    climb = cfg.climb
+    if climb.keep_single_host and cfg.phase != 2:
+        problems.append(f"{key('climb.keepSingleHost')}: keeps the phase-1 VM beside the load balancer during the "
+                        f"1 -> 2 climb (or the 2 -> 1 step back) only; allowed in phase {cfg.phase}: false (unset)")
+    if climb.app_database_route == "pgbouncer" and not cfg.uses_pgbouncer:
+        problems.append(f"{key('climb.appDatabaseRoute')}: phase {cfg.phase} has no PgBouncer hosts; allowed: direct")
+    if climb.keep_ec2_tier and cfg.phase != 6:
+        problems.append(f"{key('climb.keepEc2Tier')}: keeps the phase-5 EC2 tier beside EKS during the 5 -> 6 climb "
+                        f"(or the 6 -> 5 step back) only; allowed in phase {cfg.phase}: false (unset)")
+    if climb.origin_domain_target is not None and not (cfg.app.certificate_arn and cfg.cdn.origin_domain):
+        problems.append(f"{key('climb.originDomainTarget')}: confirms where {key('cdn.originDomain')} points, which "
+                        f"CloudFront uses only with {key('app.certificateArn')}; allowed here: unset")
+    if climb.app_database_route == "direct" and cfg.phase == 6:
+        problems.append(f"{key('climb.appDatabaseRoute')}: phase 6 pods reach RDS through the PgBouncer Deployment; "
+                        "allowed: pgbouncer (unset)")
+
     from .userdata import app_env_problems  # renders the hosts' user data: app.env must fit EC2's 16 KB
 
     problems.extend(app_env_problems(cfg))
@@ -624,6 +682,9 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     problems = _cross_checks(cfg)
     if problems:
         raise ConfigError(problems)
+    if cfg.phase == 6 and cfg.climb.keep_ec2_tier:
+        climb = {k: v for k, v in dict(raw.get("climb") or {}).items() if k not in ("keepEc2Tier", "keep_ec2_tier")}
+        cfg._ec2_tier = load({**raw, "phase": 5, "climb": climb}, region)
     return cfg
 
 

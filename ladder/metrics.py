@@ -60,20 +60,22 @@ class Metric:
     publisher_hosts: str  # who calls PutMetricData in phases 1-5
     publisher_eks: str = ""  # phase 6 ("" = not published in phase 6)
     period: int = FLUSH_SECONDS
+    app_role: Literal["api", "worker", ""] = ""  # which app process reports it (app metrics only)
 
 
 CONTRACT: tuple[Metric, ...] = (
     Metric(APP_NAMESPACE, "QueueWaiting", "Count", "gauge", ("Stack",),
            "jobs waiting, all BullMQ queues (drives the worker group's target tracking and the queue alarm)",
            "the worker container, every 60 s or more often", "scaleladder-metrics on the worker's host",
-           "the worker pods (Pod Identity)"),
+           "the worker pods (Pod Identity)", app_role="worker"),
     Metric(APP_NAMESPACE, "RequestLatency", "Milliseconds", "timer", ("Stack",),
            "one value per HTTP request (p95 alarm; SampleCount is the request count)",
-           "the API container, per request", "scaleladder-metrics on the API's host", "the API pods (Pod Identity)"),
+           "the API container, per request", "scaleladder-metrics on the API's host", "the API pods (Pod Identity)",
+           app_role="api"),
     Metric(APP_NAMESPACE, "ServerErrors", "Count", "counter", ("Stack",),
            "HTTP responses with a 5xx status (error rate = ServerErrors / RequestLatency SampleCount)",
            "the API container, per 5xx response", "scaleladder-metrics on the API's host",
-           "the API pods (Pod Identity)"),
+           "the API pods (Pod Identity)", app_role="api"),
     Metric(HOST_NAMESPACE, "MemoryUtilization", "Percent", "sampled", ("AutoScalingGroupName|InstanceId",),
            "host memory in use (EC2 reports CPU itself, memory it cannot see)",
            "/proc/meminfo", "scaleladder-host-metrics (1-minute timer) on every app and worker host"),
@@ -114,8 +116,25 @@ def publisher_config(region: str, stack: str) -> str:
 
 
 def statsd_env() -> dict[str, str]:
-    """What the containers are told about the publisher (app.env)."""
-    return {"STATSD_HOST": STATSD_HOST, "STATSD_PORT": str(STATSD_PORT)}
+    """What the containers on a host are told (app.env): send StatsD to the host's publisher."""
+    return {"METRICS_PUBLISH": "statsd", "STATSD_HOST": STATSD_HOST, "STATSD_PORT": str(STATSD_PORT)}
+
+
+# Phase 6: the pods publish themselves, as this service account (Pod Identity role below).
+METRICS_SERVICE_ACCOUNT = "scaleladder-app"
+
+
+def direct_env(stack: str) -> dict[str, str]:
+    """What the pods are told (their ConfigMap): call PutMetricData yourselves (the SDK finds the
+    Pod Identity credentials), this namespace, these dimensions, the same names and units."""
+    return {"METRICS_PUBLISH": "cloudwatch", "METRICS_NAMESPACE": APP_NAMESPACE, "METRICS_DIMENSIONS": f"Stack={stack}"}
+
+
+def put_metric_policy(namespaces: tuple[str, ...] = (APP_NAMESPACE,)) -> str:
+    """PutMetricData into `namespaces` only (the `cloudwatch:namespace` condition key)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "PublishScaleLadderMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": list(namespaces)}}}]})
 
 
 def markdown_table() -> str:
@@ -161,3 +180,12 @@ def journald_conf() -> str:
 def container_log_group(prefix: str) -> str:
     """The app hosts' container log group (created by the program, with retention)."""
     return f"/scaleladder/{prefix}/containers"
+
+
+def pgbouncer_publisher_config(region: str, group_name: str, pool_size: int, secret_arn: str, port: int) -> str:
+    """/etc/scaleladder/pgbouncer-metrics.json for `scaleladder-pgbouncer-metrics` on PgBouncer hosts."""
+    return json.dumps({
+        "region": region, "namespace": PGBOUNCER_NAMESPACE, "dimensions": {"AutoScalingGroupName": group_name},
+        "host": "127.0.0.1", "port": port, "poolSize": pool_size, "secretArn": secret_arn,
+        "metrics": {m.name: m.unit for m in CONTRACT if m.namespace == PGBOUNCER_NAMESPACE},
+    }, indent=2, sort_keys=True)

@@ -59,7 +59,7 @@ class Phase:
     delta: dict[str, Any] = field(default_factory=dict)
 
 
-_ALWAYS = frozenset({"phase", "app", "network", "database", "redis", "alarms"})
+_ALWAYS = frozenset({"phase", "app", "network", "database", "redis", "alarms", "logs", "edge", "climb", "hosts"})
 
 PHASES: dict[int, Phase] = {
     p.number: p
@@ -193,6 +193,7 @@ def phase_defaults(number: int) -> dict[str, Any]:
     for n in range(1, number + 1):
         merged = deep_merge(merged, PHASES[n].delta)
     return merged
+
 
 # Phase 6's HPA, worker, PgBouncer and node bounds come from the capacity model, computed
 # from phase 5's shape and phase 6's target (ladder/capacity.py says why phases 1-5 keep

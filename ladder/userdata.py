@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +44,16 @@ def _script(name: str) -> str:
 
 def app_user_data(data: Mapping[str, Any]) -> str:
     """User data for an app host: `roles` says whether it runs the API (behind nginx), the worker, or both."""
+    from . import metrics  # the signals contract: publisher config, container logs, journald
+
     return render("cloudinit/app.yaml.j2", {
         **data,
         "boot_script": _script("boot.sh"),
         "metrics_script": _script("host-metrics.sh"),
+        "metrics_config": metrics.publisher_config(data["region"], data["env"]["SCALELADDER_STACK"]),
+        "docker_daemon_json": metrics.docker_daemon_json(data["region"], data["log_group"]),
+        "journald_conf": metrics.journald_conf(),
+        "statsd_env": metrics.statsd_env(),
     })
 
 
@@ -94,12 +100,38 @@ def nginx_lb_user_data(nginx_conf: str) -> str:
     return render("cloudinit/nginx-lb.yaml.j2", {"nginx_conf": nginx_conf})
 
 
-def reverse_proxy_conf(app_port: int, health_path: str) -> str:
-    """nginx on an API host, in front of the app container on the same host."""
-    return render("nginx/reverse_proxy.conf.j2", {
+def trusted_proxies(phase: int, vpc_cidr: str) -> list[str]:
+    """Who may tell an app host's nginx the client's address and scheme: nobody in phase 1 (the
+    VM faces the clients), the VPC range from phase 2 (the ALB's nodes or the nginx load
+    balancer; behind CloudFront the client address is CloudFront's, whose ranges are not trusted)."""
+    return [] if phase == 1 else [vpc_cidr]
+
+
+def reverse_proxy_data(app_port: int, health_path: str, rate_limit: dict[str, int] | None = None,
+                       proxies: Sequence[str] = ()) -> dict[str, Any]:
+    """The plain dict `nginx/reverse_proxy.conf.j2` renders from (also what ansible/configure.yml
+    and deploy.yml render it from, through `ladder ansible-vars`)."""
+    return {
         "listen_port": NGINX_PORT, "upstream_host": "127.0.0.1", "upstream_port": app_port,
-        "health_path": health_path, "client_max_body_size_mb": 10,
-    })
+        "health_path": health_path, "client_max_body_size_mb": 10, "rate_limit": rate_limit,
+        "trusted_proxies": list(proxies),
+    }
+
+
+def reverse_proxy_conf(app_port: int, health_path: str, rate_limit: dict[str, int] | None = None,
+                       proxies: Sequence[str] = ()) -> str:
+    """nginx on an API host, in front of the app container on the same host. `rate_limit`
+    (ladder.edge) only where this nginx faces the clients: the phase-1 VM."""
+    return render("nginx/reverse_proxy.conf.j2", reverse_proxy_data(app_port, health_path, rate_limit, proxies))
+
+
+def load_balancer_data(upstreams: list[str], health_path: str,
+                       rate_limit: dict[str, int] | None = None) -> dict[str, Any]:
+    """The plain dict `nginx/load_balancer.conf.j2` renders from: nginx mode's LB host in front of
+    `upstreams` ("ip:port" of the fixed app hosts); ansible/ re-renders it to drain one host."""
+    return {"listen_port": 80, "upstreams": list(upstreams), "health_path": health_path,
+            "max_fails": 3, "fail_timeout_s": 30, "keepalive": 32, "client_max_body_size_mb": 10,
+            "rate_limit": rate_limit, "trusted_proxies": []}  # it faces the clients
 
 
 def template_path(name: str) -> Path:
@@ -162,6 +194,8 @@ def _rds_host(label: str, region: str) -> str:
 def largest_app_user_data(cfg: StackConfig) -> str:
     """The biggest app-host user data `cfg` can produce: API and worker on one host (phase 1's
     VM, a superset of the fleet's hosts), with every value not known yet at its longest."""
+    from . import edge  # ladder.edge reads the config model, which imports this module
+
     app = cfg.app
     reg: RegistryLogin = login(app.image, app.registry_credentials_secret_arn)
     region = cfg.region
@@ -176,10 +210,12 @@ def largest_app_user_data(cfg: StackConfig) -> str:
         "redis_port": 6379, "redis_cluster": cfg.redis.cluster_mode != "disabled", "queue_prefix": app.queue_prefix,
         "queues": list(app.queues), "static_url": f"https://{_filler('cdn', 14)}.cloudfront.net",
         "env": {**app.env, "SCALELADDER_STACK": _filler("stack", _STACK_MAX)},
+        "log_group": f"/scaleladder/{_filler('prefix', 60)}/containers",  # ladder.metrics.container_log_group
+        "metrics_parameter": f"/{_filler('prefix', 60)}/metrics-publisher",  # components/signals.py
         "registry": reg.boot_env(),
         **db_fields(_arn("dbroarn", region),
                     None if cfg.uses_pgbouncer else {n: _arn(n, region) for n in _BOOTSTRAP_SECRETS}),
-        "nginx_conf": reverse_proxy_conf(app.port, app.health_path),
+        "nginx_conf": reverse_proxy_conf(app.port, app.health_path, edge.nginx_rate_limit(cfg, "host")),
     })
 
 

@@ -41,14 +41,15 @@ SECURITY_HEADERS = {
 
 def reverse_proxy_data(**over) -> dict:
     data = {"listen_port": 80, "upstream_host": "127.0.0.1", "upstream_port": 3000,
-            "health_path": "/health", "client_max_body_size_mb": 10}
+            "health_path": "/health", "client_max_body_size_mb": 10, "trusted_proxies": [],
+            "rate_limit": None}  # ladder/edge.py; tests/integration/test_rate_limit.py sets it
     return {**data, **over}
 
 
 def load_balancer_data(**over) -> dict:
     data = {"listen_port": 80, "upstreams": ["10.0.10.11:3000", "10.0.11.12:3000"],
             "health_path": "/health", "max_fails": 3, "fail_timeout_s": 30, "keepalive": 32,
-            "client_max_body_size_mb": 10}
+            "client_max_body_size_mb": 10, "trusted_proxies": [], "rate_limit": None}
     return {**data, **over}
 
 
@@ -69,7 +70,7 @@ def test_template_reads_exactly_its_data_keys(template: str, data: dict) -> None
     the template (with its include) needs nothing else."""
     env = jinja2.Environment()
     used = set()
-    for path in (template, COMMON):
+    for path in (template, COMMON, "nginx/_forwarded.conf.j2"):
         used |= jinja2.meta.find_undeclared_variables(env.parse((ROOT / path).read_text()))
     assert used == set(data)
 

@@ -113,8 +113,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from .config_docs import config_markdown
 
     stale = 0
-    targets = ((DOC_PATH, render()), (CONFIG_DOC_PATH, config_markdown()),
-               (README_PATH, readme_with_phase_table(README_PATH.read_text())))
+    from .dashboard import SIGNALS_DOC, readme_with_metrics_table, signals_markdown
+
+    plans = preset_plans()
+    targets = ((DOC_PATH, render(plans)), (CONFIG_DOC_PATH, config_markdown()),
+               (engine.REPO / SIGNALS_DOC, signals_markdown(plans)),
+               (README_PATH, readme_with_metrics_table(readme_with_phase_table(README_PATH.read_text()))))
     for path, text in targets:
         name = path.relative_to(engine.REPO)
         if args.check:

@@ -145,7 +145,7 @@ def markdown_table() -> str:
            "counter": "StatsD counter `{n}:1\\|c`", "sampled": "sampled on the host"}
     for m in CONTRACT:
         rows.append(f"| `{m.namespace}` | `{m.name}` | {m.unit} | {how[m.kind].format(n=m.name)}: {m.description} "
-                    f"| {', '.join(f'`{d}`' for d in m.dimensions)} | {m.publisher_hosts} "
+                    f"| {', '.join(f'`{d}`'.replace('|', '` or `') for d in m.dimensions)} | {m.publisher_hosts} "
                     f"| {m.publisher_eks or 'not published (no such tier)'} |")
     return "\n".join(rows)
 

@@ -113,6 +113,8 @@ AUTONAMES: dict[str, AutoName] = {
         "bucket", 63, f"{_OVERRIDES}: aws_s3_bucket bucket AutoNameTransform(63, ToLower)", lowercase=True),
     "aws:secretsmanager/secret:Secret": _default(),
     "aws:sns/topic:Topic": AutoName("name", 80, f"{_OVERRIDES}: aws_sns_topic name (Maxlen 80, .fifo for FIFO)"),
+    # `name` is Required in the Terraform schema and optional in pulumi-aws (autonamed by default).
+    "aws:ssm/parameter:Parameter": _default(),
 }
 
 

@@ -311,6 +311,7 @@ ROLE = "aws:iam/role:Role"
 PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -394,6 +395,11 @@ PROVIDER_RULES: list[FieldRule] = [
     _rule(ROLE, "maxSessionDuration", int_between(3600, 43200), f"{TF}/iam/role.go: max_session_duration"),
     _rule(PROFILE, "name", _iam_name(128), f"{TF}/iam/instance_profile.go: name (validResourceName(128))"),
     _rule(POLICY, "name", _iam_name(128), f"{TF}/iam/policy.go: name (validResourceName(policyNameMaxLen=128))"),
+    # SSM parameter (the app image hosts read at boot: components/ops.py; the metrics publisher)
+    _rule(SSM_PARAMETER, "name", str_len(1, 2048), f"{TF}/ssm/parameter.go: name (StringLenBetween(1, 2048))"),
+    _rule(SSM_PARAMETER, "description", str_len(0, 1024), f"{TF}/ssm/parameter.go: description (StringLenBetween(0, 1024))"),
+    _rule(SSM_PARAMETER, "type", one_of(["String", "StringList", "SecureString"]),
+          f"{TF}/ssm/parameter.go: type (enum.Validate[awstypes.ParameterType])"),
     _rule(ROLE_POLICY, "name", _iam_name(128), f"{TF}/iam/role_policy.go: name (validRolePolicyName)"),
     _rule(ROLE_POLICY, "role", _iam_role_policy_role, f"{TF}/iam/role_policy.go: role (iam/validate.go validRolePolicyRole)"),
     # EKS

@@ -107,6 +107,12 @@ class CdnArgs:
     """Days an overwritten or deleted static asset stays recoverable."""
     origin_verify: pulumi.Input[str] | None = None
     """Secret value CloudFront sends as ORIGIN_VERIFY_HEADER to the app origin (OriginVerify)."""
+    origin_ready: Sequence[pulumi.Resource] = ()
+    """What must serve before the distribution (its app origin) is created or changed: phase 6's app
+    Deployment, whose rollout Pulumi awaits and whose pods are ready only once the ALB reports them
+    healthy (components/workloads.py), so CloudFront never moves to an ALB without targets."""
+    web_acl_arn: pulumi.Input[str] | None = None
+    """AWS WAF web ACL (CLOUDFRONT scope, us-east-1) in front of the distribution (components/waf.py)."""
 
 
 class Cdn(Tier):
@@ -183,8 +189,9 @@ class Cdn(Tier):
             restrictions=aws.cloudfront.DistributionRestrictionsArgs(
                 geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")),
             viewer_certificate=self._viewer_certificate(),
+            web_acl_id=args.web_acl_arn,
             tags=args.tags,
-            opts=self.child(depends_on=[log_acl]),
+            opts=self.child(depends_on=[log_acl, *args.origin_ready]),
         )
 
         aws.s3.BucketPolicy(

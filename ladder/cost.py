@@ -232,7 +232,6 @@ def _group_count(res: dict[str, Any], ctx: Context, instance_type: Any) -> tuple
     min/max; groups the model does not size (PgBouncer: fixed) run their desired capacity."""
     i = res["inputs"]
     low, high = int(_num(i.get("minSize"), 0)), int(_num(i.get("maxSize"), 0))
-    bounds = f"min {low}, max {high}"
     rps, jobs = _average_rates(ctx)
     name = str(i.get("name") or res["name"])
     target = _cpu_target(ctx, i.get("name"))
@@ -240,13 +239,20 @@ def _group_count(res: dict[str, Any], ctx: Context, instance_type: Any) -> tuple
         per = capacity.app_rps(capacity.app_cores(str(instance_type)), target)
         need = capacity.replicas_for(rps, per)
         return capacity.clamp(need, low, high), (f"{rps:,.0f} req/s average needs {need} at {per:,.0f} req/s each "
-                                                  f"(capacity model, CPU {target:g} %); {bounds}")
+                                                  f"(capacity model, CPU {target:g} %); {_bounds(need, low, high)}")
     if name.endswith("-workers"):
         per = capacity.WORKER_JOBS_PER_S.value
         need = capacity.replicas_for(jobs, per)
-        return capacity.clamp(need, low, high), f"{jobs:,.1f} jobs/s average needs {need} at {per:g} jobs/s each; {bounds}"
+        return capacity.clamp(need, low, high), (f"{jobs:,.1f} jobs/s average needs {need} at {per:g} jobs/s each; "
+                                                  f"{_bounds(need, low, high)}")
     count = _num(i.get("desiredCapacity"), low or 1)
-    return count, f"desired {count:g} instance(s) ({bounds})"
+    return count, f"desired {count:g} instance(s) (min {low}, max {high})"
+
+
+def _bounds(need: int, low: int, high: int) -> str:
+    """The group's bounds, and a warning when the load needs more than its maximum."""
+    over = f"; OVER CAPACITY: the load needs {need}, the maximum is {high}" if need > high else ""
+    return f"min {low}, max {high}{over}"
 
 
 @rule("aws:autoscaling/group:Group")
@@ -416,7 +422,7 @@ def _node_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     pods, why = _cluster_pods(ctx)
     need = capacity.nodes_for(pods, str(itype))
     nodes = capacity.clamp(need, low, high)
-    note = f"{why} need {need} nodes (capacity model); min {low}, max {high}"
+    note = f"{why} need {need} nodes (capacity model); {_bounds(need, low, high)}"
     return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
             ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB per node")]
 
@@ -748,7 +754,7 @@ def cost_markdown(report: CostReport, heading: str = "###") -> str:
         lines.append(f"| {i.component} | {i.name} | `{i.sku}` | {_qty(i.quantity)} | {i.unit} | {i.unit_price_usd:g} "
                      f"| {usd(i.monthly_usd)} | {'usage' if i.usage_driven else ''} {i.note} |")
     lines += ["", "</details>", "", f"_On-demand list prices in {catalog().currency} as of {meta['retrieved']} "
-              f"(ladder/catalog/prices.yaml); \"usage\" rows derive from the phase's capacity target and "
+              f"(ladder/catalog/prices.yaml); {load_text(report.load)}; \"usage\" rows and app/worker/node counts derive from that load and "
               f"{', '.join(report.usage['files'])}._"]
     if report.unpriced:
         lines += ["", f"> [!WARNING]\n> Unpriced resource types: {', '.join(report.unpriced)}"]

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import engine
+from . import capacity, engine
 from .cli import COMMANDS
-from .cost import CostReport, price_plan, usd
+from .cost import CostReport, band_text, price_plan, usd
 from .diff import compare
 from .phases import PHASES
 from .report import mermaid
@@ -75,7 +75,59 @@ def render(plans: dict[int, engine.Plan | Exception] | None = None) -> str:
         lines += ["", "<details><summary>Resources by type</summary>", "", "| resource type | count |", "|---|---:|"]
         lines += [f"| `{t}` | {k} |" for t, k in plan.counts().items()]
         lines += ["", "</details>"]
+    lines += capacity_section(plans, data)
     return "\n".join(lines) + "\n"
+
+
+def capacity_section(plans: dict[int, engine.Plan | Exception], data: dict[int, dict[str, Any]]) -> list[str]:
+    """The capacity model's constants, each preset's maximum capacity and the equal-load climb table."""
+    a = capacity.default_assumptions()
+    lines = ["", "## Capacity model", "",
+             "One model (`ladder/capacity.py`) sizes every phase, counts the instances, pods and nodes "
+             "`ladder cost` prices, and backs `ladder recommend`. A phase's maximum capacity is its maximum "
+             "scale at its CPU targets, bounded by the tier that fills first; phase 6's HPA, worker, PgBouncer "
+             "and node bounds are computed from phase 5's shape and phase 6's target.", "",
+             "| constant | value | source |", "|---|---:|---|"]
+    lines += [f"| {c.name} | {c.value:g} {c.unit} | {c.source} |" for c in capacity.CONSTANTS]
+    lines += ["", f"Load: requests/s = users x {a['requests_per_user_minute']:g} requests/min / 60; peak jobs/s = "
+              f"messages/day / 86,400 / {a['average_concurrency_share']:g} (usage/defaults.yml: "
+              "`requests_per_user_minute`, `average_concurrency_share`). Costs price the month's average "
+              "(users x `average_concurrency_share`).", "",
+              "| phase | peak at target: req/s, jobs/s | maximum capacity: req/s, jobs/s | bound by | tiers (req/s) |",
+              "|---|---:|---:|---|---|"]
+    for n, spec in PHASES.items():
+        plan = plans.get(n)
+        if not isinstance(plan, engine.Plan):
+            lines.append(f"| {n} | - | - | - | preset does not plan |")
+            continue
+        peak = capacity.peak_load(spec.concurrent_users, spec.messages_per_day, a)
+        cap = capacity.capacity_of(plan.config)
+        tiers = ", ".join(f"{k} {v:,.0f}" for k, v in cap.tiers.items())
+        lines.append(f"| {n} | {peak.requests_per_s:,.0f}, {peak.jobs_per_s:,.0f} | {cap.requests_per_s:,.0f}, "
+                     f"{cap.jobs_per_s:,.0f} | {cap.bound_by} | {tiers} |")
+    lines += ["", "### Climbing at equal load", "",
+              "Both presets priced at the higher phase's capacity target (`python -m ladder cost --diff phaseN "
+              "phaseN+1`); instance, pod and node counts from the capacity model at that load. Band: lean / "
+              "default / heavy usage (usage/bands.yml).", "",
+              "| climb | priced at (users) | before's maximum carries the peak | USD/month before | after | delta | "
+              "compute before -> after | band delta (lean / default / heavy) |", "|---|---:|---|---:|---:|---:|---:|---|"]
+    for n in PHASES:
+        if n - 1 not in data or n not in data:
+            continue
+        spec = PHASES[n]
+        before, after = (price_plan(data[m], users=spec.concurrent_users, messages_per_day=spec.messages_per_day)
+                         for m in (n - 1, n))
+        band = {k: after.band[k] - before.band[k] for k in after.band}
+        prev = plans[n - 1]
+        peak = capacity.peak_load(spec.concurrent_users, spec.messages_per_day, a)
+        held = capacity.capacity_of(prev.config) if isinstance(prev, engine.Plan) else None
+        carries = "-" if held is None else (
+            "yes" if held.requests_per_s >= peak.requests_per_s and held.jobs_per_s >= peak.jobs_per_s else
+            f"no: {held.requests_per_s:,.0f} of {peak.requests_per_s:,.0f} req/s at peak")
+        lines.append(f"| {n - 1} -> {n} | {spec.concurrent_users:,} | {carries} | {usd(before.total)} | {usd(after.total)} | "
+                     f"{usd(after.total - before.total, signed=True)} | {usd(before.compute())} -> "
+                     f"{usd(after.compute())} | {band_text(band, signed=True)} |")
+    return lines
 
 
 def _climb(prev: dict[str, Any], cur: dict[str, Any], prev_cost: CostReport, cost: CostReport) -> str:

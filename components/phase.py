@@ -13,7 +13,9 @@ import pulumi
 from ladder import credentials
 from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
+from ladder.metrics import container_log_group
 from ladder.names import name_prefix
+from ladder.userdata import trusted_proxies
 from ladder.topology import firewall_plan
 
 from .alarms import (
@@ -41,6 +43,13 @@ from .fleet import Fleet, FleetArgs, GroupSize
 from .identity import HostRole, HostRoleArgs, db_secrets_for
 from .network import Network, NetworkArgs
 from .pgbouncer import PgBouncer, PgBouncerArgs
+from .signals import (
+    container_logs,
+    metrics_publisher,
+    pod_metrics_identity,
+    publisher_parameter_name,
+    rds_identifier,
+)
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
 
 
@@ -64,6 +73,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         max_storage_gb=cfg.database.max_storage_gb, multi_az=cfg.database.multi_az,
         replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
         backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags,
+        identifier=rds_identifier(previous, prefix), log_retention_days=cfg.logs.retention_days,
         deployed=deployed_database(previous)))
 
     redis = Cache("redis", CacheArgs(
@@ -75,7 +85,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,
                   queues=cfg.app.queues, queue_prefix=cfg.app.queue_prefix,
-                  registry_credentials_secret_arn=cfg.app.registry_credentials_secret_arn)
+                  registry_credentials_secret_arn=cfg.app.registry_credentials_secret_arn,
+                  log_group=container_log_group(prefix), metrics_parameter=publisher_parameter_name(prefix),
+                  trusted_proxies=trusted_proxies(cfg.phase, cfg.network.cidr))
     # Phase 5+: the app learns the CDN's URL, and the CDN needs the app's load balancer: the
     # URL is resolved once the CDN exists (no cycle between the resources themselves).
     static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)  # type: ignore[var-annotated]  # pulumi stubs: Input/Output types the SDK accepts at runtime
@@ -99,8 +111,11 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                             db_bootstrap_secret_arns=db.secret_arns, **redis_ends)
     app_db_secrets = db_secrets_for("app", db.secret_arns, bootstraps=ends.db_bootstrap_secret_arns is not None)
     registry_secret = [cfg.app.registry_credentials_secret_arn] if cfg.app.registry_credentials_secret_arn else []
+    app_logs = container_logs(prefix, cfg.logs.retention_days, tags) if cfg.phase <= 5 else None
+    publisher = metrics_publisher(prefix, tags) if cfg.phase <= 5 else None
     role = HostRole("app-host", HostRoleArgs([*app_db_secrets, redis.secret.arn, *registry_secret], tags,
-                                             image=cfg.app.image)) if cfg.phase <= 5 else None
+                                             image=cfg.app.image, parameter_arns=[publisher.arn] if publisher else [],
+                                             log_group_arns=[app_logs.arn] if app_logs else ())) if cfg.phase <= 5 else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack), *pgbouncer_specs]
     # Phase 5+: the secret header CloudFront sends and the load balancer requires (components/cdn.py).
@@ -109,6 +124,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
         work = build_workloads(cfg, app, eks, db, redis, static_url, origin_verify=verify)
+        pod_metrics_identity(eks.cluster_name, work.args.namespace, tags)  # the pods publish the metrics contract
         origin = work.ingress_hostname
         specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
                                                        {"AutoScalingGroupName": eks.node_group_asg})]
@@ -176,7 +192,7 @@ def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksClu
         name_prefix=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
         node_instance_type=e.node_instance_type, nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
         public_access_cidrs=e.public_access_cidrs if e.endpoint_access == "public" else None,
-        admin_principal_arns=e.admin_principal_arns, tags=tags))
+        admin_principal_arns=e.admin_principal_arns, log_retention_days=cfg.logs.retention_days, tags=tags))
 
 
 def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Database, redis: Cache,

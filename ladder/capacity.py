@@ -11,9 +11,12 @@ so the peak jobs/s is the daily average divided by that share (the same peak-to-
 for both).
 
 Capacity of one replica. The app is one Node.js process per host (cloudinit/boot.sh starts one
-`api` container) or per pod, and a Node process runs JavaScript on one core: a host's app
-capacity is min(vCPUs, processes) cores x APP_RPS_PER_CORE x the CPU target its autoscaler
-holds. A worker host or pod runs one BullMQ worker (WORKER_JOBS_PER_S). PgBouncer is one
+`api` container) or per pod, and a Node process runs JavaScript on one core. At its CPU target
+a host uses vCPUs x target of CPU, which one process can reach only while that is below one
+core: a 2-vCPU host with one process tops out at 50 % host CPU, so a 60 % target-tracking
+policy would never scale out (`target_tracking_problem`; the catalog's 40 % keeps it
+reachable). A host's app capacity is min(vCPUs x target, processes) cores x APP_RPS_PER_CORE;
+a pod's is its CPU request x the HPA's target x APP_RPS_PER_CORE. A worker host or pod runs one BullMQ worker (WORKER_JOBS_PER_S). PgBouncer is one
 single-threaded process per host or pod (PGBOUNCER_TPS_PER_CORE at PGBOUNCER_CPU_TARGET).
 A stack's MAXIMUM capacity (`capacity_of`) is its maximum scale at those targets, bounded by
 the tier that fills first (app, PgBouncer, or in phase 6 the pods that fit on `eks.nodesMax`).
@@ -161,14 +164,25 @@ def vcpus(instance_type: str) -> int:
     return aws_facts.EC2_VCPUS[instance_type]
 
 
-def app_cores(instance_type: str) -> float:
-    """Cores the app can use on one host: one per Node.js process, at most the vCPUs."""
-    return float(min(vcpus(instance_type), APP_PROCESSES_PER_HOST.value))
+def host_rps(instance_type: str, cpu_percent: float) -> float:
+    """Requests/s one app host serves while its autoscaler holds host CPU at `cpu_percent`:
+    the cores in use at the target, at most one per Node.js process."""
+    cores = min(vcpus(instance_type) * cpu_percent / 100, APP_PROCESSES_PER_HOST.value)
+    return cores * APP_RPS_PER_CORE.value
 
 
 def app_rps(cores: float, cpu_percent: float) -> float:
-    """Requests/s one host or pod with `cores` for the app serves at its CPU target."""
-    return cores * APP_RPS_PER_CORE.value * cpu_percent / 100
+    """Requests/s one pod requesting `cores` (one Node.js process) serves at the HPA's target."""
+    return min(cores, APP_PROCESSES_PER_HOST.value) * APP_RPS_PER_CORE.value * cpu_percent / 100
+
+
+def target_tracking_problem(instance_type: str, cpu_percent: float) -> str | None:
+    """Why a CPU target can never be reached on this host type with one Node.js process, if so."""
+    ceiling = 100 * min(vcpus(instance_type), APP_PROCESSES_PER_HOST.value) / vcpus(instance_type)
+    if cpu_percent < ceiling:
+        return None
+    return (f"{instance_type} has {vcpus(instance_type)} vCPUs and runs {APP_PROCESSES_PER_HOST.value:g} Node.js "
+            f"process(es): host CPU tops out at {ceiling:g} %, so a {cpu_percent:g} % target never scales out")
 
 
 def pgbouncer_rps_per_process() -> float:
@@ -248,12 +262,12 @@ def capacity_of(cfg: StackConfig) -> Capacity:
     """The stack's MAXIMUM capacity: requests/s and jobs/s at maximum scale, at its CPU targets."""
     tiers: dict[str, float] = {}
     if cfg.phase == 1:  # one VM: nginx, one api and one worker container
-        tiers["app"] = app_rps(app_cores(cfg.app_tier.instance_type), cfg.app_tier.cpu_target)
+        tiers["app"] = host_rps(cfg.app_tier.instance_type, cfg.app_tier.cpu_target)
         jobs = WORKER_JOBS_PER_S.value
     elif cfg.phase <= 5:
         t = cfg.app_tier
         hosts = t.desired if cfg.load_balancer == "nginx" else t.max  # nginx fronts a fixed set
-        tiers["app"] = hosts * app_rps(app_cores(t.instance_type), t.cpu_target)
+        tiers["app"] = hosts * host_rps(t.instance_type, t.cpu_target)
         jobs = cfg.workers.max * WORKER_JOBS_PER_S.value
     else:
         h = cfg.eks.hpa
@@ -293,7 +307,7 @@ def eks_defaults(phase5: dict[str, Any], users: int, messages_per_day: int,
     a = a or default_assumptions()
     peak = peak_load(users, messages_per_day, a)
     tier, eks, w, pb = phase5["appTier"], phase5["eks"], phase5["workers"], phase5["pgbouncer"]
-    per_host = app_rps(app_cores(tier["instanceType"]), tier["cpuTarget"])
+    per_host = host_rps(tier["instanceType"], tier["cpuTarget"])
     per_pod = app_rps(APP_POD_CPU.value, eks["hpa"]["cpuPercent"])
     max_app = max(replicas_for(peak.requests_per_s * HEADROOM.value, per_pod), replicas_for(tier["max"] * per_host, per_pod))
     min_app = max(2, replicas_for(tier["desired"] * per_host, per_pod))

@@ -236,7 +236,7 @@ def _group_count(res: dict[str, Any], ctx: Context, instance_type: Any) -> tuple
     name = str(i.get("name") or res["name"])
     target = _cpu_target(ctx, i.get("name"))
     if name.endswith("-app") and target and instance_type:
-        per = capacity.app_rps(capacity.app_cores(str(instance_type)), target)
+        per = capacity.host_rps(str(instance_type), target)
         need = capacity.replicas_for(rps, per)
         return capacity.clamp(need, low, high), (f"{rps:,.0f} req/s average needs {need} at {per:,.0f} req/s each "
                                                   f"(capacity model, CPU {target:g} %); {_bounds(need, low, high)}")

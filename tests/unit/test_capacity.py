@@ -60,7 +60,7 @@ def test_phase6_capped_by_its_nodes_is_caught():
 
 def test_phase6_hpa_starts_at_phase5s_desired_capacity_and_workers_pgbouncer_do_not_shrink():
     p5, p6 = phase_defaults(5), phase_defaults(6)
-    per_host = capacity.app_rps(capacity.app_cores(p5["appTier"]["instanceType"]), p5["appTier"]["cpuTarget"])
+    per_host = capacity.host_rps(p5["appTier"]["instanceType"], p5["appTier"]["cpuTarget"])
     per_pod = capacity.app_rps(capacity.APP_POD_CPU.value, p6["eks"]["hpa"]["cpuPercent"])
     assert p6["eks"]["hpa"]["minReplicas"] * per_pod >= p5["appTier"]["desired"] * per_host
     assert p6["eks"]["hpa"]["maxReplicas"] * per_pod >= p5["appTier"]["max"] * per_host
@@ -111,3 +111,13 @@ def test_more_requests_per_user_raise_the_peak_and_the_phase6_defaults():
     more = capacity.eks_defaults(phase_defaults(5), spec.concurrent_users, spec.messages_per_day, heavy)
     assert more["eks"]["hpa"]["maxReplicas"] > base["eks"]["hpa"]["maxReplicas"]
     assert more["eks"]["nodesMax"] > base["eks"]["nodesMax"]
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_the_app_groups_cpu_target_is_reachable_by_one_node_process(n):
+    """A 2-vCPU host running one Node.js process never exceeds 50 % CPU: a 60 % target would
+    never scale the group out (the catalog's old default)."""
+    t = preset_config(n).app_tier
+    assert capacity.target_tracking_problem(t.instance_type, t.cpu_target) is None
+    assert capacity.target_tracking_problem("c6i.large", 60) is not None
+    assert capacity.target_tracking_problem("c6i.xlarge", 20) is None

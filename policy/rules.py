@@ -232,6 +232,7 @@ EIP = "aws:ec2/eip:Eip"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
@@ -824,13 +825,14 @@ def eks_endpoint_private(r: Resource) -> Iterator[str]:
         yield "endpointPrivateAccess is not true: nodes reach the API over the internet"
 
 
-@rule("eks-public-endpoint-restricted", types=[EKS_CLUSTER], level="advisory",
-      remediation="Set public_access_cidrs to the deployers' egress ranges (CI runners, office VPN), or "
-                  "endpoint_public_access=False and deploy from inside the VPC.")
+@rule("eks-public-endpoint-restricted", types=[EKS_CLUSTER],
+      remediation="Set public_access_cidrs to the deployers' egress ranges (eks.publicAccessCidrs: CI runners, "
+                  "office VPN), or endpoint_public_access=False (eks.endpointAccess: private) and deploy from inside "
+                  "the VPC.")
 def eks_public_endpoint_restricted(r: Resource) -> Iterator[str]:
     """The EKS public API endpoint is off or limited to listed address ranges."""
-    # Advisory: the presets leave it open (every call is still IAM-authenticated) so a CI
-    # runner outside the VPC can deploy; a team with fixed egress addresses narrows it.
+    # Mandatory: the config has no open default (eks.publicAccessCidrs refuses 0.0.0.0/0), so an
+    # open endpoint is a program change, not a stack choice.
     vpc = r.props.get("vpcConfig")
     if not falsy(get(vpc, "endpointPublicAccess")):
         cidrs = [str(c) for c in items(get(vpc, "publicAccessCidrs"))] or ["0.0.0.0/0 (default)"]
@@ -1010,11 +1012,19 @@ def tags_required(r: Resource) -> Iterator[str]:
         yield f"missing tags: {', '.join(missing)}"
 
 
+def disposable(bucket: Resource) -> bool:
+    """A bucket the program declares scratch space: force_destroy (its objects go with it, e.g. the
+    SSM transfer bucket Ansible stages files in); it holds nothing to keep."""
+    return truthy(bucket.props.get("forceDestroy"))
+
+
 @rule("stateful-protected", types=[RDS_INSTANCE, REDIS_GROUP, *BUCKETS],
       remediation="protect=True (and retain_on_delete=True) on the RDS primary and the Redis group; "
                   "retain_on_delete=True (or protect) on S3 buckets.")
 def stateful_protected(r: Resource) -> Iterator[str]:
     """A `pulumi up` cannot delete stateful data: RDS primary and Redis protected, buckets retained."""
+    if r.type in BUCKETS and disposable(r):
+        return
     if r.type in BUCKETS:
         if r.protect or r.retain_on_delete:
             return
@@ -1030,8 +1040,8 @@ def stateful_protected(r: Resource) -> Iterator[str]:
       remediation="retain_on_delete=True on the RDS primary, the Redis group and every bucket: a program change "
                   "that drops them (a step back, a rename) then leaves the data in AWS instead of deleting it.")
 def stateful_retained(r: Resource) -> Iterator[str]:
-    """The RDS primary, the Redis group and every bucket are retained on delete."""
-    if is_replica(r) or r.retain_on_delete:
+    """The RDS primary, the Redis group and every bucket that holds data are retained on delete."""
+    if is_replica(r) or r.retain_on_delete or (r.type in BUCKETS and disposable(r)):
         return
     if r.retain_on_delete is None:
         raise NotVisible("retainOnDelete is not passed to policy packs; `python -m ladder policy` checks it")
@@ -1113,9 +1123,6 @@ def data_tier_sources(stack: Stack) -> Iterator[tuple[Resource, str]]:
                 yield r, f"{tier} admits the internet-facing load balancer's group {src.name}"
             elif src.type != SG or src_tier not in DATA_CLIENT_TIERS:
                 yield r, f"{tier} admits {src.name} (tier {src_tier}); allowed: {', '.join(sorted(DATA_CLIENT_TIERS))}, eks"
-
-
-SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 
 
 @rule("data-tier-egress", stack=True,

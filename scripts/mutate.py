@@ -75,7 +75,8 @@ MUTATIONS: list[Mutation] = [
       "outbound = tuple(tiers)", "database and Redis groups get all-protocol egress to 0.0.0.0/0", (T_SEC, T_SECX),
       ("phase3",)),
     M("hpa-max-shrunk", "ladder/phases.py", r'("hpa": \{"minReplicas": \d+, "maxReplicas": )\d+', r"\g<1>3",
-      "phase 6 HPA ceiling far below phase 5's capacity", (T_P6, T_CFG, T_SECX), (), safety=False),
+      "phase 6 HPA ceiling far below phase 5's capacity (the property test is helper capacity's)",
+      ("tests/unit/test_capacity.py", T_P6, T_CFG), (), safety=False),
     # --- network paths -------------------------------------------------------------------
     M("app-from-internet", "ladder/topology.py", r'Rule\("app", HTTP, "lb",', 'Rule("app", HTTP, INTERNET,',
       "app instances open to the internet, bypassing the load balancer", (T_SEC,), ("phase2",)),
@@ -100,8 +101,8 @@ MUTATIONS: list[Mutation] = [
       "Redis accepts plaintext connections (AUTH token on the wire)", (T_SEC, T_DATA), ("phase1",)),
     M("redis-unprotected", "components/cache.py", r"protect=True, retain_on_delete=True", "retain_on_delete=True",
       "a change that replaces the Redis group deletes the queue", (T_SEC, T_DATA), ("phase1",)),
-    M("pgbouncer-server-tls-require", "components/pgbouncer.py", r'server_tls_sslmode="verify-full"',
-      'server_tls_sslmode="require"', "PgBouncer -> RDS no longer verifies the server", (T_DATA, T_SECX), ("phase3",)),
+    M("pgbouncer-server-tls-require", "components/pgbouncer.py", r'(server_tls_sslmode"?(?:=|": ))"verify-full"',
+      r'\1"require"', "PgBouncer -> RDS no longer verifies the server", (T_DATA, T_SECX), ("phase3",)),
     M("app-secrets-include-master", "components/identity.py",
       r"APP_SECRETS = \(credentials.SECRET_APP, credentials.SECRET_APP_RO\)",
       "APP_SECRETS = (credentials.SECRET_APP, credentials.SECRET_APP_RO, credentials.SECRET_MASTER)",
@@ -136,6 +137,30 @@ MUTATIONS: list[Mutation] = [
     M("pod-url-prefer", "components/workloads.py", r'\?sslmode=require&uselibpqcompat=true"',
       '?sslmode=prefer&uselibpqcompat=true"', "app -> PgBouncer may fall back to plaintext", (T_P6, T_SECX),
       ("phase6",)),
+    # --- paths issue 15 closed (n/a before it: the code did not exist) -------------------------
+    M("alb-ignores-origin-header", "components/fleet.py",
+      r"default_actions=refuse if a.origin_verify is not None else forward", "default_actions=forward",
+      "the ALB serves requests without CloudFront's secret header (the CDN can be bypassed)", (T_SECX,), ("phase5",)),
+    M("lb-world-in-phase5", "ladder/topology.py", r"if p == 5 else \[", "if p == 0 else [",
+      "phase 5's load balancer admits the internet, not only CloudFront", (T_SECX, T_SEC), ("phase5",)),
+    M("cdn-origin-http", "components/cdn.py", r'origin_protocol_policy="https-only" if args.origin_https else "http-only"',
+      'origin_protocol_policy="http-only"', "CloudFront -> load balancer in plain HTTP (cookies, Authorization)",
+      (T_SECX, T_P5), ("phase5",)),
+    M("netpol-app-to-postgres", "components/workloads.py", r'pod_selector=pods\("pgbouncer", "bootstrap"\)',
+      'pod_selector=pods("pgbouncer", "bootstrap", "app")', "app pods may bypass PgBouncer to RDS", (T_SECX,), ()),
+    M("netpol-not-enforced", "components/eks.py", r'ADDON_CONFIGURATION: dict\[str, dict\[str, str\]\] = \{"vpc-cni": \{"enableNetworkPolicy": "true"\}\}',
+      "ADDON_CONFIGURATION: dict[str, dict[str, str]] = {}", "NetworkPolicies exist but nothing enforces them",
+      (T_SECX,), ()),
+    M("lb-host-app-role", "components/phase.py",
+      r"lb_instance_profile_name=lb_role.profile.name if lb_role is not None else None,",
+      "lb_instance_profile_name=None,", "the internet-facing nginx host can read the database secrets", (T_SECX,), ()),
+    M("bucket-guards-deleted", "components/cdn.py", r"return self.child\(retain_on_delete=True, \*\*kwargs\)",
+      "return self.child(**kwargs)", "a step back 5 -> 4 leaves the retained buckets unblocked", (T_SECX,),
+      ("phase5",)),
+    M("kubeconfig-ambient-identity", "components/eks.py", r'"--role-arn", role_arn,\s*', "",
+      "kubectl and the provider use whatever identity the caller has", (T_SECX,), ()),
+    M("eks-cidrs-allow-world", "ladder/config.py", r"if net.prefixlen < MIN_PUBLIC_ACCESS_PREFIX:",
+      "if net.prefixlen < 0:", "eks.publicAccessCidrs accepts 0.0.0.0/0", (T_SECX, T_CFG), ()),
     M("hpa-min-one", "ladder/config.py", r"if cfg.phase == 6 and hpa.min_replicas < 2:",
       "if cfg.phase == 6 and hpa.min_replicas < 1:", "a one-pod app allowed: every drain is an outage",
       (T_CFG,), (), safety=False),
@@ -183,6 +208,8 @@ def run_one(m: Mutation, root: Path, timeout: int) -> Result:
     mutated, count = re.subn(m.old, m.new, original, count=1)
     if count == 0:
         return Result(m.id, m.safety, False, detail="pattern not found in this revision")
+    if mutated == original:
+        return Result(m.id, m.safety, False, detail="the mistake is already the code at this revision")
     res = Result(m.id, m.safety, True)
     start = time.monotonic()
     py = str(root / ".venv" / "bin" / "python")
@@ -190,12 +217,13 @@ def run_one(m: Mutation, root: Path, timeout: int) -> Result:
         path.write_text(mutated)
         tests = [t for t in m.tests if (root / t).is_file()]
         if tests:
-            proc = subprocess.run([py, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not integration",
-                                   *tests], cwd=root, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run([py, "-m", "pytest", "-x", "-q", "--tb=no", "-rfE", "-p", "no:cacheprovider",
+                                   "-m", "not integration", *tests], cwd=root, capture_output=True, text=True,
+                                  timeout=timeout)
             res.killed_by_tests = proc.returncode != 0
             if res.killed_by_tests:
                 failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-                res.detail = (failed[0] if failed else proc.stdout.strip().splitlines()[-1:] or [""])[0][:200]
+                res.detail = (failed or proc.stdout.strip().splitlines()[-1:] or [""])[0][:200]
         for stack in m.stacks:
             proc = subprocess.run([py, "-m", "ladder", "policy", stack], cwd=root, capture_output=True, text=True,
                                   timeout=timeout)
@@ -212,7 +240,11 @@ def run_one(m: Mutation, root: Path, timeout: int) -> Result:
     return res
 
 
-def measure(rev: str, only: list[str], timeout: int) -> Run:
+def _data(run: Run) -> dict:
+    return {"rev": run.rev, "commit": run.commit, "date": run.date, "results": [asdict(r) for r in run.results]}
+
+
+def measure(rev: str, only: list[str], timeout: int, args_json: Path | None = None) -> Run:
     with tempfile.TemporaryDirectory(prefix="scaleladder-mut-") as tmp:
         root = Path(tmp)
         commit = unpack(rev, root)
@@ -223,6 +255,8 @@ def measure(rev: str, only: list[str], timeout: int) -> Run:
             r = run_one(m, root, timeout)
             run.results.append(r)
             state = "n/a" if not r.applicable else ("killed" if r.killed else "SURVIVED")
+            if args_json is not None:  # keep partial results on disk (a run takes a while)
+                args_json.write_text(json.dumps(_data(run), indent=1))
             print(f"{m.id:32} {state:9} {r.seconds:6.1f}s {r.detail}", flush=True)
     return run
 
@@ -242,7 +276,10 @@ def report(before: dict, after: dict) -> str:
              "reports a mandatory violation. Not timed, not a CI step.", "",
              "| revision | applicable | killed | by tests | by policy | kill rate | safety survivors |",
              "|---|---|---|---|---|---|---|"]
-    for label, run in (("before", before), ("after", after)):
+    common = {r["id"] for r in before["results"] if r["applicable"]} & {r["id"] for r in after["results"] if r["applicable"]}
+    rows = [("before", before), ("after, the same mutations", {**after, "results": [
+        r for r in after["results"] if r["id"] in common]}), ("after, all", after)]
+    for label, run in rows:
         n, k, t, p, s = summary(run)
         lines.append(f"| {label}: `{run['commit'][:7]}` ({run['date']}) | {n} | {k} | {t} | {p} | "
                      f"{(100 * k / n if n else 0):.0f} % | {s} |")
@@ -290,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report(report(before, after))
         print(f"wrote the mutation section of {BENCHMARKS.relative_to(REPO)}")
         return 0
-    run = measure(args.rev, args.only, args.timeout)
-    data = {"rev": run.rev, "commit": run.commit, "date": run.date, "results": [asdict(r) for r in run.results]}
+    run = measure(args.rev, args.only, args.timeout, args.json)
+    data = _data(run)
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))
     n, k, t, p, s = summary(data)

@@ -56,6 +56,7 @@ from policy.rules import (
     ROUTE_TABLE,
     SCALED_OBJECT,
     SG,
+    SG_EGRESS,
     SG_INGRESS,
     SUBNET,
     VOLUME,
@@ -161,15 +162,16 @@ def policy_doc(*statements: dict) -> str:
 
 
 def bucket_set(*, block: dict[str, bool] | None = None, sse: bool = True,
-               statements: tuple[dict, ...] = (TLS_ONLY, OAC_READ)) -> list[rules.Resource]:
+               statements: tuple[dict, ...] = (TLS_ONLY, OAC_READ), guards_retained: bool = True) -> list[rules.Resource]:
     """A bucket with its guards, as the CDN tier builds it; `block=None` drops the public access block."""
+    keep = guards_retained
     out = [res(BUCKET, "assets", retain=True, tags=TAGS)]
     if block is not None:
-        out.append(res(BUCKET_PAB, "assets-pab", refs={"bucket": ["assets"]}, bucket="assets", **block))
+        out.append(res(BUCKET_PAB, "assets-pab", refs={"bucket": ["assets"]}, retain=keep, bucket="assets", **block))
     if sse:
-        out.append(res(BUCKET_SSE[0], "assets-sse", refs={"bucket": ["assets"]}, bucket="assets", rules=[
+        out.append(res(BUCKET_SSE[0], "assets-sse", refs={"bucket": ["assets"]}, retain=keep, bucket="assets", rules=[
             {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]))
-    out.append(res(BUCKET_POLICY, "assets-policy", refs={"bucket": ["assets"]}, bucket="assets",
+    out.append(res(BUCKET_POLICY, "assets-policy", refs={"bucket": ["assets"]}, retain=keep, bucket="assets",
                    policy=policy_doc(*statements)))
     return out
 
@@ -245,8 +247,10 @@ def single_vm(*rules_: rules.Resource) -> list[rules.Resource]:
 
 S3_ORIGIN = {"originId": "static-assets", "domainName": "assets.s3.us-east-1.amazonaws.com",
              "originAccessControlId": "E2OAC"}
-APP_ORIGIN = {"originId": "app", "domainName": "alb.example.com",
-              "customOriginConfig": {"originProtocolPolicy": "http-only", "httpPort": 80.0, "httpsPort": 443.0}}
+APP_ORIGIN = {"originId": "app", "domainName": "origin.example.com",
+              "customOriginConfig": {"originProtocolPolicy": "https-only", "httpPort": 80.0, "httpsPort": 443.0,
+                                     "originSslProtocols": ["TLSv1.2"]},
+              "customHeaders": [{"name": "X-Origin-Verify", "value": "generated-secret-value"}]}
 DIST_OK = dict(enabled=True, origins=[S3_ORIGIN, APP_ORIGIN],
                defaultCacheBehavior={"targetOriginId": "app", "viewerProtocolPolicy": "redirect-to-https"},
                orderedCacheBehaviors=[{"pathPattern": "/static/*", "targetOriginId": "static-assets",
@@ -311,6 +315,48 @@ def pdb(namespace: str = "scaleladder", labels: dict | None = None) -> rules.Res
 
 def config_map(**data: str) -> rules.Resource:
     return res(CONFIG_MAP, "pgbouncer-config", metadata={"name": "pgbouncer", "namespace": "scaleladder"}, data=data)
+
+
+def pod(name: str = "app", **spec: Any) -> rules.Resource:
+    """A Deployment whose pod spec carries `spec` (host namespaces, volumes ...) beside a compliant container."""
+    return res(DEPLOYMENT, f"apps-{name}", metadata={"name": name, "namespace": "scaleladder"},
+               spec={"template": {"spec": {"containers": [container()], **spec}}})
+
+
+def data_groups(*rules_: rules.Resource) -> list[rules.Resource]:
+    """The tier security groups of phases 2-5 (tagged as components/firewall.py tags them), the database
+    and Redis sitting in theirs, the internet-facing ALB in the lb group, and the EKS cluster."""
+    groups = [res(SG, f"sg-{t}", tags={**TAGS, "tier": t}) for t in ("lb", "app", "workers", "pgbouncer", "db", "redis")]
+    db = dataclasses.replace(rds(), refs={"vpcSecurityGroupIds": (urn("sg-db"),)})
+    cache = dataclasses.replace(redis(), refs={"securityGroupIds": (urn("sg-redis"),)})
+    return [*groups, db, cache, alb(), eks(), *rules_]
+
+
+def egress(name: str, group: str, protocol: str = "-1", cidr: str = "0.0.0.0/0") -> rules.Resource:
+    return res(SG_EGRESS, name, refs={"securityGroupId": [group]}, securityGroupId=group, ipProtocol=protocol,
+               cidrIpv4=cidr, tags=TAGS)
+
+
+RDS_HOST = "db-1a2b3c.c9akciq32.us-east-1.rds.amazonaws.com"
+PGB_HOST = "pgbouncer.scaleladder.svc.cluster.local"
+
+
+def external_secret(url: str) -> rules.Resource:
+    return res(rules.EXTERNAL_SECRET, "apps-app-credentials", metadata={"name": "app-credentials"},
+               spec={"target": {"name": "app-credentials", "template": {"data": {"DATABASE_URL": url}}}})
+
+
+def job(conninfo: str) -> rules.Resource:
+    return res(rules.JOBS[0], "apps-bootstrap", spec={"template": {"spec": {"containers": [
+        container("psql", env=[{"name": "CONNINFO", "value": conninfo}])]}}})
+
+
+PGBOUNCER_INI = (f"[databases]\napp = host={RDS_HOST} port=5432 dbname=app\n[pgbouncer]\n"
+                 "client_tls_sslmode = require\nserver_tls_sslmode = {mode}\n")
+BOOT = ('#cloud-config\nwrite_files:\n  - path: /etc/scaleladder/boot.env\n    content: |\n'
+        '      DB_VIA_PGBOUNCER=false\n  - path: /usr/local/sbin/scaleladder-boot\n    content: |\n'
+        '      #!/bin/bash\n      tls = "sslmode={mode}&sslrootcert=/etc/ssl/rds-ca.pem"\n'
+        '      print(f"postgres://{{user}}:{{password}}@{{host}}:5432/{{name}}?{{tls}}")\n')
 
 
 # ---------------------------------------------------------------------------
@@ -472,6 +518,81 @@ CASES: list[tuple[str, str, list[rules.Resource], list[rules.Resource]]] = [
       res(BUCKET, "assets", retain=False, tags=TAGS)],
      [rds(), redis(), replica(), res(BUCKET, "assets", retain=True, tags=TAGS),
       res(BUCKET, "assets", protect=True, retain=False, tags=TAGS)]),
+    ("imdsv2-required", "hop-limit-2",
+     [instance(metadataOptions={**IMDSV2, "httpPutResponseHopLimit": 2.0}),
+      launch_template(metadataOptions={**IMDSV2, "httpPutResponseHopLimit": 64.0})],
+     [instance(), launch_template()]),
+    ("imdsv2-required", "hop-limit-unset-on-al2023",
+     [launch_template(metadataOptions={"httpEndpoint": "enabled", "httpTokens": "required"})], [launch_template()]),
+    ("s3-no-public-policy", "condition-pins-no-source",
+     [res(BUCKET_POLICY, "p", policy=policy_doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                 "Resource": "arn:aws:s3:::assets/*",
+                                                 "Condition": {"Bool": {"aws:SecureTransport": "true"}}})),
+      res(BUCKET_POLICY, "p", policy=policy_doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                 "Resource": "arn:aws:s3:::assets/*",
+                                                 "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudfront::*"}}})),
+      res(BUCKET_POLICY, "p", policy=policy_doc({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"},
+                                                 "Action": "s3:*", "Resource": "*"}))],
+     [res(BUCKET_POLICY, "p", policy=policy_doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                 "Resource": "arn:aws:s3:::assets/*",
+                                                 "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}})),
+      res(BUCKET_POLICY, "p", policy=policy_doc(TLS_ONLY, OAC_READ))]),
+    ("k8s-no-privilege-escalation", "host-namespaces",
+     [pod(hostPID=True), pod(hostNetwork=True), pod(hostIPC=True)], [pod(), deployment()]),
+    ("k8s-no-privilege-escalation", "sys-admin",
+     [deployment(containers=[container(securityContext={
+         "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+         "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}})])],
+     [deployment(containers=[container(securityContext={
+         "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+         "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}})])]),
+    ("k8s-no-privilege-escalation", "host-path-and-port",
+     [pod(volumes=[{"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}}]),
+      deployment(containers=[container(ports=[{"containerPort": 3000.0, "hostPort": 3000.0}])])],
+     [pod(volumes=[{"name": "tmp", "emptyDir": {"medium": "Memory"}}])]),
+    ("cloudfront-https-only", "http-only-origin",
+     [distribution(origins=[S3_ORIGIN, {**APP_ORIGIN, "customOriginConfig": {
+         **APP_ORIGIN["customOriginConfig"], "originProtocolPolicy": "http-only"}}]),
+      distribution(origins=[S3_ORIGIN, {**APP_ORIGIN, "customOriginConfig": {
+          **APP_ORIGIN["customOriginConfig"], "originSslProtocols": ["TLSv1", "TLSv1.2"]}}])],
+     [distribution()]),
+    ("stateful-retained", "not-retained",
+     [res(RDS_INSTANCE, "db", protect=True, retain=False, **RDS_OK),
+      res(REDIS_GROUP, "redis", protect=True, retain=False, **REDIS_OK), res(BUCKET, "assets", protect=True, tags=TAGS)],
+     [rds(), redis(), replica(), res(BUCKET, "assets", retain=True, tags=TAGS),
+      res(BUCKET, "ssm-transfer", retain=False, forceDestroy=True, tags=TAGS)]),
+    ("bucket-guards-retained", "step-back-deletes-guards", bucket_set(block=ALL_BLOCKED, guards_retained=False),
+     [*bucket_set(block=ALL_BLOCKED), res(BUCKET, "scratch", retain=False, tags=TAGS),
+      res(BUCKET_PAB, "scratch-pab", refs={"bucket": ["scratch"]}, bucket="scratch", **ALL_BLOCKED)]),
+    ("data-tier-sources", "lb-into-redis",
+     data_groups(ingress("redis-from-lb", 6379, source="sg-lb", group="sg-redis")),
+     data_groups(ingress("redis-from-app", 6379, source="sg-app", group="sg-redis"),
+                 ingress("redis-from-workers", 6379, source="sg-workers", group="sg-redis"),
+                 ingress("db-from-pgbouncer", 5432, source="sg-pgbouncer", group="sg-db"),
+                 ingress("app-from-lb", 80, source="sg-lb", group="sg-app"))),
+    ("data-tier-sources", "address-range",
+     data_groups(ingress("db-from-vpc", 5432, cidr="10.0.0.0/16", group="sg-db")),
+     data_groups(res(SG_INGRESS, "db-from-eks", refs={"securityGroupId": ["sg-db"], "referencedSecurityGroupId": ["eks"]},
+                     securityGroupId="sg-db", ipProtocol="tcp", fromPort=5432.0, toPort=5432.0,
+                     referencedSecurityGroupId="sg-cluster", tags=TAGS))),
+    ("data-tier-egress", "all-to-internet",
+     data_groups(egress("db-egress", "sg-db"), egress("redis-egress", "sg-redis", protocol="tcp")),
+     data_groups(egress("app-egress", "sg-app"), egress("pgbouncer-egress", "sg-pgbouncer"))),
+    ("database-tls-mode", "rds-require",
+     [config_map(**{"app.env": f"DATABASE_URL=postgres://app@{RDS_HOST}:5432/app?sslmode=require"}),
+      job(f"host={RDS_HOST} port=5432 dbname=app sslmode=require"),
+      config_map(**{"pgbouncer.ini": PGBOUNCER_INI.format(mode="require")})],
+     [config_map(**{"app.env": f"DATABASE_URL=postgres://app@{RDS_HOST}:5432/app?sslmode=verify-full"}),
+      job(f"host={RDS_HOST} port=5432 dbname=app sslmode=verify-full sslrootcert=/etc/rds-ca/rds-ca.pem"),
+      config_map(**{"pgbouncer.ini": PGBOUNCER_INI.format(mode="verify-full")})]),
+    ("database-tls-mode", "pgbouncer-prefer",
+     [external_secret("postgres://{{ .u | urlquery }}:{{ .p | urlquery }}@" + PGB_HOST + ":6432/app?sslmode=prefer"),
+      external_secret("postgres://{{ .u | urlquery }}:{{ .p | urlquery }}@" + PGB_HOST + ":6432/app")],
+     [external_secret("postgres://{{ .u | urlquery }}:{{ .p | urlquery }}@" + PGB_HOST
+                      + ":6432/app?sslmode=require&uselibpqcompat=true")]),
+    ("database-tls-mode", "hosts-direct-require",
+     [instance(userData=BOOT.format(mode="require")), launch_template(userData=b64(BOOT.format(mode="disable")))],
+     [instance(userData=BOOT.format(mode="verify-full")), launch_template(userData=b64(BOOT.format(mode="verify-full")))]),
     ("no-plaintext-secrets", "user-data", [instance(userData=USER_DATA + "      DB_PASSWORD=hunter2hunter2\n")],
      [instance()]),
     ("no-plaintext-secrets", "launch-template-key",
@@ -505,7 +626,7 @@ def test_every_rule_has_a_case_and_reads_like_a_policy():
         assert r.description.endswith(".") and r.remediation, r.name
         assert r.stack or r.types, f"{r.name} checks no resource type"
     advisory = [r.name for r in rules.RULES if r.level != "mandatory"]
-    assert advisory == ["eks-public-endpoint-restricted"], "mandatory is the default; advisory needs a reason"
+    assert advisory == [], "mandatory is the default; advisory needs a reason"
 
 
 # ---------------------------------------------------------------------------
@@ -565,6 +686,22 @@ MUTATIONS = [
      "spec.template.spec.containers.0.resources.limits", None),
     ("phase6", "k8s-run-as-non-root", DEPLOYMENT, "apps-workers",
      "spec.template.spec.containers.0.securityContext.runAsNonRoot", False),
+    # Issue 15: the paths the program closes, reopened one input at a time.
+    ("phase6", "imdsv2-required", LAUNCH_TEMPLATE, "eks-nodes", "metadataOptions.httpPutResponseHopLimit", 2.0),
+    ("phase2", "imdsv2-required", LAUNCH_TEMPLATE, "fleet-app", "metadataOptions.httpPutResponseHopLimit", None),
+    ("phase5", "cloudfront-https-only", DISTRIBUTION, "cdn", "origins.1.customOriginConfig.originProtocolPolicy",
+     "http-only"),
+    ("phase6", "eks-public-endpoint-restricted", EKS_CLUSTER, None, "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"]),
+    ("phase6", "k8s-no-privilege-escalation", DEPLOYMENT, "apps-pgbouncer", "spec.template.spec.hostPID", True),
+    ("phase3", "data-tier-sources", SG_INGRESS, "redis-from-app-6379", "referencedSecurityGroupId",
+     lambda p: p.one(SG, "lb-sg").id),
+    ("phase3", "data-tier-egress", SG_EGRESS, "app-egress", "securityGroupId", lambda p: p.one(SG, "db-sg").id),
+    ("phase4", "stateful-retained", REDIS_GROUP, "redis", "option:retain", False),
+    ("phase5", "bucket-guards-retained", BUCKET_PAB, "static-assets", "option:retain", False),
+    ("phase6", "database-tls-mode", rules.EXTERNAL_SECRET, "apps-app-credentials",
+     "spec.target.template.data.DATABASE_URL",
+     lambda p: p.one(rules.EXTERNAL_SECRET, "apps-app-credentials").inputs["spec"]["target"]["template"]["data"][
+         "DATABASE_URL"].replace("sslmode=require", "sslmode=prefer")),
 ]
 
 

@@ -396,6 +396,11 @@ class EksCluster(Tier):
             "aws-load-balancer-controller": self._release(
                 "aws-load-balancer-controller", chart["aws-load-balancer-controller"], SYSTEM_NAMESPACE, {
                     "clusterName": self.cluster_name, "region": a.region, "vpcId": a.vpc_id, "replicaCount": 2,
+                    # Review aws-phases-5-6 findings 20, 21 (aws/eks-charts aws-load-balancer-controller values:
+                    # `defaultTags` go on every AWS resource it makes, the ALB included, so cost allocation
+                    # sees them; `podDisruptionBudget`, rendered when replicaCount > 1): one of the two
+                    # webhook pods always serves while nodes drain.
+                    "defaultTags": dict(a.tags), "podDisruptionBudget": {"maxUnavailable": 1},
                     "serviceAccount": {"create": True, "name": "aws-load-balancer-controller"},
                     # The chart's Service mutating webhook (failurePolicy Fail) intercepts every Service
                     # CREATE; metrics-server and KEDA install in parallel and their Services would be

@@ -303,3 +303,31 @@ def test_retention_outside_cloudwatch_logs_values_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"scaleladder:logs\.retentionDays.*30"):
         plan("phase1", logs={"retentionDays": 31})
+
+
+# Docker's documented keys: daemon.json (dockerd reference, "Daemon configuration file": `bip`,
+# `log-driver`, `log-opts`), the awslogs driver's options (moby daemon/logger/awslogs
+# ValidateLogOpt: an unknown option makes dockerd refuse to start a container) and the
+# daemon's own delivery options (Docker docs "Configure logging drivers": mode, max-buffer-size).
+DAEMON_KEYS = {"bip", "log-driver", "log-opts"}
+AWSLOGS_OPTS = {"awslogs-region", "awslogs-endpoint", "awslogs-group", "awslogs-stream", "awslogs-create-group",
+                "awslogs-create-stream", "awslogs-datetime-format", "awslogs-multiline-pattern",
+                "awslogs-credentials-endpoint", "awslogs-force-flush-interval-seconds", "awslogs-max-buffered-events",
+                "awslogs-format", "tag", "mode", "max-buffer-size"}
+
+
+def test_docker_daemon_json_uses_documented_keys_only() -> None:
+    daemon = json.loads(metrics.docker_daemon_json("us-east-1", "/scaleladder/x/containers"))
+    assert set(daemon) <= DAEMON_KEYS and set(daemon["log-opts"]) <= AWSLOGS_OPTS
+    assert daemon["log-opts"]["mode"] in ("blocking", "non-blocking") and daemon["log-opts"]["awslogs-group"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+/\d+", daemon["bip"])
+
+
+def test_the_load_balancer_controller_tags_what_it_makes_and_keeps_a_pod_through_drains() -> None:
+    """Review aws-phases-5-6 findings 20, 21: the phase-6 ALB is made by the controller, outside
+    the plan; its tags come from the chart's defaultTags. Two replicas with a PDB of one."""
+    p = the_plan("phase6")
+    release = next(r for r in p.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "aws-load-balancer-controller")
+    values = release.inputs["values"]
+    assert values["defaultTags"] == {"project": p.project, "stack": p.stack, "phase": "6"}
+    assert values["replicaCount"] == 2 and values["podDisruptionBudget"] == {"maxUnavailable": 1}

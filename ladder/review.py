@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import engine
+from . import engine, review_comment
 from .cli import COMMANDS
 from .cost import delta, delta_markdown, price_plan
 from .diff import EXIT_STATEFUL_LOSS, Diff, PlanUnavailable, StackMissing, compare, load, markdown_blocks, plans_at
@@ -215,19 +216,18 @@ def failure_lines(results: list[StackResult], allow_destroy: bool) -> list[str]:
 def cmd_review(args: argparse.Namespace) -> int:
     stacks = args.stack or engine.stack_names()
     results = review(stacks, args.base)
-    out = Path(args.out) if args.out else None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    for result in results:
-        bodies = split(result_blocks(result, args.preview_url), result.stack)
-        for n, body in enumerate(bodies, 1):
-            if out:
-                name = f"{result.stack}.md" if len(bodies) == 1 else f"{result.stack}.part{n}.md"
-                (out / name).write_text(body + "\n")
-            else:
-                print(body + "\n")
-        if out:
-            print(f"{result.stack}: {result.status}, {len(bodies)} comment part(s)")
+    # ONE summary comment for every stack (ladder/review_comment.py), posted by
+    # .github/scripts/review-comments.js from DIR/manifest.json
+    bodies = review_comment.render(results, base_rev=args.base, head_sha=args.head_sha or review_comment.head_commit(),
+                                   run_time=datetime.now(UTC), preview_url=args.preview_url,
+                                   policy=review_comment.policy_results(results))
+    if args.out:
+        review_comment.write(Path(args.out), bodies)
+        for result in results:
+            print(f"{result.stack}: {result.status}")
+        print(f"{len(bodies)} comment part(s) in {args.out}")
+    else:
+        print("\n".join(bodies))
     for line in failure_lines(results, args.allow_destroy):
         print(line, file=sys.stderr)
     return exit_code(results, args.allow_destroy)
@@ -236,7 +236,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 def _review_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", required=True, help="git revision to compare with, e.g. origin/main")
     p.add_argument("--stack", action="append", help="stack to review (repeatable; default: every preset stack)")
-    p.add_argument("--out", help="write one markdown file per stack (and part) into this directory")
+    p.add_argument("--out", help="write the comment parts (part-NN.md) and manifest.json into this directory")
+    p.add_argument("--head-sha", help="commit the comment names as the head (default: the checked-out HEAD)")
     p.add_argument("--preview-url", help="link to a real `pulumi preview --diff` run, added to every comment")
     p.add_argument("--allow-destroy", action="store_true",
                    help="accept intended stateful losses and changes AWS cannot apply in place (exit 0 for those; "

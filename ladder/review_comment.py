@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -390,8 +391,8 @@ def _stack_row(result: StackResult, violations: Sequence[Violation] | None) -> _
     blocks: list[str] = []
     if refused:
         items = "\n".join(f"> - {_finding_line(f)}" for f in refused)
-        blocks.append(f"> [!CAUTION]\n> **{len(refused)} change(s) AWS cannot apply in place** (the review fails, "
-                      f"exit 3, unless the PR carries the allow-destroy label):\n{items}")
+        blocks.append(f"> [!CAUTION]\n> **AWS cannot apply this in place: {len(refused)} change(s)** (the review "
+                      f"fails, exit 3, unless the PR carries the `scaleladder/allow-destroy` label):\n{items}")
     if diff.losses:
         items = "\n".join(f"> - {_finding_line(f)}" for f in diff.losses)
         blocks.append(f"> [!CAUTION]\n> **{len(diff.losses)} stateful resource(s) would lose data:**\n{items}")
@@ -579,6 +580,29 @@ def render(results: Sequence[StackResult], *, base_rev: str, head_sha: str, run_
             top.append(f"## scaleladder review (part {n}/{len(parts)}) for `{head_sha[:12]}`")
         bodies.append("\n".join(top) + "\n\n" + "\n\n".join(blocks) + "\n")
     return bodies
+
+
+def policy_results(results: Sequence[StackResult]) -> dict[str, list[Violation]]:
+    """The policy pack on every stack that planned on the branch (one more in-process plan each:
+    the rules read resource state the plan JSON does not carry)."""
+    from . import engine, policy
+
+    out: dict[str, list[Violation]] = {}
+    for r in results:
+        if r.status in ("ok", "new"):
+            try:
+                out[r.stack] = policy.check(engine.run(r.stack))
+            except Exception:  # noqa: BLE001 - planned once already; the row then says n/a
+                continue
+    return out
+
+
+def head_commit() -> str:
+    """The checked-out commit (the workflow passes the PR head instead: it checks out a merge)."""
+    from . import engine
+
+    proc = subprocess.run(["git", "-C", str(engine.REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "working-tree"
 
 
 def write(out: Path, bodies: Sequence[str]) -> list[Path]:

@@ -4,6 +4,7 @@ workflow that only calls commands the CLI has."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shlex
 import shutil
@@ -71,10 +72,23 @@ def test_stateful_warnings_come_before_cost_and_the_resource_list():
     assert "1 stateful loss" in body
 
 
-def test_review_writes_one_file_per_stack_with_its_marker(tmp_path):
+def comment(out: Path) -> str:
+    """The PR comment `review --out` wrote: its parts in the manifest's order (ladder/review_comment.py)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    return "\n".join((out / name).read_text() for name in manifest["parts"])
+
+
+def section(body: str, stack: str) -> str:
+    """One stack's collapsed section of the summary comment."""
+    start = body.index(f"<summary><b>{stack}")
+    end = body.find("<summary><b>", start + 1)
+    return body[start:end if end > 0 else len(body)]
+
+
+def test_review_writes_the_summary_comment_and_its_manifest(tmp_path):
     assert cli.main(["review", "--base", "HEAD", "--stack", "phase1", "--out", str(tmp_path)]) == 0
-    (body,) = [p.read_text() for p in tmp_path.glob("phase1*.md")]
-    assert body.startswith(MARKER.format(stack="phase1")) and "Cost delta" in body
+    body = comment(tmp_path)
+    assert body.startswith("<!-- scaleladder-review:part-01 -->") and "`phase1`" in body
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +143,7 @@ def test_planning_failures_win_over_losses_and_allow_destroy():
 
 def test_an_unknown_base_revision_fails_the_review(tmp_path):
     assert cli.main(["review", "--base", "origin/nosuch", "--stack", "phase1", "--out", str(tmp_path)]) == 2
-    body = (tmp_path / "phase1.md").read_text()
+    body = comment(tmp_path)
     assert "origin/nosuch" in body and "[!CAUTION]" in body and "to add" not in body
 
 
@@ -166,7 +180,8 @@ def test_a_branch_with_a_syntax_error_fails_the_review(repo):
     (repo / "components" / "cdn.py").write_text("def broken(:\n")
     proc = run_review(repo, "--base", "HEAD", "--stack", "phase1")
     assert proc.returncode == EXIT_PLAN_FAILED, proc.stderr
-    alert = (repo / "out" / "phase1.md").read_text().split("\n\n", 2)[2]
+    body = comment(repo / "out")
+    alert = body[body.index("> [!CAUTION]\n> `phase1` does not plan"):].split("\n\n")[0]
     assert "does not plan on this branch" in alert and "SyntaxError" in alert
     assert all(line.startswith(">") for line in alert.strip().splitlines())
 
@@ -183,10 +198,10 @@ def test_review_of_a_step_back_and_a_config_error(repo):
                                                               "    clusterMode: sideways\n", 1))
     proc = run_review(repo, "--base", "HEAD", "--stack", "phase3", "--stack", "phase2")
     assert proc.returncode == EXIT_PLAN_FAILED, proc.stderr
-    back = (repo / "out" / "phase3.md").read_text()
-    assert back.index("AWS cannot apply this in place") < back.index("| action | type |")
+    back = section(comment(repo / "out"), "phase3")
+    assert back.index("AWS cannot apply this in place") < back.index("| | resource | changes |")
     assert "clusterMode" in back and "allocatedStorage" in back and "**redis**" in back and "**db**" in back
-    broken = (repo / "out" / "phase2.md").read_text()
+    broken = section(comment(repo / "out"), "phase2")
     assert "does not plan on this branch" in broken and "scaleladder:redis.clusterMode" in broken
     assert "error: phase3: 2 change(s) AWS cannot apply in place" in proc.stderr
     assert "error: phase2 does not plan on this branch" in proc.stderr

@@ -191,7 +191,7 @@ def test_refusals_come_first_in_the_section_and_in_the_row():
     (body,) = render([r], base_rev=BASE, head_sha=SHA, run_time=WHEN)
     assert "**1 refused**" in row_of(body, "phase4")[6]
     section = body[body.index("<summary><b>phase4"):]
-    assert section.index("AWS cannot apply in place") < section.index("What this sets in motion")
+    assert section.index("AWS cannot apply this in place") < section.index("What this sets in motion")
     assert "AWS cannot revert cluster mode" in section
 
 

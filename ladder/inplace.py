@@ -47,6 +47,8 @@ SRC_RDS_SHRINK = ('AWS RDS User Guide, "Increasing DB instance storage capacity"
                   'increased, never reduced); terraform-provider-aws internal/service/rds/instance.go '
                   '`allocated_storage` DiffSuppressFunc (a smaller value is not sent while max_allocated_storage '
                   'exceeds it)')
+SRC_STORAGE_AUTOSCALING = ('AWS RDS User Guide, "Managing capacity automatically with Amazon RDS storage '
+                           'autoscaling"; ministryofjustice/cloud-platform-environments#24422')
 SRC_FORCE_NEW = 'terraform-provider-aws resource schema: the input is ForceNew ("Changing this forces a new resource")'
 SRC_TRANSIT_ENCRYPTION = ('terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff '
                           '`ForceNewIf("transit_encryption_enabled")` below engine 7.0.5')
@@ -69,6 +71,7 @@ CONFIG_KEYS: dict[tuple[str, str], str] = {
     (REPLICATION_GROUP, "replicas"): "scaleladder:redis.replicasPerShard",
     (REPLICATION_GROUP, "automaticFailoverEnabled"): "scaleladder:redis.replicasPerShard",
     (RDS_INSTANCE, "allocatedStorage"): "scaleladder:database.storageGb",
+    (RDS_INSTANCE, "maxAllocatedStorage"): "scaleladder:database.maxStorageGb",
     (RDS_INSTANCE, "engineVersion"): "scaleladder:database.engineVersion",
 }
 
@@ -259,13 +262,20 @@ def rds_storage_refusals(name: str, before: Mapping[str, Any], after: Mapping[st
                                                          (after, "maxAllocatedStorage")))
     if old is None or new is None or new >= old:
         return
+    also: list[Refusal] = []
     if ceiling is not None and ceiling > new:
         effect = (f"the provider does not send it (storage autoscaling, maxAllocatedStorage {ceiling}), so the "
                   f"instance stays at {old} GB or more while the stack, its cost and its alarms say {new}")
+        if ceiling * 10 < old * 11:  # the new maximum is still sent, against the storage the instance has
+            also.append(Refusal(name, RDS_INSTANCE, "maxAllocatedStorage", old, ceiling,
+                          f"the instance keeps {old} GB, and AWS refuses a maximum allocated storage less than 10 % "
+                          f"above it (\"The maximum allocated storage must be increased by at least 10 percent\")",
+                          SRC_STORAGE_AUTOSCALING, allowed=f"{-(-old * 11 // 10)} or more"))
     else:
         effect = "ModifyDBInstance refuses a smaller AllocatedStorage"
     yield Refusal(name, RDS_INSTANCE, "allocatedStorage", old, new, f"RDS cannot reduce allocated storage: {effect}",
                   SRC_RDS_SHRINK, allowed=f"{old} or more")
+    yield from also
 
 
 def rds_version_refusals(name: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[Refusal]:

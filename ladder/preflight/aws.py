@@ -108,8 +108,7 @@ SRC_STATIC_PARAMETER = ('AWS RDS User Guide, "Parameter groups for Amazon RDS" (
 SRC_USER_DATA = 'AWS EC2 User Guide, "Run commands when you launch an EC2 instance with user data input"'
 SRC_MAJOR_UPGRADE = ('AWS RDS User Guide, "Upgrading a DB instance engine version"; RDS API Reference, '
                      "ModifyDBInstance, AllowMajorVersionUpgrade")
-SRC_STORAGE_AUTOSCALING = ('AWS RDS User Guide, "Managing capacity automatically with Amazon RDS storage '
-                           'autoscaling"; ministryofjustice/cloud-platform-environments#24422')
+SRC_STORAGE_AUTOSCALING = inplace.SRC_STORAGE_AUTOSCALING  # one source with the deployed-storage rule
 SRC_ELASTICACHE_NODES = ('AWS ElastiCache User Guide, "Working with shards in ElastiCache" / "Managing clusters '
                          'in ElastiCache"')
 SRC_ELASTICACHE_CMD = ('AWS ElastiCache User Guide, "Creating a Redis OSS (Cluster Mode Disabled) replication '

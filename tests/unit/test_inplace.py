@@ -150,3 +150,11 @@ def test_node_group_configuration_replaces_the_group_only_when_set_and_changed()
     assert inplace.conditional_replace_inputs(REPLICATION_GROUP, {}, {}) == set()
     assert inplace.conditional_replace_inputs(REPLICATION_GROUP, {"nodeGroupConfiguration": groups},
                                               {"nodeGroupConfiguration": groups}) == set()
+
+
+def test_a_suppressed_shrink_still_sends_the_maximum_which_must_exceed_the_kept_storage():
+    found = refusals(RDS_INSTANCE, "db", {"allocatedStorage": 100}, {"allocatedStorage": 20, "maxAllocatedStorage": 100})
+    assert [r.input for r in found] == ["allocatedStorage", "maxAllocatedStorage"]
+    assert found[1].key == "scaleladder:database.maxStorageGb" and found[1].allowed == "110 or more"
+    assert [r.input for r in refusals(RDS_INSTANCE, "db", {"allocatedStorage": 100},
+                                      {"allocatedStorage": 20, "maxAllocatedStorage": 110})] == ["allocatedStorage"]

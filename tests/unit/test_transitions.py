@@ -48,7 +48,7 @@ def test_climbing_keeps_every_stateful_resource(low, high):
 # Redis stays in cluster mode (the documented step back keeps it).
 STEP_BACK_REFUSALS = {
     (1, 2): set(),
-    (2, 3): {("db", "allocatedStorage")},
+    (2, 3): {("db", "allocatedStorage"), ("db", "maxAllocatedStorage")},  # phase 2's maximum 100 = the 100 GB kept
     (3, 4): {("redis", "clusterMode"), ("db", "allocatedStorage")},
     (4, 5): set(),
     (5, 6): set(),

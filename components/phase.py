@@ -45,6 +45,7 @@ from .network import Network, NetworkArgs
 from .pgbouncer import PgBouncer, PgBouncerArgs
 from .signals import (
     container_logs,
+    eks_container_logs,
     metrics_publisher,
     pod_metrics_identity,
     publisher_parameter_name,
@@ -125,6 +126,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     if eks is not None:
         work = build_workloads(cfg, app, eks, db, redis, static_url, origin_verify=verify)
         pod_metrics_identity(eks.cluster_name, work.args.namespace, tags)  # the pods publish the metrics contract
+        eks_container_logs(eks.cluster_name, cfg.logs.retention_days, tags, after=list(eks.releases.values()))
         origin = work.ingress_hostname
         specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
                                                        {"AutoScalingGroupName": eks.node_group_asg})]

@@ -68,3 +68,32 @@ def pod_metrics_identity(cluster_name: pulumi.Input[str], namespace: str, tags: 
     return aws.eks.PodIdentityAssociation(
         "app-metrics", cluster_name=cluster_name, namespace=namespace, service_account=METRICS_SERVICE_ACCOUNT,
         role_arn=role.arn, tags=tags, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[grant])))
+
+
+# Phase 6 container logs: the Amazon CloudWatch Observability EKS add-on (CloudWatch User Guide,
+# "Quick start with the Amazon CloudWatch Observability EKS add-on": Fluent Bit ships container
+# logs; from add-on 3.1.0 it takes Pod Identity for service account `cloudwatch-agent` with the
+# managed CloudWatchAgentServerPolicy). Its groups are made first, with retention: Fluent Bit
+# would create them with none ("Set up Fluent Bit as a DaemonSet": /aws/containerinsights/
+# <cluster>/application, host, dataplane; performance holds Container Insights' metric events).
+OBSERVABILITY_ADDON = "amazon-cloudwatch-observability"
+OBSERVABILITY_SERVICE_ACCOUNT = "cloudwatch-agent"
+CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+CONTAINER_INSIGHTS_GROUPS = ("application", "host", "dataplane", "performance")
+
+
+def eks_container_logs(cluster_name: pulumi.Input[str], retention_days: int, tags: Tags,
+                       after: list[pulumi.Resource]) -> aws.eks.Addon:
+    from .eks import POD_IDENTITY_TRUST
+
+    groups = [aws.cloudwatch.LogGroup(f"eks-logs-{kind}", name=pulumi.Output.concat(
+        "/aws/containerinsights/", cluster_name, f"/{kind}"), retention_in_days=retention_days, tags=tags)
+        for kind in CONTAINER_INSIGHTS_GROUPS]
+    role = aws.iam.Role("eks-cloudwatch-agent", assume_role_policy=POD_IDENTITY_TRUST, tags=tags)
+    grant = aws.iam.RolePolicyAttachment("eks-cloudwatch-agent", role=role.name, policy_arn=CLOUDWATCH_AGENT_POLICY)
+    return aws.eks.Addon(
+        "eks-cloudwatch-observability", cluster_name=cluster_name, addon_name=OBSERVABILITY_ADDON,
+        pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
+            role_arn=role.arn, service_account=OBSERVABILITY_SERVICE_ACCOUNT)],
+        resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
+        opts=pulumi.ResourceOptions(depends_on=[*groups, grant, *after]))

@@ -331,3 +331,21 @@ def test_the_load_balancer_controller_tags_what_it_makes_and_keeps_a_pod_through
     values = release.inputs["values"]
     assert values["defaultTags"] == {"project": p.project, "stack": p.stack, "phase": "6"}
     assert values["replicaCount"] == 2 and values["podDisruptionBudget"] == {"maxUnavailable": 1}
+
+
+def test_phase_6_container_logs_ship_into_groups_with_retention() -> None:
+    """Fluent Bit (the CloudWatch Observability add-on) with its Pod Identity role; the groups it
+    writes exist first, with the stack's retention (else Fluent Bit makes them, kept forever)."""
+    p = the_plan("phase6")
+    addon = p.one("aws:eks/addon:Addon", "eks-cloudwatch-observability")
+    assert addon.inputs["addonName"] == signals.OBSERVABILITY_ADDON
+    (assoc,) = addon.inputs["podIdentityAssociations"]
+    assert assoc["serviceAccount"] == signals.OBSERVABILITY_SERVICE_ACCOUNT
+    role = next(r for r in p.of_type("aws:iam/role:Role") if r.state.get("arn") == assoc["roleArn"])
+    assert any(a.inputs["policyArn"] == signals.CLOUDWATCH_AGENT_POLICY and a.inputs["role"] == role.state["name"]
+               for a in p.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
+    cluster = p.one("aws:eks/cluster:Cluster").inputs["name"]
+    groups = {r.state["name"]: r for r in p.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for kind in signals.CONTAINER_INSIGHTS_GROUPS:
+        group = groups[f"/aws/containerinsights/{cluster}/{kind}"]
+        assert group.inputs["retentionInDays"] == p.config.logs.retention_days and group.urn in addon.options["dependsOn"]

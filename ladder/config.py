@@ -393,8 +393,8 @@ class HostsConfig(Section):
 
 class LogsConfig(Section):
     retention_days: int = Field(
-        30, description="Days CloudWatch Logs keeps the stack's log groups: container logs, the RDS "
-                        "primary's exports, the Redis slow log, EKS control plane.")
+        30, description="Days CloudWatch Logs keeps the log groups the program makes: container logs (hosts "
+                        "and pods), the RDS primary's exports, the EKS control plane.")
 
     @field_validator("retention_days")
     @classmethod

@@ -55,3 +55,17 @@ def test_recommendation_carries_the_cost_of_its_preset(capsys):
     assert out["monthly_usd"] > 0
     # priced at the given load (500 users), not at the phase's target
     assert out["per_1000_users_usd"] == pytest.approx(out["monthly_usd"] / 500 * 1000, abs=0.01)
+
+
+def test_a_preset_that_cannot_carry_the_peak_is_skipped(monkeypatch):
+    """The capacity model decides too: a rung whose preset tops out below the load's peak does not fit."""
+    from ladder import capacity
+    from ladder import recommend as rec_module
+
+    spec = PHASES[3]
+    assert fitting_phase(spec.concurrent_users, spec.messages_per_day) == 3
+    real = rec_module.preset_capacity
+    monkeypatch.setattr(rec_module, "preset_capacity",
+                        lambda n: capacity.Capacity(1.0, 1.0, "app", {"app": 1.0}) if n == 3 else real(n))
+    assert fitting_phase(spec.concurrent_users, spec.messages_per_day) == 4
+    assert "carries the peak" in recommend(spec.concurrent_users, spec.messages_per_day, NONE).reason

@@ -141,3 +141,14 @@ def test_ansible_vars_load_balancer_data_is_the_nginx_lb_hosts() -> None:
     assert render_template("nginx/load_balancer.conf.j2", {**data["load_balancer"], "upstreams": upstreams}) == \
         files["/etc/nginx/conf.d/scaleladder.conf"]
     assert data["deploy"]["in_place"]  # fixed hosts: deploy.yml rolls them one at a time
+
+
+def test_climbing_to_phase6_keeps_the_transfer_bucket() -> None:
+    """A bucket is stateful to `ladder diff` (a 5->6 climb must lose none): phase 6 keeps the
+    transfer bucket and the operator policy, without the image parameter (no EC2 app hosts)."""
+    p6 = plan("phase6")
+    def urn_in_stack(p: engine.Plan) -> str:  # the URN without the stack name (diff compares them so)
+        return _transfer_bucket(p).urn.split("::", 1)[1]
+
+    assert urn_in_stack(p6) == urn_in_stack(plan("phase5"))
+    assert not [r for r in p6.of_type("aws:ssm/parameter:Parameter") if r.name == "ops-app-image"]

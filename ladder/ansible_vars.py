@@ -61,7 +61,7 @@ def ansible_vars(stack: str, cfg: StackConfig, outputs: dict[str, Any] | None = 
     project = engine.project_file()["name"]
     prefix = name_prefix(project, stack)
     app = cfg.app
-    in_place = image_from_parameter(cfg.phase, cfg.load_balancer)
+    in_place = image_from_parameter(cfg.phase, cfg.load_balancer, cfg.climb.keep_single_host)
     nginx_mode = 2 <= cfg.phase <= 5 and cfg.load_balancer == "nginx"
     out: dict[str, Any] = {
         "stack": stack, "project": project, "phase": cfg.phase, "region": cfg.region, "name_prefix": prefix,

@@ -94,8 +94,13 @@ def operator_policy(project: str, stack: str, bucket_arn: str, parameter_arn: st
          "Resource": f"{bucket_arn}/*"},
     ]
     if parameter_arn:
+        # community.aws.ssm_parameter reads, writes and compares tags of the parameter, and looks
+        # it up with DescribeParameters (an action without resource-level permissions).
         statements.append({"Sid": "ImageParameter", "Effect": "Allow",
-                           "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter_arn})
+                           "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:ListTagsForResource"],
+                           "Resource": parameter_arn})
+        statements.append({"Sid": "FindParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters",
+                           "Resource": "*"})
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 

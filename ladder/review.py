@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from . import engine, review_comment
 from .cli import COMMANDS
-from .cost import delta, delta_markdown, price_plan
+from .cost import delta, delta_markdown, equal_load, price_plan
 from .diff import EXIT_STATEFUL_LOSS, Diff, PlanUnavailable, StackMissing, compare, load, markdown_blocks, plans_at
 
 GITHUB_LIMIT = 65_536
@@ -120,7 +120,10 @@ def result_blocks(result: StackResult, preview_url: str | None = None) -> list[s
     assert diff is not None and result.base_plan is not None and result.head_plan is not None
     blocks = markdown_blocks(diff, heading="###")
     try:
-        change = delta(price_plan(result.base_plan), price_plan(result.head_plan))
+        # both at the same load (the higher phase's target): a phase change shows what the climb costs
+        users, messages = equal_load(result.base_plan, result.head_plan)
+        change = delta(*(price_plan(p, users=users, messages_per_day=messages)
+                         for p in (result.base_plan, result.head_plan)))
         cost = [delta_markdown(change, heading="###")]
         cost_line = f"cost {change['total_delta_usd']:+,.2f} USD/month"
     except Exception as err:  # the comment is still posted, saying why the cost is missing

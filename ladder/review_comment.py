@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import userdata
-from .cost import CostReport, price_plan
+from .cost import CostReport, equal_load, price_plan
 from .diff import MISSING, Diff, ResourceDiff, change_lines, common_changes, listed, show
 from .prices import catalog
 
@@ -106,7 +106,10 @@ def _by_resource(report: CostReport) -> dict[str, tuple[str, str, float]]:
 def stack_cost(diff: Diff) -> StackCost:
     """The cost of `diff.a` -> `diff.b` (a failure is reported in the comment, not raised)."""
     try:
-        base, head = price_plan(diff.a) if diff.a.get("resources") else None, price_plan(diff.b)
+        # both at the same load (the higher phase's target), as `cost --diff` prices a climb
+        users, messages = equal_load(diff.a, diff.b) if diff.a.get("resources") else (None, None)
+        base = price_plan(diff.a, users=users, messages_per_day=messages) if diff.a.get("resources") else None
+        head = price_plan(diff.b, users=users, messages_per_day=messages)
     except Exception as err:  # noqa: BLE001 - the comment says why the figures are missing
         return StackCost(0, 0, "", 0, [], [], [], [], error=f"{type(err).__name__}: {err}")
     added = {r.urn for r in diff.of("add")}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ladder import engine, userdata
-from ladder.cost import price_plan
+from ladder.cost import equal_load, price_plan
 from ladder.diff import compare
 from ladder.policy import Violation, check
 from ladder.prices import catalog
@@ -84,7 +84,10 @@ def test_one_row_per_changed_stack_with_counts_and_percent(climb):
         s = r.diff.summary()
         assert [cells["add"], cells["change"], cells["replace"], cells["remove"]] == \
             [str(s["add"]), str(s["update"]), str(s["replace"]), str(s["remove"])], r.stack
-    before, after = price_plan(results[1].base_plan).total, price_plan(results[1].head_plan).total
+    # a phase change is priced at one load (the higher phase's target), as `cost --diff` does
+    users, messages = equal_load(results[1].base_plan, results[1].head_plan)
+    before, after = (price_plan(p, users=users, messages_per_day=messages).total
+                     for p in (results[1].base_plan, results[1].head_plan))
     cells = dict(zip(columns, row_of(summary, "phase3")))
     assert cells["phase"] == "2 → 3"
     assert cells["USD/month"] == f"{after - before:+,.2f}"

@@ -1,9 +1,11 @@
 """The Mermaid diagrams of `ladder/report.py`: every phase's diagram goes through mermaid's own
 parser, and each phase's diagram differs from the previous one where its topology does.
 
-Parser choice: `@mermaid-js/mermaid-cli` renders through a headless Chromium (puppeteer);
-Chromium is not on the CI image and is a large install, while rendering adds nothing a
-reviewer needs checked here beyond the grammar. So the test runs the official `mermaid`
+Parser choice: `@mermaid-js/mermaid-cli` renders through a headless Chromium (puppeteer).
+Debian 12's `chromium` is not on the CI image and would add 290 MB installed plus 25
+packages to every fresh CI machine (`apt-get install -s --no-install-recommends chromium`),
+and a browser start per diagram, while rendering adds nothing checked here beyond the
+grammar; it was not installed. So the test runs the official `mermaid`
 package's `mermaid.parse` in node (tests/js/mermaid-parse.mjs, jsdom for the DOM mermaid's
 sanitizer expects; versions in package.json): the same parser GitHub's renderer runs first,
 in one node process for all six diagrams (seconds, not a browser start per diagram).

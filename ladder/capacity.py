@@ -209,6 +209,11 @@ def node_usable_cpu(node_type: str) -> float:
     return n - aws_facts.eks_kube_reserved_cpu(n) - DAEMONSET_CPU.value
 
 
+def node_allocatable_share(node_type: str) -> float:
+    """The share of a node's vCPUs our pods can request (the rest: kubeReserved, DaemonSets)."""
+    return node_usable_cpu(node_type) / vcpus(node_type)
+
+
 def node_pod_slots(node_type: str) -> int:
     return aws_facts.EKS_MAX_PODS[node_type] - int(DAEMONSET_PODS.value)
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import capacity, engine
+from . import aws_facts, capacity, engine
 from .cli import COMMANDS
 from .cost import CostReport, band_text, price_plan, usd
 from .diff import compare
@@ -89,6 +89,18 @@ def capacity_section(plans: dict[int, engine.Plan | Exception], data: dict[int, 
              "and node bounds are computed from phase 5's shape and phase 6's target.", "",
              "| constant | value | source |", "|---|---:|---|"]
     lines += [f"| {c.name} | {c.value:g} {c.unit} | {c.source} |" for c in capacity.CONSTANTS]
+    six = plans.get(6)
+    if isinstance(six, engine.Plan):
+        node = six.config.eks.node_instance_type
+        n = capacity.vcpus(node)
+        lines += ["", f"EKS nodes (phase 6 preset, {node}): {n} vCPUs, {capacity.node_usable_cpu(node):.3f} allocatable "
+                  f"to our pods ({capacity.node_allocatable_share(node):.0%}: kubeReserved "
+                  f"{aws_facts.eks_kube_reserved_cpu(n) * 1000:.0f}m, DaemonSets {capacity.DAEMONSET_CPU.value * 1000:.0f}m), "
+                  f"{capacity.node_pod_slots(node)} pod slots (ENI limit {aws_facts.EKS_MAX_PODS[node]} less "
+                  f"{capacity.DAEMONSET_PODS.value:g} DaemonSet pods); pods are packed first-fit decreasing by CPU "
+                  f"request (memory is not the binding resource at these requests), plus "
+                  f"{len(capacity.system_pod_cpus())} cluster-service pods "
+                  f"({sum(capacity.system_pod_cpus()):.2f} CPU)."]
     lines += ["", f"Load: requests/s = users x {a['requests_per_user_minute']:g} requests/min / 60; peak jobs/s = "
               f"messages/day / 86,400 / {a['average_concurrency_share']:g} (usage/defaults.yml: "
               "`requests_per_user_minute`, `average_concurrency_share`). Costs price the month's average "

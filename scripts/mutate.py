@@ -196,7 +196,8 @@ def unpack(rev: str, into: Path) -> str:
     archive = subprocess.Popen(["git", "-C", str(REPO), "archive", commit], stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", str(into)], stdin=archive.stdout, check=True)
     archive.wait()
-    (into / ".venv").symlink_to(REPO / ".venv")
+    for venv in REPO.glob(".venv*"):  # the project's and the tools' (.venv-checkov)
+        (into / venv.name).symlink_to(venv)
     return commit
 
 

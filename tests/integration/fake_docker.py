@@ -5,7 +5,7 @@ Each "container" is a process: `docker run -d --name N ... -p 127.0.0.1:HP:CP IM
 tests/integration/upstream.py on 127.0.0.1:HP answering with `"id": IMAGE` (so the test sees
 which image served a request); without `-p` (the worker) a sleeping process. State lives in
 $FAKE_DOCKER_STATE (one JSON file per container) and every call is appended to its calls.log.
-Only what cloudinit/boot.sh and the playbooks call: pull, login, logout, run, rm -f, inspect.
+Only what cloudinit/boot.sh and the playbooks call: pull, login, logout, run, stop, rm -f, inspect.
 Exit codes follow docker's: `rm` and `inspect` of a missing container fail, as does `run`
 with a name in use.
 """
@@ -42,7 +42,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def stop(name: str) -> bool:
+def stop(name: str, remove: bool = True) -> bool:
+    """`docker stop` (remove=False: the container stays, stopped) or `docker rm -f`."""
     path = _record(name)
     if not path.exists():
         return False
@@ -54,7 +55,8 @@ def stop(name: str) -> bool:
             time.sleep(0.05)
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
-    path.unlink()
+    if remove:
+        path.unlink()
     return True
 
 
@@ -106,6 +108,13 @@ def main(argv: list[str]) -> int:
         for n in missing:
             print(f"Error response from daemon: No such container: {n}", file=sys.stderr)
         return 1 if missing else 0
+    if command == "stop":
+        name = args[-1]
+        if not stop(name, remove=False):
+            print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
+            return 1
+        print(name)
+        return 0
     if command == "inspect":
         name = args[-1]
         if not _record(name).exists():

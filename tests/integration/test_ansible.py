@@ -330,6 +330,8 @@ def test_deploy_switches_the_image_blue_green_with_no_failed_request(phase1_host
     calls = [c for c in host.calls() if c.startswith("run ")]
     names = [c.split("--name ")[1].split()[0] for c in calls]
     assert names[-3:] == ["api-next", "api", "worker"], calls
+    # The worker got SIGTERM with time to finish its jobs before boot.sh replaced it.
+    assert "stop --time 60 worker" in host.calls()
 
 
 def test_deploy_never_reloads_a_config_nginx_rejects(phase1_host, tmp_path):

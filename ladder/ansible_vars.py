@@ -45,8 +45,12 @@ def load_config(stack: str, stack_file: Path | None = None) -> StackConfig:
 
 def pulumi_outputs(stack: str) -> dict[str, Any]:
     """`pulumi stack output --json` of `stack` (secrets stay "[secret]": none is needed here)."""
-    done = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True,
-                          text=True, cwd=engine.REPO, timeout=120, check=False)
+    try:
+        done = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True,
+                              text=True, cwd=engine.REPO, timeout=120, check=False)
+    except FileNotFoundError:
+        raise ConfigError(["the stack's outputs come from `pulumi stack output --json`: install the Pulumi CLI "
+                           "or pass --outputs FILE"]) from None
     if done.returncode != 0:
         raise ConfigError([f"pulumi stack output --stack {stack} failed: {done.stderr.strip()}"])
     return json.loads(done.stdout or "{}")

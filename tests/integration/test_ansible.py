@@ -570,3 +570,38 @@ def test_configure_renders_the_nginx_lb_over_the_stacks_app_hosts(tmp_path: Path
                                                           "upstreams": [f"{ip}:{data['app_host_port']}" for ip in ips]})
         assert lb.conf_path.read_text() == expected
         assert request(lb.port, data["app"]["health_path"]).status == 200  # reloaded, still serving
+
+
+def test_refresh_credentials_restarts_on_new_secrets_with_no_failed_request(phase1_host, tmp_path, capsys):
+    """refresh-credentials.yml on a phase-1 host: app.env rewritten (boot.sh's `env`, stood in
+    for here: it needs Secrets Manager and writes /etc/scaleladder), then the API restarted
+    blue/green on the image it runs and the worker restarted, the new versions recorded."""
+    host, nginx, _ = phase1_host
+    old = stack_file(tmp_path, "phase1", {"image": IMAGE_OLD, "port": host.app_port})
+    wrapper = host.dir / "bin" / "scaleladder-boot-refresh"
+    versions = host.dir / "db-secret-versions"
+    wrapper.write_text(f"""#!/bin/bash
+case "$1" in
+  env) echo "env" >> {host.state}/calls.log; echo "v2-app v2-ro" ;;
+  record) echo "$2" > {versions} ;;
+  *) exec {host.dir}/bin/scaleladder-boot "$@" ;;
+esac
+""")
+    wrapper.chmod(0o755)
+    before = {name: c["pid"] for name, c in host.containers().items()}
+    limit = ansible_vars("phase1", old)["reverse_proxy"]["rate_limit"]
+    with ClientLoad(nginx.port, 60 / (0.8 * limit["per_minute"]) if limit else 0.2) as load:
+        time.sleep(1.0)
+        done = playbook("refresh-credentials.yml", host_inventory("phase1", "app"),
+                        deploy_extra(host, nginx, old, tmp_path, scaleladder_boot=str(wrapper)), tmp_path)
+        time.sleep(1.0)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    with capsys.disabled():
+        print(f"\n[refresh-credentials] requests={load.total} failed={load.failed}")
+    assert load.failed == 0, load.errors[:10]
+    now = host.containers()
+    assert set(now) == {"api", "worker"} and {c["image"] for c in now.values()} == {IMAGE_OLD}
+    assert all(now[n]["pid"] != before[n] for n in ("api", "worker"))  # both restarted on the new env
+    calls = host.calls()
+    assert calls.index("env") < max(i for i, c in enumerate(calls) if c.startswith("run ") and "--name api " in c)
+    assert versions.read_text().strip() == "v2-app v2-ro"

@@ -12,8 +12,15 @@
 #   scaleladder-boot record VERSIONS        record them once the containers run on them
 set -euo pipefail
 export PATH="$PATH:/snap/bin"  # aws-cli comes as a snap; systemd's PATH lacks /snap/bin
+# Exported (set -a): the env-file writer below is a python3 child that reads DB_HOST, DB_PORT,
+# DB_VIA_PGBOUNCER ... from its environment; a plain `source` left them to this shell only and the
+# writer failed with KeyError (found by tests/integration/test_cutover.py).
+set -a
 # shellcheck source=/dev/null
 source "${SCALELADDER_BOOT_ENV:-/etc/scaleladder/boot.env}"  # another file only in ansible/'s tests
+set +a
+etc="${SCALELADDER_ETC:-/etc/scaleladder}"  # other directories only in tests/integration/test_cutover.py
+state="${SCALELADDER_STATE:-/var/lib/scaleladder}"
 umask 077
 secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
 version() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query VersionId --output text; }
@@ -21,8 +28,8 @@ run() {  # name, extra args...
   local name=$1; shift
   docker rm -f "$name" >/dev/null 2>&1 || true
   docker run -d --name "$name" --restart unless-stopped --read-only --tmpfs /tmp \
-    --security-opt no-new-privileges --env-file /etc/scaleladder/app.env \
-    -v /etc/scaleladder/rds-ca.pem:/etc/ssl/rds-ca.pem:ro "$@"
+    --security-opt no-new-privileges --env-file "$etc"/app.env \
+    -v "$etc"/rds-ca.pem:/etc/ssl/rds-ca.pem:ro "$@"
 }
 # Registry login (REGISTRY_AUTH from ladder/registry.py): ECR with the instance role's
 # short-lived token, another private registry with the Secrets Manager credentials, or
@@ -67,12 +74,12 @@ write_env() {  # sets $versions: the secret versions app.env is written from
 
   # RDS CA bundle, so clients verify the server (sslmode=verify-full). (The bootstrap unit may
   # have fetched it already; fetching again is harmless.)
-  curl -fsS --retry 5 "https://truststore.pki.rds.amazonaws.com/${REGION}/${REGION}-bundle.pem" -o /etc/scaleladder/rds-ca.pem
-  chmod 0644 /etc/scaleladder/rds-ca.pem
+  curl -fsS --retry 5 "https://truststore.pki.rds.amazonaws.com/${REGION}/${REGION}-bundle.pem" -o "$etc"/rds-ca.pem
+  chmod 0644 "$etc"/rds-ca.pem
 
   # The app's own logins: db-app (read-write) and db-app-ro (read-only), never db-master.
   DB_SECRET="$(secret "$DB_SECRET_ARN")" DB_READ_SECRET="$(secret "$DB_READ_SECRET_ARN")" \
-  REDIS_TOKEN="$(secret "$REDIS_SECRET_ARN")" python3 - > /etc/scaleladder/app.env.new <<'PY'
+  REDIS_TOKEN="$(secret "$REDIS_SECRET_ARN")" python3 - > "$etc"/app.env.new <<'PY'
 import json, os
 from urllib.parse import quote
 
@@ -94,12 +101,12 @@ print("DATABASE_URL=" + url(e["DB_SECRET"], e["DB_HOST"], e["DB_NAME"], tls))
 print("DATABASE_READ_URL=" + url(e["DB_READ_SECRET"], e["DB_READ_HOST"], e["DB_READ_NAME"], tls))
 print(f"REDIS_URL=rediss://:{quote(e['REDIS_TOKEN'], safe='')}@{e['REDIS_HOST']}:{e['REDIS_PORT']}")
 PY
-  cat /etc/scaleladder/app.plain.env >> /etc/scaleladder/app.env.new
-  mv /etc/scaleladder/app.env.new /etc/scaleladder/app.env
+  cat "$etc"/app.plain.env >> "$etc"/app.env.new
+  mv "$etc"/app.env.new "$etc"/app.env
 }
 record() {  # versions: once the containers run on them (scaleladder-refresh compares)
-  mkdir -p /var/lib/scaleladder
-  echo "$1" > /var/lib/scaleladder/db-secret-versions
+  mkdir -p "$state"
+  echo "$1" > "$state"/db-secret-versions
 }
 case "${1:-}" in
   pull) pull "$2"; exit 0 ;;

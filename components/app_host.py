@@ -26,8 +26,18 @@ ROOT_DEVICE = "/dev/sda1"  # Ubuntu AMIs' root device
 ROOT_GB = 30
 
 
-def ubuntu_ami(parent: pulumi.Resource) -> pulumi.Output[str]:
+def ubuntu_ami(parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
     return aws.ssm.get_parameter_output(name=UBUNTU_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=parent)).value
+
+
+def hosts_ami(explicit: str | None, recorded: pulumi.Input[str | None]) -> pulumi.Output[str]:
+    """The AMI every EC2 host launches from: `hosts.ami` when the stack sets one, else the AMI the
+    last `up` recorded, else Canonical's current one (first `up`). So a new Canonical AMI rolls the
+    groups only when the stack asks for it (review aws-phases-1-4 finding 13), and the plan shows
+    which AMI that is (output hostsAmi)."""
+    if explicit:
+        return pulumi.Output.from_input(explicit)
+    return pulumi.Output.all(recorded, ubuntu_ami()).apply(lambda v: str(v[0] or v[1]))
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,15 @@ class AppEndpoints:
     db_bootstrap_secret_arns: Mapping[str, pulumi.Input[str]] | None = None
 
 
-def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name: str = "") -> pulumi.Output[str]:
-    """Cloud-init for a host running `roles` (api, worker). Holds ARNs and hosts, never secrets."""
+def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name: str = "",
+              rate_limit: dict[str, int] | None = None, image_parameter: str | None = None) -> pulumi.Output[str]:
+    """Cloud-init for a host running `roles` (api, worker). Holds ARNs and hosts, never secrets.
+    `rate_limit`: nginx's per-client limit (ladder.edge), where this host faces the clients.
+    `image_parameter` (hosts no Auto Scaling group rolls: phase 1, nginx-mode app hosts): the host
+    reads the image from that SSM parameter at boot, so a new `app.image` leaves the user data as it
+    is and never replaces the host (user_data_replace_on_change); ansible/deploy.yml rolls it onto
+    the running host (components/ops.py). Launch templates keep the image inline: there a new
+    image is meant to roll the group."""
     api = "api" in roles
     registry = login(spec.image, spec.registry_credentials_secret_arn).boot_env()
     return pulumi.Output.all(ends.db_secret_arn, ends.db_host, ends.db_read_host, ends.redis_secret_arn,
@@ -80,7 +97,8 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
                              pulumi.Output.all(**(ends.db_bootstrap_secret_arns or {}))).apply(
         lambda v: app_user_data({
             **userdata.db_fields(v[6], v[7] if ends.db_bootstrap_secret_arns else None),
-            "region": spec.region, "image": spec.image, "app_port": spec.port, "roles": list(roles),
+            "region": spec.region, "image": spec.image, "image_parameter": image_parameter or "",
+            "app_port": spec.port, "roles": list(roles),
             "worker_command": list(spec.worker_command), "asg_name": asg_name,
             "db_secret_arn": v[0], "db_host": v[1], "db_port": ends.db_port, "db_name": ends.db_name,
             "db_read_host": v[2], "db_read_name": ends.db_read_name, "db_via_pgbouncer": ends.db_via_pgbouncer,
@@ -88,15 +106,15 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
             "redis_cluster": ends.redis_cluster, "queue_prefix": spec.queue_prefix, "queues": list(spec.queues),
             "static_url": v[5] or "", "env": dict(spec.env),
             "registry": registry, "log_group": spec.log_group, "metrics_parameter": spec.metrics_parameter,
-            "nginx_conf": userdata.reverse_proxy_conf(spec.port, spec.health_path,
-                                                       proxies=spec.trusted_proxies) if api else "",
+            "nginx_conf": userdata.reverse_proxy_conf(spec.port, spec.health_path, rate_limit,
+                                                       spec.trusted_proxies) if api else "",
         }))
 
 
 def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
                   subnet_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
                   instance_profile: pulumi.Input[str], user_data: pulumi.Input[str], tags: Tags,
-                  public: bool = False) -> aws.ec2.Instance:
+                  public: bool = False, depends_on: Sequence[pulumi.Resource] = ()) -> aws.ec2.Instance:
     """A hardened EC2 host: IMDSv2 only (hop limit 1 keeps containers from borrowing the
     instance role), encrypted gp3 root, no key pair (SSM Session Manager instead).
 
@@ -120,12 +138,13 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
                                                               delete_on_termination=True),
         monitoring=True, tags=tagged(tags, Name=name),
         # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up.
-        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"]))
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"], depends_on=list(depends_on)))
 
 
 def host_template(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
                   security_group_id: pulumi.Input[str], instance_profile_arn: pulumi.Input[str],
-                  user_data: pulumi.Input[str], tags: Tags) -> aws.ec2.LaunchTemplate:
+                  user_data: pulumi.Input[str], tags: Tags,
+                  depends_on: Sequence[pulumi.Resource] = ()) -> aws.ec2.LaunchTemplate:
     """The launch-template twin of `host_instance`, for Auto Scaling groups (user data gzip in base64)."""
     return aws.ec2.LaunchTemplate(
         name, image_id=ami, instance_type=instance_type, vpc_security_group_ids=[security_group_id],
@@ -139,11 +158,12 @@ def host_template(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
         monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
         tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tagged(tags, Name=name))
                             for t in ("instance", "volume")],
-        update_default_version=True, tags=tags, opts=pulumi.ResourceOptions(parent=parent))
+        update_default_version=True, tags=tags, opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)))
 
 
 @dataclass(frozen=True)
 class SingleHostArgs:
+    ami: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     instance_type: str
@@ -159,7 +179,7 @@ class SingleHost(Tier):
 
     def __init__(self, name: str, args: SingleHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        self.instance = host_instance(name, parent=self, ami=ubuntu_ami(self), instance_type=args.instance_type,
+        self.instance = host_instance(name, parent=self, ami=args.ami, instance_type=args.instance_type,
                                       subnet_id=args.subnet_id, security_group_id=args.security_group_id,
                                       instance_profile=args.instance_profile, user_data=args.user_data, tags=args.tags,
                                       public=True)

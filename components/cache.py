@@ -102,8 +102,11 @@ class Cache(Tier):
             opts=self.child(protect=True, retain_on_delete=True),
             **_sizing(args),
         )
-        # Cluster clients use the configuration endpoint; the others the primary endpoint.
-        self.endpoint = (self.group.configuration_endpoint_address if args.cluster_mode == "enabled"
+        # Cluster clients use the configuration endpoint, from `compatible` on: AWS's order for the
+        # move (ElastiCache "Modifying cluster mode": in compatible mode "applications must be
+        # reconfigured to start using ... cluster protocol and configuration endpoint", then set
+        # enabled). A cluster-mode-disabled group has no configuration endpoint: the primary one.
+        self.endpoint = (self.group.configuration_endpoint_address if args.cluster_mode != "disabled"
                          else self.group.primary_endpoint_address)
         self.port = REDIS_PORT
         self.cluster_mode = checked_mode

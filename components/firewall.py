@@ -4,13 +4,13 @@ later tiers (EKS) can add their own without fighting over the group."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from ladder.topology import CLOUDFRONT, FirewallPlan
+from ladder.topology import CLOUDFRONT, FirewallPlan, Rule
 
 from .base import Tags, Tier, tagged
 from .cdn import CLOUDFRONT_ORIGIN_FACING
@@ -22,6 +22,9 @@ class FirewallArgs:
     plan: FirewallPlan
     tags: Tags
     external: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # tier -> SG id made elsewhere
+    # Rules known only from what is deployed (ladder.climb: the direct app -> RDS rules kept for
+    # the `up` that moves the app to PgBouncer). Stack references resolve at preview too.
+    later_rules: pulumi.Input[Sequence[Rule]] | None = None
 
 
 class Firewall(Tier):
@@ -41,6 +44,7 @@ class Firewall(Tier):
 
     def __init__(self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
+        self.args = args
         self.groups: dict[str, aws.ec2.SecurityGroup] = {
             # `<tier>-sg`, never `sg-<tier>`: Pulumi auto-names the group after its logical name and
             # the provider refuses a name beginning `sg-` (terraform-provider-aws
@@ -51,13 +55,19 @@ class Firewall(Tier):
         }
         self.ids: dict[str, pulumi.Input[str]] = {t: g.id for t, g in self.groups.items()} | dict(args.external)
         for rule in args.plan.rules:
-            source = self._source(rule.source)
-            aws.vpc.SecurityGroupIngressRule(
-                f"{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
-                security_group_id=self.ids[rule.tier], ip_protocol="tcp", from_port=rule.port, to_port=rule.port,
-                description=rule.description, tags=args.tags, opts=self.child(), **source)
+            self._ingress(rule)
+        later: pulumi.Input[Sequence[pulumi.Input[str]]] = (pulumi.Output.from_input(args.later_rules).apply(lambda rules: [self._ingress(r).id for r in rules])
+                 if args.later_rules is not None else [])
         for tier in args.plan.outbound:
             aws.vpc.SecurityGroupEgressRule(f"{tier}-egress", security_group_id=self.ids[tier], ip_protocol="-1",
                                             cidr_ipv4="0.0.0.0/0", description="outbound: packages, images, AWS APIs",
                                             tags=args.tags, opts=self.child())
-        self.register_outputs({f"{t}SecurityGroupId": g.id for t, g in self.groups.items()})
+        self.register_outputs({**{f"{t}SecurityGroupId": g.id for t, g in self.groups.items()}, "laterRules": later})
+
+    def _ingress(self, rule: Rule) -> aws.vpc.SecurityGroupIngressRule:
+        args = self.args
+        source = self._source(rule.source)
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{rule.tier}-from-{rule.source.replace('/', '_')}-{rule.port}",
+            security_group_id=self.ids[rule.tier], ip_protocol="tcp", from_port=rule.port, to_port=rule.port,
+            description=rule.description, tags=args.tags, opts=self.child(), **source)

@@ -56,14 +56,20 @@ class Network(Tier):
                 opts=self.child()))
 
         nat_ids = self._nat_gateways(name, args)
+        # What a host in a private subnet needs before it boots (apt, snap, image pulls): the route
+        # tables carrying the NAT route (inline: the provider creates the route in the table's own
+        # create/update) and their associations. Groups launching there depend on these resources,
+        # not only on the subnets (review aws-phases-1-4 finding 8: the 1 -> 2 climb adds the NAT).
+        self.private_egress: list[pulumi.Resource] = []
         for i, subnet in enumerate(self.private_subnets):
             routes = []
             if nat_ids:
                 routes = [aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat_ids[min(i, len(nat_ids) - 1)])]
             rt = aws.ec2.RouteTable(f"{name}-private-{i}", vpc_id=self.vpc.id, routes=routes,
                                     tags=tagged(args.tags, Name=f"{name}-private-{i}"), opts=self.child())
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=rt.id,
-                                          opts=self.child())
+            assoc = aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=rt.id,
+                                                  opts=self.child())
+            self.private_egress += [rt, assoc]
 
         self.vpc_id = self.vpc.id
         self.public_subnet_ids = [s.id for s in self.public_subnets]

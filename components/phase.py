@@ -6,17 +6,20 @@ typed args and hand typed outputs to the next. Returns the stack outputs.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import pulumi
 
-from ladder import credentials
+from ladder import climb, climb_eks, credentials, edge
 from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
 from ladder.metrics import container_log_group
 from ladder.names import name_prefix
+from ladder.phases import PHASES
+from ladder.topology import FirewallPlan, direct_db_rules, firewall_plan
 from ladder.userdata import trusted_proxies
-from ladder.topology import firewall_plan
 
 from .alarms import (
     Alarms,
@@ -32,7 +35,7 @@ from .alarms import (
     redis_alarms,
     redis_node_ids,
 )
-from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, user_data
+from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, hosts_ami, user_data
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
@@ -42,6 +45,7 @@ from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
 from .identity import HostRole, HostRoleArgs, db_secrets_for
 from .network import Network, NetworkArgs
+from .ops import Ops, OpsArgs, image_from_parameter
 from .pgbouncer import PgBouncer, PgBouncerArgs
 from .signals import (
     container_logs,
@@ -51,6 +55,7 @@ from .signals import (
     publisher_parameter_name,
     rds_identifier,
 )
+from .waf import EdgeFirewall, EdgeFirewallArgs, cloudfront_provider
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
 
 
@@ -60,14 +65,30 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     prefix = name_prefix(pulumi.get_project(), stack)  # safe for every AWS name it starts
     outputs: dict[str, Any] = {"phase": cfg.phase}
 
+    previous = previous_outputs()
+    # The 1 -> 5 climb step this `up` takes, judged against what the last one left (ladder.climb): a
+    # refused step raises ConfigError naming the key. Every EC2 host's AMI waits on it, so no host or
+    # launch template changes before the check passed (and a program that fails deletes nothing).
+    step = pulumi.Output.all(**{k: previous.get_output(k) for k in climb.PREVIOUS_KEYS}).apply(
+        lambda prev: climb.step(cfg, prev))
+    ami = pulumi.Output.all(step, hosts_ami(cfg.hosts.ami, previous.get_output(climb.OUT_AMI))).apply(
+        lambda v: v[1])
+
     net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
     # Phase 6: pods reach RDS and Redis from the EKS cluster security group (an external tier).
     eks = build_eks(cfg, net, tags, prefix) if cfg.phase == 6 else None
-    fw = Firewall("firewall", FirewallArgs(net.vpc_id, firewall_plan(cfg), tags,
-                                           external={"eks": eks.security_group_id} if eks else {}))
+    # 5 <-> 6 (ladder/climb_eks.py): with climb.keepEc2Tier the phase-5 EC2 tier stays, built exactly as
+    # phase 5 builds it (its config and tags), so that `up` changes nothing on the path that serves.
+    keep_ec2 = cfg.phase == 6 and cfg.climb.keep_ec2_tier
+    cfg5, tags5 = (cfg.ec2_tier, {**tags, "phase": "5"}) if keep_ec2 else (cfg, tags)
+    plan = with_ec2_tier(firewall_plan(cfg), firewall_plan(cfg5)) if keep_ec2 else firewall_plan(cfg)
+    fw = Firewall("firewall", FirewallArgs(
+        net.vpc_id, plan, tags, external={"eks": eks.security_group_id} if eks else {},
+        later_rules=step.apply(lambda s: direct_db_rules(cfg) if s.keep_direct_db_rules else [])))
     sg = fw.ids
 
-    previous = previous_outputs()
+    eks_step = pulumi.Output.all(*(previous.get_output(k) for k in climb_eks.PREVIOUS_KEYS)).apply(
+        lambda v: climb_eks.check(cfg, dict(zip(climb_eks.PREVIOUS_KEYS, v, strict=True))))
     db = Database("db", DatabaseArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["db"], instance_class=cfg.database.instance_class,
         engine_version=cfg.database.engine_version, storage_gb=cfg.database.storage_gb,
@@ -89,17 +110,26 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                   registry_credentials_secret_arn=cfg.app.registry_credentials_secret_arn,
                   log_group=container_log_group(prefix), metrics_parameter=publisher_parameter_name(prefix),
                   trusted_proxies=trusted_proxies(cfg.phase, cfg.network.cidr))
-    # Phase 5+: the app learns the CDN's URL, and the CDN needs the app's load balancer: the
-    # URL is resolved once the CDN exists (no cycle between the resources themselves).
-    static_url, set_static_url = pulumi.deferred_output() if cfg.phase >= 5 else (None, None)  # type: ignore[var-annotated]  # pulumi stubs: Input/Output types the SDK accepts at runtime
+    # Phase 5+: the app learns the CDN's URL, and the distribution waits for the app (its hosts'
+    # healthy targets, phase 6's ready Deployment): the URL must not wait for the distribution
+    # (a cycle: the plan, and `pulumi up`, would hang), so it comes from what is known before.
+    static_url = stable_static_url(cfg, previous) if cfg.phase >= 5 else None
+    # Cluster protocol on the configuration endpoint from `compatible` on: AWS's order for the move
+    # (ElastiCache "Modifying cluster mode": in compatible mode "applications must be reconfigured
+    # to start using ... cluster protocol and configuration endpoint", then set enabled).
     redis_ends = dict(redis_secret_arn=redis.secret.arn, redis_host=redis.endpoint, redis_port=redis.port,
-                      redis_cluster=cfg.redis.cluster_mode == "enabled", static_url=static_url)
+                      redis_cluster=cfg.redis.cluster_mode != "disabled", static_url=static_url)
     pgbouncer_specs: list[AlarmSpec] = []  # the PgBouncer tier's alarms, where there is one
-    if cfg.uses_pgbouncer and cfg.phase <= 5:
-        pgb = build_pgbouncer(cfg, net, sg, db, tags, prefix)
+    pgb = build_pgbouncer(cfg5, net, sg, db, tags5, prefix, ami) if cfg.uses_pgbouncer and cfg5.phase <= 5 else None
+    if pgb is not None:
         outputs["pgbouncerEndpoint"] = pgb.endpoint
+        outputs[climb.OUT_PGBOUNCER_SERVED] = pgb.group.name  # known once its NLB targets were healthy
         pgbouncer_specs = pgbouncer_alarms(pgb.group.name, pgb.nlb.arn_suffix, pgb.target_group.arn_suffix,
                                            cfg.pgbouncer.default_pool_size)
+    if cfg5.phase <= 5:
+        outputs[climb.OUT_DB_ROUTE] = cfg5.app_database_route
+        outputs[climb.OUT_AMI] = ami
+    if pgb is not None and cfg5.app_database_route == "pgbouncer":
         ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=pgb.endpoint,
                             db_port=pgb.port, db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
                             db_read_name=pgbouncer_names.RO_DATABASE, db_via_pgbouncer=True,
@@ -112,11 +142,22 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                             db_bootstrap_secret_arns=db.secret_arns, **redis_ends)
     app_db_secrets = db_secrets_for("app", db.secret_arns, bootstraps=ends.db_bootstrap_secret_arns is not None)
     registry_secret = [cfg.app.registry_credentials_secret_arn] if cfg.app.registry_credentials_secret_arn else []
-    app_logs = container_logs(prefix, cfg.logs.retention_days, tags) if cfg.phase <= 5 else None
-    publisher = metrics_publisher(prefix, tags) if cfg.phase <= 5 else None
-    role = HostRole("app-host", HostRoleArgs([*app_db_secrets, redis.secret.arn, *registry_secret], tags,
-                                             image=cfg.app.image, parameter_arns=[publisher.arn] if publisher else [],
-                                             log_group_arns=[app_logs.arn] if app_logs else ())) if cfg.phase <= 5 else None
+    # Day-2 Ansible (ansible/, components/ops.py): phases 1-5 run EC2 hosts it can reach over SSM.
+    # Built in phase 6 too (it only has a bucket and a policy there): stepping 5->6 deletes no bucket.
+    ops = Ops("ops", OpsArgs(prefix, pulumi.get_project(), stack, cfg.app.image,
+                             image_parameter=image_from_parameter(cfg5.phase, cfg5.load_balancer,
+                                                                  cfg.climb.keep_single_host),
+                             tags=tags5))  # every phase: a bucket is stateful to `ladder diff`, so 5->6 keeps it
+    app_logs = container_logs(prefix, cfg.logs.retention_days, tags5) if cfg5.phase <= 5 else None
+    publisher = metrics_publisher(prefix, tags5) if cfg5.phase <= 5 else None
+    role = HostRole("app-host", HostRoleArgs([*app_db_secrets, redis.secret.arn, *registry_secret], tags5,
+                                             image=cfg.app.image,
+                                             parameter_arns=[*([ops.image_parameter_arn] if ops and ops.image_parameter_arn
+                                                               else []), *([publisher.arn] if publisher else [])],
+                                             log_group_arns=[app_logs.arn] if app_logs else ())) if cfg5.phase <= 5 else None
+    if ops is not None:
+        outputs.update({"ssmTransferBucket": ops.bucket_name, "ansibleOperatorPolicyArn": ops.operator_policy.arn})
+    image_parameter = ops.image_parameter_name if ops else None
 
     specs: list[AlarmSpec] = [queue_alarm(stack), *pgbouncer_specs]
     # Phase 5+: the secret header CloudFront sends and the load balancer requires (components/cdn.py).
@@ -133,34 +174,64 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         outputs.update({"eksClusterName": eks.cluster_name, "kubeconfig": eks.kubeconfig,
                         "ingressHostname": work.ingress_hostname})
         outputs["url"] = pulumi.Output.concat(scheme, cfg.cdn.origin_domain or origin)
-    elif cfg.phase == 1:
-        host = SingleHost("app", SingleHostArgs(
-            subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=cfg.app_tier.instance_type,
-            instance_profile=role.profile.name, user_data=user_data(app, ends, roles=("api", "worker")), tags=tags))  # type: ignore[union-attr]  # phases 1-5 always build the role
-        specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
-        outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
+        if keep_ec2:  # the phase-5 tier, unchanged, until an `up` has brought the EKS path up serving
+            fleet = build_fleet(cfg5, net, sg, role, app, ends, prefix, stack, tags5, image_parameter, ami,
+                                after=[pgb.group] if pgb is not None else [], origin_verify=verify)
+            specs += fleet_alarms(fleet, stack)
+            outputs.update({climb_eks.OUT_EC2_KEPT: True, climb_eks.OUT_EC2_ALB: fleet.endpoint})
     else:
-        fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags, origin_verify=verify)
-        specs += fleet_alarms(fleet, stack)
-        outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
-        origin = fleet.endpoint
+        if cfg.phase == 1 or cfg.climb.keep_single_host:
+            # Phase 1's VM; in phase 2 with climb.keepSingleHost the same resource (same URN, the same
+            # user data: phases 1-2 share the direct database route) keeps serving beside the fleet.
+            host = SingleHost("app", SingleHostArgs(
+                ami=ami, subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"],
+                instance_type=cfg.app_tier.instance_type if cfg.phase == 1 else PHASES[1].delta["appTier"]["instanceType"],
+                instance_profile=role.profile.name,  # type: ignore[union-attr]  # phases 1-5 always build the role
+                # The VM faces clients in both phases: phase 1's trusted proxies and rate limit.
+                user_data=user_data(dataclasses.replace(app, trusted_proxies=trusted_proxies(1, cfg.network.cidr)),
+                                    ends, roles=("api", "worker"), rate_limit=edge.rate_limit(cfg).template_data(),
+                                    image_parameter=image_parameter),
+                tags={**tags, "role": "app"}))
+            outputs[climb.OUT_SINGLE_HOST] = host.public_ip
+        if cfg.phase == 1:
+            specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
+            outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
+        else:
+            fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags,
+                                image_parameter if cfg.load_balancer == "nginx" else None, ami,
+                                after=[pgb.group] if pgb is not None and ends.db_via_pgbouncer else [],
+                                origin_verify=verify)
+            specs += fleet_alarms(fleet, stack)
+            outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
+            outputs[climb.OUT_FLEET_SERVED] = fleet.served
+            origin = fleet.endpoint
 
-    if set_static_url is not None:
-        cdn = build_cdn(cfg, origin, prefix, tags, origin_verify=verify)
-        set_static_url(cdn.static_url)
+    if cfg.phase >= 5:
+        cdn_acl = build_edge_firewall(cfg, prefix, tags, scope="CLOUDFRONT")
+        # The origin moves only in an `up` the 5 <-> 6 rules allow, and (phase 6) once the app
+        # Deployment is ready behind the Ingress's load balancer.
+        cdn = build_cdn(cfg, origin, prefix, tags, web_acl_arn=cdn_acl.acl.arn, allowed=eks_step, origin_verify=verify,
+                        origin_ready=[work.app] if eks is not None else fleet.serving)
         outputs["originUrl"] = outputs["url"]
         outputs.update({"url": cdn.url, "cdnDomain": cdn.domain_name, "cdnDistributionArn": cdn.distribution.arn,
                         "staticBucket": cdn.bucket_name, "staticUrl": cdn.static_url})
+        if eks is not None:  # resolved only after the distribution update, which waited for the app
+            outputs[climb_eks.OUT_EKS_SERVED] = pulumi.Output.all(cdn.distribution.id, work.ingress_hostname).apply(
+                lambda v: v[1])
 
     specs += database_alarms(db.identifier, db.max_connections, db.replica_identifiers)
     r = cfg.redis
     nodes = (r.shards if r.cluster_mode == "enabled" else 1) * (1 + r.replicas_per_shard)
     specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
     alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags, dashboard_name=prefix, region=cfg.region))
+    if edge.enforcer(cfg) == "waf-alb":
+        build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", protect=fleet.alb.arn,  # type: ignore[union-attr]  # waf-alb: phases 2-4 with an ALB
+                            topic=alarms.topic.arn)
 
     outputs.update({
         "vpcId": net.vpc_id,
         "dbAddress": db.address,
+        "dbReplicaAddresses": db.replica_addresses,  # ansible/configure.yml renders pgbouncer.ini from these
         "dbSecretArns": db.secret_arns,
         "dbEngineVersion": db.engine_version,
         "dbStorageGb": db.storage_gb,
@@ -176,7 +247,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     return outputs
 
 
-def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags: dict, prefix: str) -> PgBouncer:
+def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags: dict, prefix: str,
+                    ami: pulumi.Input[str]) -> PgBouncer:
     role = HostRole("pgbouncer-host", HostRoleArgs(db_secrets_for("pgbouncer", db.secret_arns, bootstraps=True), tags))
     p = cfg.pgbouncer
     return PgBouncer("pgbouncer", PgBouncerArgs(
@@ -185,7 +257,7 @@ def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags
         instance_type=p.instance_type, version=p.version, pool_mode=p.pool_mode, max_client_conn=p.max_client_conn,
         default_pool_size=p.default_pool_size, reserve_pool_size=p.reserve_pool_size,
         db_secret_arns=db.secret_arns, primary_host=db.address, replica_hosts=db.replica_addresses, region=cfg.region,
-        group_name=f"{prefix}-pgbouncer", tags=tags))
+        group_name=f"{prefix}-pgbouncer", tags=tags, ami=ami, egress=net.private_egress))
 
 
 def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksCluster:
@@ -215,19 +287,53 @@ def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Databas
         opts=pulumi.ResourceOptions(providers=[eks.provider]))
 
 
+def stable_static_url(cfg: StackConfig, previous: pulumi.StackReference) -> pulumi.Input[str]:
+    """STATIC_URL from phase 5 on, known before the distribution is touched (the distribution waits
+    for the app, so the app must not wait for it): `https://<first alias>/static` (what the CDN
+    itself reports), else the `staticUrl` the last `up` recorded, else - the first `up` with a
+    CDN - `/static`, which CloudFront serves on the page's own host (the next `up` makes it
+    absolute: one rolling update of the app hosts or pods)."""
+    if cfg.cdn.aliases:
+        return f"https://{cfg.cdn.aliases[0]}/static"
+    return previous.get_output("staticUrl").apply(lambda url: url or "/static")
+
+
+def with_ec2_tier(eks_plan: FirewallPlan, ec2_plan: FirewallPlan) -> FirewallPlan:
+    """Phase 6's groups and rules plus the phase-5 tier's (climb.keepEc2Tier), each once."""
+    def union(a: tuple, b: tuple) -> tuple:
+        return a + tuple(x for x in b if x not in a)
+    return FirewallPlan(union(ec2_plan.tiers, eks_plan.tiers), union(ec2_plan.rules, eks_plan.rules),
+                        union(ec2_plan.outbound, eks_plan.outbound), external=eks_plan.external)
+
+
 def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict,
-              origin_verify: pulumi.Input[str] | None = None) -> Cdn:
-    """The same `cdn` component (same URNs) in phases 5 and 6; only its app origin moves."""
+              web_acl_arn: pulumi.Input[str] | None = None, origin_ready: Sequence[pulumi.Resource] = (),
+              allowed: pulumi.Input[bool] = True, origin_verify: pulumi.Input[str] | None = None) -> Cdn:
+    """The same `cdn` component (same URNs) in phases 5 and 6; only its app origin moves, and only
+    once `allowed` resolved (ladder.climb_eks.check raises instead, naming the key)."""
     c = cfg.cdn
     https = cfg.app.certificate_arn is not None
+    domain = c.origin_domain if https and c.origin_domain else origin
     return Cdn("cdn", CdnArgs(
-        origin_domain=c.origin_domain if https and c.origin_domain else origin, origin_https=https,
+        origin_domain=pulumi.Output.all(domain, allowed).apply(lambda v: v[0]), origin_https=https,
         price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn,
-        origin_verify=origin_verify))
+        web_acl_arn=web_acl_arn, origin_ready=origin_ready, origin_verify=origin_verify))
+
+
+def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Literal["REGIONAL", "CLOUDFRONT"],
+                        protect: pulumi.Input[str] | None = None, topic: pulumi.Input[str] | None = None) -> EdgeFirewall:
+    """The web ACL where clients enter (ladder.edge): on the ALB, or on CloudFront from us-east-1."""
+    e = cfg.edge
+    opts = pulumi.ResourceOptions(providers=[cloudfront_provider()]) if scope == "CLOUDFRONT" else None
+    return EdgeFirewall("edge", EdgeFirewallArgs(
+        scope=scope, name=f"{prefix}-edge", rate_limit_per_minute=e.rate_limit_per_minute,
+        managed_rule_groups=e.managed_rule_groups, blocked_alarm_percent=e.blocked_alarm_percent, tags=tags,
+        alarm_topic_arn=topic, alarm_email=cfg.alarms.email, region=cfg.region, associate_arn=protect), opts=opts)
 
 
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
-                prefix: str, stack: str, tags: dict, origin_verify: pulumi.Input[str] | None = None) -> Fleet:
+                prefix: str, stack: str, tags: dict, image_parameter: str | None, ami: pulumi.Input[str],
+                after: list[pulumi.Resource], origin_verify: pulumi.Input[str] | None = None) -> Fleet:
     assert role is not None
     # The internet-facing nginx host gets its own role: Session Manager and its metrics only, no
     # secret (the app role reads the database and Redis secrets).
@@ -241,13 +347,15 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
         # Hosts publish MemoryUtilization by group only when they are in one: nginx mode runs fixed
         # instances whose memory alarms use InstanceId, so those hosts must publish by instance id.
         app_user_data=user_data(app, ends, roles=("api",),
-                                asg_name=f"{prefix}-app" if cfg.load_balancer == "alb" else ""),
+                                asg_name=f"{prefix}-app" if cfg.load_balancer == "alb" else "",
+                                image_parameter=image_parameter),
         worker_user_data=user_data(app, ends, roles=("worker",), asg_name=f"{prefix}-workers"),
         app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
         cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,
         health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn, name_prefix=prefix, stack=stack,
         origin_verify=origin_verify,
-        tags=tags))
+        lb_rate_limit=edge.nginx_rate_limit(cfg, "lb"), tags=tags, ami=ami, egress=net.private_egress,
+        templates_after=after))
 
 
 def fleet_alarms(fleet: Fleet, stack: str) -> list[AlarmSpec]:

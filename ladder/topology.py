@@ -35,13 +35,25 @@ class FirewallPlan:
     external: tuple[str, ...] = ()  # source tiers owned elsewhere (the EKS cluster SG)
 
 
+SINGLE_HOST_RULE = Rule("app", HTTP, INTERNET, "HTTP from the internet to nginx on the VM")
+
+
+def db_clients(cfg: StackConfig) -> tuple[str, ...]:
+    return ("app",) if cfg.phase == 1 else ("app", "workers") if cfg.phase <= 5 else ("eks",)
+
+
+def direct_db_rules(cfg: StackConfig) -> list[Rule]:
+    """The app tiers' own rules into PostgreSQL (same names in every phase: a climb keeps them in place)."""
+    return [Rule("db", POSTGRES, c, f"{c} to PostgreSQL") for c in db_clients(cfg)]
+
+
 def firewall_plan(cfg: StackConfig) -> FirewallPlan:
     p = cfg.phase
     rules: list[Rule] = []
     if p == 1:
         clients: tuple[str, ...] = ("app",)
         tiers = ["app", "db", "redis"]
-        rules.append(Rule("app", HTTP, INTERNET, "HTTP from the internet to nginx on the VM"))
+        rules.append(SINGLE_HOST_RULE)
     elif p <= 5:
         clients = ("app", "workers")
         tiers = ["lb", "app", "workers", "db", "redis"]
@@ -53,6 +65,8 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
                 Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")]),
             Rule("app", HTTP, "lb", "load balancer to nginx on app instances"),
         ]
+        if cfg.climb.keep_single_host:  # the phase-1 VM (app tier, public subnet) serves until DNS moved
+            rules.append(SINGLE_HOST_RULE)
     else:
         clients = ("eks",)
         tiers = ["db", "redis"]
@@ -62,8 +76,10 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
         rules += [Rule("pgbouncer-nlb", PGBOUNCER, c, f"{c} to the PgBouncer NLB") for c in clients]
         rules.append(Rule("pgbouncer", PGBOUNCER, "pgbouncer-nlb", "NLB to PgBouncer (traffic and health checks)"))
         rules.append(Rule("db", POSTGRES, "pgbouncer", "only PgBouncer reaches PostgreSQL"))
-    else:
-        rules += [Rule("db", POSTGRES, c, f"{c} to PostgreSQL") for c in clients]
+    if not (cfg.uses_pgbouncer and p <= 5) or cfg.app_database_route == "direct":
+        # Phases 1-2, and the first `up` of the 2 -> 3 climb (the app stays direct while PgBouncer
+        # comes up). The `up` that moves the app keeps them too (ladder.climb, Firewall later_rules).
+        rules += direct_db_rules(cfg)
     rules += [Rule("redis", REDIS, c, f"{c} to Redis") for c in clients]
 
     outbound = tuple(t for t in tiers if t not in ("db", "redis"))

@@ -1,0 +1,100 @@
+"""Which step of a climb one `pulumi up` may take, judged against what the last `up` left.
+
+A climb that changes the serving path takes several `up`s (README, "Climbing, step by
+step"). The program records in its stack outputs what each `up` brought to a serving state
+and reads them back next time (components/phase.py, through a StackReference to the stack
+itself), so it can refuse, naming the key, a step whose new path has not served yet:
+
+- 1 -> 2: the phase-1 VM (its Elastic IP is the app's address) stays while
+  `climb.keepSingleHost` is set; it may go only once the load balancer has served
+  (the app group was created with healthy targets: `min_elb_capacity`).
+- 2 -> 3: the app moves to PgBouncer (`climb.appDatabaseRoute: pgbouncer`) only once a
+  previous `up` created the PgBouncer group with healthy NLB targets
+  (`wait_for_elb_capacity`); the direct app -> RDS rules stay until the `up` after the move.
+- the step backs 2 -> 1 and 3 -> 2 go through the same intermediate states in reverse.
+
+Pure functions over plain values: the tests call them directly and through the program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ConfigError, StackConfig, key
+
+# Stack outputs the program writes for the next `up` to read (one name each, used by both sides).
+OUT_PHASE = "phase"
+OUT_SINGLE_HOST = "singleHostIp"  # the phase-1 VM's Elastic IP, while the VM exists
+OUT_FLEET_SERVED = "fleetServed"  # the app group (or nginx LB host), resolved once it has served
+OUT_DB_ROUTE = "appDatabaseRoute"  # the route the app hosts of that `up` were given
+OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once its NLB targets are healthy
+OUT_AMI = "hostsAmi"  # the AMI every EC2 host was launched from
+PREVIOUS_KEYS = (OUT_PHASE, OUT_SINGLE_HOST, OUT_FLEET_SERVED, OUT_DB_ROUTE, OUT_PGBOUNCER_SERVED, OUT_AMI)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What this `up` keeps of the old path, decided from the previous outputs."""
+
+    keep_direct_db_rules: bool  # app/workers -> RDS security-group rules beside PgBouncer's
+
+
+def previous_route(previous: Mapping[str, Any]) -> str | None:
+    """The route the deployed app hosts use (None for a stack never deployed)."""
+    if previous.get(OUT_DB_ROUTE):
+        return str(previous[OUT_DB_ROUTE])
+    phase = previous.get(OUT_PHASE)
+    if phase in (None, ""):
+        return None
+    return "direct" if int(phase) <= 2 else "pgbouncer"
+
+
+def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
+    """Why this `up` would take the app off its serving path; [] when it may go ahead."""
+    out: list[str] = []
+    deployed = bool(previous.get(OUT_PHASE))
+    single_host = previous.get(OUT_SINGLE_HOST)
+    fleet_served = bool(previous.get(OUT_FLEET_SERVED))
+    if 2 <= cfg.phase <= 5 and single_host and not fleet_served and not cfg.climb.keep_single_host:
+        if cfg.phase == 2:
+            out.append(
+                f"{key('climb.keepSingleHost')}: the phase-1 VM ({single_host}) is the app's only serving path and "
+                "no load balancer has served yet; set true for this `pulumi up` (the VM stays while the load "
+                "balancer and groups come up healthy), point DNS at the `url` output, then remove it; "
+                "allowed now: true")
+        else:
+            out.append(
+                f"{key('phase')}: the phase-1 VM ({single_host}) is the app's only serving path; climb one phase "
+                f"at a time: phase 2 with {key('climb.keepSingleHost')}: true first (got phase {cfg.phase}); "
+                "allowed now: 1, 2")
+    if cfg.phase == 1 and fleet_served and not single_host:
+        out.append(
+            f"{key('phase')}: stepping back to 1 would delete the load balancer the app is served from before a "
+            f"VM serves; first `pulumi up` at phase 2 with {key('climb.keepSingleHost')}: true (the VM comes up "
+            "beside the load balancer; point DNS at its `singleHostIp`), then phase 1; allowed now: 2")
+    route = previous_route(previous)
+    if (cfg.phase <= 5 and cfg.app_database_route == "pgbouncer" and deployed and route == "direct"
+            and not previous.get(OUT_PGBOUNCER_SERVED)):
+        out.append(
+            f"{key('climb.appDatabaseRoute')}: the app reaches RDS directly and PgBouncer has not served yet "
+            "(no previous `pulumi up` brought its group up with healthy NLB targets); set direct for this "
+            "`pulumi up` (it creates the replicas and PgBouncer), then remove it to move the app; allowed now: direct")
+    if not cfg.uses_pgbouncer and route == "pgbouncer":
+        out.append(
+            f"{key('phase')}: the app reaches RDS through PgBouncer, which phase {cfg.phase} removes; first "
+            f"`pulumi up` at phase 3 with {key('climb.appDatabaseRoute')}: direct (the app moves back to RDS "
+            "while PgBouncer still serves), then this phase; allowed now: 3")
+    return out
+
+
+def step(cfg: StackConfig, previous: Mapping[str, Any]) -> Step:
+    """The step this `up` takes; raises ConfigError (naming the key) for a refused one."""
+    found = problems(cfg, previous)
+    if found:
+        raise ConfigError(found)
+    route = previous_route(previous)
+    # The old direct rules go only in the `up` after every app host was given the PgBouncer route.
+    keep = cfg.uses_pgbouncer and cfg.phase <= 5 and cfg.app_database_route == "pgbouncer" and route == "direct"
+    return Step(keep_direct_db_rules=keep)

@@ -18,11 +18,13 @@ run by hand, not a CI step (30 mutations take several minutes on two cores).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,21 +60,21 @@ MUTATIONS: list[Mutation] = [
     # --- the six survivors of issue 15 --------------------------------------------------
     M("boot-direct-tls-require", "cloudinit/boot.sh", r'if e\["DB_VIA_PGBOUNCER"\] == "true":',
       'if e["DB_VIA_PGBOUNCER"] in ("true", "false"):',
-      "hosts straight to RDS (phases 1-2) connect with sslmode=require: no server verification", (T_CRED, T_SECX),
+      "hosts straight to RDS (phases 1-2) connect with sslmode=require: no server verification", (T_SECX, T_CRED),
       ("phase1",)),
     M("boot-verify-full-require", "cloudinit/boot.sh", r'tls = "sslmode=verify-full&', 'tls = "sslmode=require&',
-      "app -> RDS TLS downgraded from verify-full to require", (T_CRED, T_SECX), ("phase1",)),
+      "app -> RDS TLS downgraded from verify-full to require", (T_SECX, T_CRED), ("phase1",)),
     M("nginx-no-least-conn", "nginx/load_balancer.conf.j2", r"\n\s*least_conn;", "",
       "nginx LB back to round robin: slow instances pile up requests", (T_APP,), (), safety=False),
     M("pgbouncer-budget-off-by-one", "ladder/config.py", r"if primary_conns >= limit:", "if primary_conns > limit:",
       "connection budget lets PgBouncer take every server slot (none left for the bootstrap, replication, admin)",
-      (T_CFG, T_DATA, T_SECX)),
+      (T_SECX, T_CFG, T_DATA)),
     M("lb-into-redis", "ladder/topology.py", r'(Rule\("redis", REDIS, c, f"\{c\} to Redis"\) for c in )clients\]',
       r'\1(*clients, "lb")]',
       "the load balancer's group (internet-facing) is allowed into Redis (and the database in phases 1-2)",
-      (T_SEC, T_SECX), ("phase3",)),
+      (T_SECX, T_SEC), ("phase3",)),
     M("data-tier-egress", "ladder/topology.py", r'outbound = tuple\(t for t in tiers if t not in \("db", "redis"\)\)',
-      "outbound = tuple(tiers)", "database and Redis groups get all-protocol egress to 0.0.0.0/0", (T_SEC, T_SECX),
+      "outbound = tuple(tiers)", "database and Redis groups get all-protocol egress to 0.0.0.0/0", (T_SECX, T_SEC),
       ("phase3",)),
     M("hpa-max-shrunk", "ladder/phases.py", r'("hpa": \{"minReplicas": \d+, "maxReplicas": )\d+', r"\g<1>3",
       "phase 6 HPA ceiling far below phase 5's capacity (the property test is helper capacity's)",
@@ -81,15 +83,15 @@ MUTATIONS: list[Mutation] = [
     M("app-from-internet", "ladder/topology.py", r'Rule\("app", HTTP, "lb",', 'Rule("app", HTTP, INTERNET,',
       "app instances open to the internet, bypassing the load balancer", (T_SEC,), ("phase2",)),
     M("db-from-lb", "ladder/topology.py", r'Rule\("db", POSTGRES, "pgbouncer",', 'Rule("db", POSTGRES, "lb",',
-      "the load balancer's group reaches PostgreSQL", (T_SEC, T_SECX), ("phase3",)),
+      "the load balancer's group reaches PostgreSQL", (T_SECX, T_SEC), ("phase3",)),
     M("nlb-public", "components/pgbouncer.py", r'load_balancer_type="network", internal=True',
       'load_balancer_type="network", internal=False', "PgBouncer's NLB faces the internet", (T_DATA, T_SEC), ("phase3",)),
     M("eks-private-endpoint-off", "components/eks.py", r"endpoint_private_access=True", "endpoint_private_access=False",
       "nodes reach the EKS API over the internet", (T_P6,), ("phase6",)),
     M("eks-hop-limit-2", "components/eks.py", r"http_put_response_hop_limit=\d", "http_put_response_hop_limit=2",
-      "every pod can read the node's IAM role through IMDS", (T_P6, T_SECX), ("phase6",)),
+      "every pod can read the node's IAM role through IMDS", (T_SECX, T_P6), ("phase6",)),
     M("host-hop-limit-2", "components/app_host.py", r"http_put_response_hop_limit=1", "http_put_response_hop_limit=2",
-      "app containers can read the instance role through IMDS", (T_APP, T_SECX), ("phase2",)),
+      "app containers can read the instance role through IMDS", (T_SECX, T_APP), ("phase2",)),
     # --- data tier -------------------------------------------------------------------------
     M("rds-unencrypted", "components/database.py", r"storage_encrypted=True", "storage_encrypted=False",
       "database storage unencrypted at rest", (T_SEC, T_DATA), ("phase1",)),
@@ -102,13 +104,13 @@ MUTATIONS: list[Mutation] = [
     M("redis-unprotected", "components/cache.py", r"protect=True, retain_on_delete=True", "retain_on_delete=True",
       "a change that replaces the Redis group deletes the queue", (T_SEC, T_DATA), ("phase1",)),
     M("pgbouncer-server-tls-require", "components/pgbouncer.py", r'(server_tls_sslmode"?(?:=|": ))"verify-full"',
-      r'\1"require"', "PgBouncer -> RDS no longer verifies the server", (T_DATA, T_SECX), ("phase3",)),
+      r'\1"require"', "PgBouncer -> RDS no longer verifies the server", (T_SECX, T_DATA), ("phase3",)),
     M("app-secrets-include-master", "components/identity.py",
       r"APP_SECRETS = \(credentials.SECRET_APP, credentials.SECRET_APP_RO\)",
       "APP_SECRETS = (credentials.SECRET_APP, credentials.SECRET_APP_RO, credentials.SECRET_MASTER)",
       "app hosts may read the master password from phase 3", (T_CRED,), ()),
     M("host-secrets-wildcard", "components/identity.py", r'"Resource": sorted\(secret_arns\)', '"Resource": "*"',
-      "host roles may read every secret in the account", (T_CRED, T_SECX), ()),
+      "host roles may read every secret in the account", (T_SECX, T_CRED), ()),
     # --- edge ------------------------------------------------------------------------------
     M("alb-keeps-invalid-headers", "components/fleet.py", r"drop_invalid_header_fields=True",
       "drop_invalid_header_fields=False", "request smuggling defence off on the ALB", (T_APP,), ("phase2",)),
@@ -119,7 +121,7 @@ MUTATIONS: list[Mutation] = [
       'path_pattern=STATIC_PATH, target_origin_id=STATIC_ORIGIN_ID, viewer_protocol_policy="allow-all"',
       "static assets served over plain HTTP", (T_P5,), ("phase5",)),
     M("cdn-origin-old-tls", "components/cdn.py", r'origin_ssl_protocols=\["TLSv1.2"\]',
-      'origin_ssl_protocols=["TLSv1", "TLSv1.2"]', "CloudFront -> origin accepts TLS 1.0", (T_P5, T_SECX), ("phase5",)),
+      'origin_ssl_protocols=["TLSv1", "TLSv1.2"]', "CloudFront -> origin accepts TLS 1.0", (T_SECX, T_P5), ("phase5",)),
     M("bucket-policy-public", "components/cdn.py", r"block_public_policy=True", "block_public_policy=False",
       "the bucket accepts a public policy", (T_P5,), ("phase5",)),
     M("bucket-not-retained", "components/cdn.py", r'"static-assets", tags=tagged\(args.tags, role="static-assets"\),\n'
@@ -135,7 +137,7 @@ MUTATIONS: list[Mutation] = [
       "read_only_root_filesystem=False", "container root filesystems writable", (T_P6, "tests/unit/test_checkov.py"),
       (), safety=False),
     M("pod-url-prefer", "components/workloads.py", r'\?sslmode=require&uselibpqcompat=true"',
-      '?sslmode=prefer&uselibpqcompat=true"', "app -> PgBouncer may fall back to plaintext", (T_P6, T_SECX),
+      '?sslmode=prefer&uselibpqcompat=true"', "app -> PgBouncer may fall back to plaintext", (T_SECX, T_P6),
       ("phase6",)),
     # --- paths issue 15 closed (n/a before it: the code did not exist) -------------------------
     M("alb-ignores-origin-header", "components/fleet.py",
@@ -216,7 +218,7 @@ def run_one(m: Mutation, root: Path, timeout: int) -> Result:
     py = str(root / ".venv" / "bin" / "python")
     try:
         path.write_text(mutated)
-        tests = [t for t in m.tests if (root / t).is_file()]
+        tests = [t for t in m.tests if (root / t).is_file()]  # in order: -x stops at the first failure
         if tests:
             proc = subprocess.run([py, "-m", "pytest", "-x", "-q", "--tb=no", "-rfE", "-p", "no:cacheprovider",
                                    "-m", "not integration", *tests], cwd=root, capture_output=True, text=True,
@@ -245,20 +247,37 @@ def _data(run: Run) -> dict:
     return {"rev": run.rev, "commit": run.commit, "date": run.date, "results": [asdict(r) for r in run.results]}
 
 
-def measure(rev: str, only: list[str], timeout: int, args_json: Path | None = None) -> Run:
+def measure(rev: str, only: list[str], timeout: int, args_json: Path | None = None, jobs: int = 1) -> Run:
+    """Each worker mutates its own unpacked copy; results are written as they arrive."""
+    todo = [m for m in MUTATIONS if not only or m.id in only]
     with tempfile.TemporaryDirectory(prefix="scaleladder-mut-") as tmp:
-        root = Path(tmp)
-        commit = unpack(rev, root)
+        roots = [Path(tmp) / str(n) for n in range(max(1, jobs))]
+        commit = ""
+        for root in roots:
+            root.mkdir()
+            commit = unpack(rev, root)
         run = Run(rev, commit, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-        for m in MUTATIONS:
-            if only and m.id not in only:
-                continue
-            r = run_one(m, root, timeout)
-            run.results.append(r)
-            state = "n/a" if not r.applicable else ("killed" if r.killed else "SURVIVED")
-            if args_json is not None:  # keep partial results on disk (a run takes a while)
-                args_json.write_text(json.dumps(_data(run), indent=1))
-            print(f"{m.id:32} {state:9} {r.seconds:6.1f}s {r.detail}", flush=True)
+        free = list(roots)
+        lock = threading.Lock()
+
+        def one(m: Mutation) -> None:
+            with lock:
+                root = free.pop()
+            try:
+                r = run_one(m, root, timeout)
+            finally:
+                with lock:
+                    free.append(root)
+            with lock:
+                run.results.append(r)
+                run.results.sort(key=lambda x: [k.id for k in MUTATIONS].index(x.id))
+                state = "n/a" if not r.applicable else ("killed" if r.killed else "SURVIVED")
+                print(f"{m.id:32} {state:9} {r.seconds:6.1f}s {r.detail}", flush=True)
+                if args_json is not None:  # keep partial results on disk (a run takes a while)
+                    args_json.write_text(json.dumps(_data(run), indent=1))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(roots)) as pool:
+            list(pool.map(one, todo))
     return run
 
 
@@ -315,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=[], help="mutation ids to run")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per command")
+    ap.add_argument("--jobs", type=int, default=1, help="mutations run at once (each on its own copy)")
     ap.add_argument("--report", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
                     help="write the docs/benchmarks.md section from two --json results")
     ap.add_argument("--list", action="store_true", help="print the mutations")
@@ -328,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         write_report(report(before, after))
         print(f"wrote the mutation section of {BENCHMARKS.relative_to(REPO)}")
         return 0
-    run = measure(args.rev, args.only, args.timeout, args.json)
+    run = measure(args.rev, args.only, args.timeout, args.json, args.jobs)
     data = _data(run)
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))

@@ -225,6 +225,7 @@ def test_a_storage_shrink_alone_exits_3_without_any_loss(tmp_path):
     a = plan()
     b = copy.deepcopy(a)
     primary(a)["inputs"]["allocatedStorage"] = 200
+    primary(a)["inputs"]["maxAllocatedStorage"] = primary(b)["inputs"]["maxAllocatedStorage"] = 1000  # room above 200
     d = compare(a, b)
     assert not d.losses and [r.action for r in d.resources] == ["update"]
     assert [(r.resource, r.input, r.before) for r in d.refusals] == [(primary(a)["name"], "allocatedStorage", 200)]

@@ -100,9 +100,11 @@ def test_static_paths_are_cached_from_s3_and_everything_else_goes_uncached_to_th
     assert default["responseHeadersPolicyId"] == headers
 
     app = origins[default["targetOriginId"]]
-    assert app["domainName"] == app_origin_host(p), "the default origin is the phase's load balancer"
+    # From phase 5 the origin is reached over HTTPS at cdn.originDomain (a name in app.certificateArn
+    # pointed at the load balancer), never at the load balancer's own AWS name no certificate covers.
+    assert app["domainName"] == p.config.cdn.origin_domain != app_origin_host(p)
     custom = app["customOriginConfig"]
-    assert custom["originProtocolPolicy"] == "http-only", "no certificate: the load balancer listens on HTTP only"
+    assert custom["originProtocolPolicy"] == "https-only", "viewers' cookies and Authorization cross this leg"
     assert custom["originSslProtocols"] == ["TLSv1.2"]
 
     d = distribution(p).inputs
@@ -128,10 +130,10 @@ def test_with_certificates_the_cdn_serves_aliases_and_reaches_the_origin_over_ht
 
 
 @pytest.mark.parametrize("overrides,key", [
-    ({"app": {"certificateArn": APP_CERT}}, "scaleladder:cdn.originDomain"),
+    ({"app": {"certificateArn": APP_CERT}, "cdn": {"originDomain": None}}, "scaleladder:cdn.originDomain"),
     ({"cdn": {"aliases": ["www.example.com"]}}, "scaleladder:cdn.aliases"),
     ({"cdn": {"certificateArn": CDN_CERT}}, "scaleladder:cdn.certificateArn"),
-    ({"cdn": {"originDomain": "origin.example.com"}}, "scaleladder:cdn.originDomain"),
+    ({"app": {"certificateArn": None}}, "scaleladder:app.certificateArn"),
 ])
 def test_cdn_certificate_mistakes_are_refused_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:

@@ -155,14 +155,29 @@ def test_the_first_phase6_up_keeps_the_ec2_tier_unchanged_beside_the_eks_path():
     for r in kept:  # same URN, same inputs: nothing on the serving path is replaced, updated or deleted
         assert r.urn in after, f"{r.type} {r.name} is deleted in the first phase-6 up"
         assert engine.public(after[r.urn].inputs) == engine.public(r.inputs), f"{r.type} {r.name} changes"
-    rules = {r.name for r in before.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
-    assert rules <= {r.name for r in during.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
+    # Nothing of phase 5 goes in this `up`, and nothing but tags (phase "6") and the dashboard changes:
+    # the host role, the hosts' log group and publisher, the firewall rules, the distribution ...
+    def untagged(inputs: dict) -> dict:
+        return {k: v for k, v in engine.public(inputs).items() if k not in ("tags", "tagsAll")}
+    for r in before.resources:
+        assert r.urn in after, f"{r.type} {r.name} is deleted in the first phase-6 up"
+        if r.type != "aws:cloudwatch/dashboard:Dashboard":
+            assert untagged(after[r.urn].inputs) == untagged(r.inputs), f"{r.type} {r.name} changes"
     # ... while the EKS path exists and CloudFront moves to it once its app is ready.
     assert deployment(during, "app").urn in depends_on(during)[during.one(DISTRIBUTION).urn]
     assert app_origin(during)["domainName"] == expected_origin(during)
     assert during.outputs[climb_eks.OUT_EC2_KEPT] is True
     assert during.outputs[climb_eks.OUT_EC2_ALB] == before.outputs["originUrl"].split("://")[1]
     assert during.outputs[climb_eks.OUT_EKS_SERVED] == during.outputs["ingressHostname"]
+
+
+def test_the_second_phase6_up_removes_the_ec2_tier_once_the_eks_path_served():
+    previous = engine.public(keep_up().outputs)
+    climb = {"originDomainTarget": previous["ingressHostname"]} if keep_up().config.app.certificate_arn else {}
+    after = engine.run("phase5", values=climb_values(**({"climb": climb} if climb else {})), previous_outputs=previous)
+    assert not under(after, EC2_TIER) and not after.of_type("aws:autoscaling/group:Group")
+    assert deployment(after, "app").urn in depends_on(after)[after.one(DISTRIBUTION).urn]
+    assert climb_eks.OUT_EC2_KEPT not in after.outputs
 
 
 def preset(phase: int, **climb: Any) -> config.StackConfig:

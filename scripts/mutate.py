@@ -48,6 +48,8 @@ class Mutation:
     stacks: tuple[str, ...] = ()
     """Preset stacks the policy pack checks (`ladder policy STACK`); none: no policy run."""
     safety: bool = True
+    k: str = ""
+    """A pytest -k expression narrowing `tests` to the ones that should notice (keeps a run short)."""
 
 
 M = Mutation
@@ -61,21 +63,21 @@ MUTATIONS: list[Mutation] = [
     M("boot-direct-tls-require", "cloudinit/boot.sh", r'if e\["DB_VIA_PGBOUNCER"\] == "true":',
       'if e["DB_VIA_PGBOUNCER"] in ("true", "false"):',
       "hosts straight to RDS (phases 1-2) connect with sslmode=require: no server verification", (T_SECX, T_CRED),
-      ("phase1",)),
+      ("phase1",), k='hosts_ or database_urls'),
     M("boot-verify-full-require", "cloudinit/boot.sh", r'tls = "sslmode=verify-full&', 'tls = "sslmode=require&',
-      "app -> RDS TLS downgraded from verify-full to require", (T_SECX, T_CRED), ("phase1",)),
+      "app -> RDS TLS downgraded from verify-full to require", (T_SECX, T_CRED), ("phase1",), k='hosts_ or database_urls'),
     M("nginx-no-least-conn", "nginx/load_balancer.conf.j2", r"\n\s*least_conn;", "",
       "nginx LB back to round robin: slow instances pile up requests", (T_APP,), (), safety=False),
     M("pgbouncer-budget-off-by-one", "ladder/config.py", r"if primary_conns >= limit:", "if primary_conns > limit:",
       "connection budget lets PgBouncer take every server slot (none left for the bootstrap, replication, admin)",
-      (T_SECX, T_CFG, T_DATA)),
+      (T_SECX, T_CFG, T_DATA), k='budget'),
     M("lb-into-redis", "ladder/topology.py", r'(Rule\("redis", REDIS, c, f"\{c\} to Redis"\) for c in )clients\]',
       r'\1(*clients, "lb")]',
       "the load balancer's group (internet-facing) is allowed into Redis (and the database in phases 1-2)",
-      (T_SECX, T_SEC), ("phase3",)),
+      (T_SECX, T_SEC), ("phase3",), k='internet_facing or data_tier'),
     M("data-tier-egress", "ladder/topology.py", r'outbound = tuple\(t for t in tiers if t not in \("db", "redis"\)\)',
       "outbound = tuple(tiers)", "database and Redis groups get all-protocol egress to 0.0.0.0/0", (T_SECX, T_SEC),
-      ("phase3",)),
+      ("phase3",), k='opens_no_connection or data_tier'),
     M("hpa-max-shrunk", "ladder/phases.py", r'("hpa": \{"minReplicas": \d+, "maxReplicas": )\d+', r"\g<1>3",
       "phase 6 HPA ceiling far below phase 5's capacity (the property test is helper capacity's)",
       ("tests/unit/test_capacity.py", T_P6, T_CFG), (), safety=False),
@@ -89,9 +91,9 @@ MUTATIONS: list[Mutation] = [
     M("eks-private-endpoint-off", "components/eks.py", r"endpoint_private_access=True", "endpoint_private_access=False",
       "nodes reach the EKS API over the internet", (T_P6,), ("phase6",)),
     M("eks-hop-limit-2", "components/eks.py", r"http_put_response_hop_limit=\d", "http_put_response_hop_limit=2",
-      "every pod can read the node's IAM role through IMDS", (T_SECX, T_P6), ("phase6",)),
+      "every pod can read the node's IAM role through IMDS", (T_SECX, T_P6), ("phase6",), k='keep_pods_off'),
     M("host-hop-limit-2", "components/app_host.py", r"http_put_response_hop_limit=1", "http_put_response_hop_limit=2",
-      "app containers can read the instance role through IMDS", (T_SECX, T_APP), ("phase2",)),
+      "app containers can read the instance role through IMDS", (T_SECX, T_APP), ("phase2",), k='hop or imds'),
     # --- data tier -------------------------------------------------------------------------
     M("rds-unencrypted", "components/database.py", r"storage_encrypted=True", "storage_encrypted=False",
       "database storage unencrypted at rest", (T_SEC, T_DATA), ("phase1",)),
@@ -115,7 +117,7 @@ MUTATIONS: list[Mutation] = [
     M("alb-keeps-invalid-headers", "components/fleet.py", r"drop_invalid_header_fields=True",
       "drop_invalid_header_fields=False", "request smuggling defence off on the ALB", (T_APP,), ("phase2",)),
     M("alb-old-tls", "components/fleet.py", r'ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06"',
-      'ssl_policy="ELBSecurityPolicy-2016-08"', "the HTTPS listener accepts TLS 1.0", (T_APP, T_P5), ()),
+      'ssl_policy="ELBSecurityPolicy-2016-08"', "the HTTPS listener accepts TLS 1.0", (T_APP, T_P5), ("phase5",)),
     M("cdn-viewer-http", "components/cdn.py", r'path_pattern=STATIC_PATH, target_origin_id=STATIC_ORIGIN_ID, '
       r'viewer_protocol_policy="redirect-to-https"',
       'path_pattern=STATIC_PATH, target_origin_id=STATIC_ORIGIN_ID, viewer_protocol_policy="allow-all"',
@@ -142,27 +144,27 @@ MUTATIONS: list[Mutation] = [
     # --- paths issue 15 closed (n/a before it: the code did not exist) -------------------------
     M("alb-ignores-origin-header", "components/fleet.py",
       r"default_actions=refuse if a.origin_verify is not None else forward", "default_actions=forward",
-      "the ALB serves requests without CloudFront's secret header (the CDN can be bypassed)", (T_SECX,), ("phase5",)),
+      "the ALB serves requests without CloudFront's secret header (the CDN can be bypassed)", (T_SECX,), ("phase5",), k='phase5_alb'),
     M("lb-world-in-phase5", "ladder/topology.py", r"if p == 5 else \[", "if p == 0 else [",
-      "phase 5's load balancer admits the internet, not only CloudFront", (T_SECX, T_SEC), ("phase5",)),
+      "phase 5's load balancer admits the internet, not only CloudFront", (T_SECX, T_SEC), ("phase5",), k='phase5_alb or phase2_to_4 or edge'),
     M("cdn-origin-http", "components/cdn.py", r'origin_protocol_policy="https-only" if args.origin_https else "http-only"',
       'origin_protocol_policy="http-only"', "CloudFront -> load balancer in plain HTTP (cookies, Authorization)",
-      (T_SECX, T_P5), ("phase5",)),
+      (T_SECX, T_P5), ("phase5",), k='https_with_the_secret or origin'),
     M("netpol-app-to-postgres", "components/workloads.py", r'pod_selector=pods\("pgbouncer", "bootstrap"\)',
-      'pod_selector=pods("pgbouncer", "bootstrap", "app")', "app pods may bypass PgBouncer to RDS", (T_SECX,), ()),
+      'pod_selector=pods("pgbouncer", "bootstrap", "app")', "app pods may bypass PgBouncer to RDS", (T_SECX,), (), k='postgres_and_redis'),
     M("netpol-not-enforced", "components/eks.py", r'ADDON_CONFIGURATION: dict\[str, dict\[str, str\]\] = \{"vpc-cni": \{"enableNetworkPolicy": "true"\}\}',
       "ADDON_CONFIGURATION: dict[str, dict[str, str]] = {}", "NetworkPolicies exist but nothing enforces them",
-      (T_SECX,), ()),
+      (T_SECX,), (), k='postgres_and_redis'),
     M("lb-host-app-role", "components/phase.py",
       r"lb_instance_profile_name=lb_role.profile.name if lb_role is not None else None,",
-      "lb_instance_profile_name=None,", "the internet-facing nginx host can read the database secrets", (T_SECX,), ()),
+      "lb_instance_profile_name=None,", "the internet-facing nginx host can read the database secrets", (T_SECX,), (), k='nginx_lb_host'),
     M("bucket-guards-deleted", "components/cdn.py", r"return self.child\(retain_on_delete=True, \*\*kwargs\)",
       "return self.child(**kwargs)", "a step back 5 -> 4 leaves the retained buckets unblocked", (T_SECX,),
-      ("phase5",)),
+      ("phase5",), k='retained_bucket'),
     M("kubeconfig-ambient-identity", "components/eks.py", r'"--role-arn", role_arn,\s*', "",
-      "kubectl and the provider use whatever identity the caller has", (T_SECX,), ()),
+      "kubectl and the provider use whatever identity the caller has", (T_SECX,), (), k='admin_is_one_role'),
     M("eks-cidrs-allow-world", "ladder/config.py", r"if net.prefixlen < MIN_PUBLIC_ACCESS_PREFIX:",
-      "if net.prefixlen < 0:", "eks.publicAccessCidrs accepts 0.0.0.0/0", (T_SECX, T_CFG), ()),
+      "if net.prefixlen < 0:", "eks.publicAccessCidrs accepts 0.0.0.0/0", (T_SECX, T_CFG), (), k='refuses_open or open_default'),
     M("hpa-min-one", "ladder/config.py", r"if cfg.phase == 6 and hpa.min_replicas < 2:",
       "if cfg.phase == 6 and hpa.min_replicas < 1:", "a one-pod app allowed: every drain is an outage",
       (T_CFG,), (), safety=False),
@@ -219,14 +221,32 @@ def run_one(m: Mutation, root: Path, timeout: int) -> Result:
     try:
         path.write_text(mutated)
         tests = [t for t in m.tests if (root / t).is_file()]  # in order: -x stops at the first failure
-        if tests:
+        # A test that fails without the mutation too (someone's work in progress) kills nothing:
+        # each failing test is re-run on the unmutated file and, if it fails there, deselected.
+        broken: list[str] = []
+        while tests:
             proc = subprocess.run([py, "-m", "pytest", "-x", "-q", "--tb=no", "-rfE", "-p", "no:cacheprovider",
-                                   "-m", "not integration", *tests], cwd=root, capture_output=True, text=True,
-                                  timeout=timeout)
-            res.killed_by_tests = proc.returncode != 0
-            if res.killed_by_tests:
-                failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-                res.detail = (failed or proc.stdout.strip().splitlines()[-1:] or [""])[0][:200]
+                                   "-m", "not integration", *(["-k", m.k] if m.k else []), *tests,
+                                   *(f"--deselect={b}" for b in broken)],
+                                  cwd=root, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode in (0, 5):  # 5: nothing selected
+                break
+            failed = [line.split()[1] for line in proc.stdout.splitlines()
+                      if line.startswith(("FAILED ", "ERROR ")) and "::" in line]
+            if not failed or len(broken) >= 5:
+                res.killed_by_tests = True
+                res.detail = (proc.stdout.strip().splitlines()[-1:] or ["tests failed"])[0][:200]
+                break
+            path.write_text(original)
+            again = subprocess.run([py, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider", failed[0]],
+                                   cwd=root, capture_output=True, text=True, timeout=timeout)
+            path.write_text(mutated)
+            if again.returncode == 0:
+                res.killed_by_tests, res.detail = True, f"FAILED {failed[0]}"[:200]
+                break
+            broken.append(failed[0])
+        if broken:
+            res.detail = (res.detail + f" (ignored, failing without the mutation: {', '.join(broken)})")[:400]
         for stack in m.stacks:
             proc = subprocess.run([py, "-m", "ladder", "policy", stack], cwd=root, capture_output=True, text=True,
                                   timeout=timeout)

@@ -20,7 +20,7 @@ set -a
 source "${SCALELADDER_BOOT_ENV:-/etc/scaleladder/boot.env}"  # another file only in ansible/'s tests
 set +a
 etc="${SCALELADDER_ETC:-/etc/scaleladder}"  # other directories only in tests/integration/test_cutover.py
-state="${SCALELADDER_STATE:-/var/lib/scaleladder}"
+versions_file="${SCALELADDER_VERSIONS_FILE:-/var/lib/scaleladder/db-secret-versions}"  # scaleladder-refresh reads it
 umask 077
 secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
 version() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query VersionId --output text; }
@@ -105,8 +105,8 @@ PY
   mv "$etc"/app.env.new "$etc"/app.env
 }
 record() {  # versions: once the containers run on them (scaleladder-refresh compares)
-  mkdir -p "$state"
-  echo "$1" > "$state"/db-secret-versions
+  mkdir -p "$(dirname "$versions_file")"
+  echo "$1" > "$versions_file"
 }
 case "${1:-}" in
   pull) pull "$2"; exit 0 ;;

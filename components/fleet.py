@@ -61,6 +61,8 @@ class FleetArgs:
     lb_instance_profile_name: pulumi.Input[str] | None = None
     """The nginx LB host's own profile (nginx mode): no secret read, unlike the app hosts' role."""
     origin_verify: pulumi.Input[str] | None = None
+    # climb.keepAlbOpen (4 <-> 5): clients whose DNS still points here are served (HTTP forwarded).
+    serve_direct_clients: bool = False
     """Phase 5: the secret value CloudFront sends as X-Origin-Verify (components/cdn.py OriginVerify);
     the HTTPS listener forwards only requests that carry it and answers others 403."""
     ami: pulumi.Input[str] = ""  # hosts_ami(): pinned in config or recorded, never "whatever SSM says today"
@@ -172,7 +174,7 @@ class Fleet(Tier):
                         http_header_name=ORIGIN_VERIFY_HEADER, values=[a.origin_verify]))],
                     actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=self.target_group.arn)],
                     tags=a.tags, opts=self.child())
-            http_actions = [aws.lb.ListenerDefaultActionArgs(
+            http_actions = forward if a.serve_direct_clients else [aws.lb.ListenerDefaultActionArgs(
                 type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
                     protocol="HTTPS", port="443", status_code="HTTP_301"))]
         else:

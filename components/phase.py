@@ -200,10 +200,13 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags,
                                 image_parameter if cfg.load_balancer == "nginx" else None, ami,
                                 after=[pgb.group] if pgb is not None and ends.db_via_pgbouncer else [],
-                                origin_verify=verify)
+                                origin_verify=None if cfg.climb.keep_alb_open else verify,
+                                serve_direct_clients=cfg.climb.keep_alb_open)
             specs += fleet_alarms(fleet, stack)
             outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
             outputs[climb.OUT_FLEET_SERVED] = fleet.served
+            if cfg.phase == 5:
+                outputs[climb.OUT_ALB_OPEN] = cfg.climb.keep_alb_open
             origin = fleet.endpoint
 
     if cfg.phase >= 5:
@@ -333,7 +336,8 @@ def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Lit
 
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
                 prefix: str, stack: str, tags: dict, image_parameter: str | None, ami: pulumi.Input[str],
-                after: list[pulumi.Resource], origin_verify: pulumi.Input[str] | None = None) -> Fleet:
+                after: list[pulumi.Resource], origin_verify: pulumi.Input[str] | None = None,
+                serve_direct_clients: bool = False) -> Fleet:
     assert role is not None
     # The internet-facing nginx host gets its own role: Session Manager and its metrics only, no
     # secret (the app role reads the database and Redis secrets).
@@ -353,7 +357,7 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
         app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
         cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,
         health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn, name_prefix=prefix, stack=stack,
-        origin_verify=origin_verify,
+        origin_verify=origin_verify, serve_direct_clients=serve_direct_clients,
         lb_rate_limit=edge.nginx_rate_limit(cfg, "lb"), tags=tags, ami=ami, egress=net.private_egress,
         templates_after=after))
 

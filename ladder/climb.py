@@ -31,7 +31,10 @@ OUT_FLEET_SERVED = "fleetServed"  # the app group (or nginx LB host), resolved o
 OUT_DB_ROUTE = "appDatabaseRoute"  # the route the app hosts of that `up` were given
 OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once its NLB targets are healthy
 OUT_AMI = "hostsAmi"  # the AMI every EC2 host was launched from
-PREVIOUS_KEYS = (OUT_PHASE, OUT_SINGLE_HOST, OUT_FLEET_SERVED, OUT_DB_ROUTE, OUT_PGBOUNCER_SERVED, OUT_AMI)
+OUT_CDN = "cdnDistributionArn"  # the CloudFront distribution, once created
+OUT_ALB_OPEN = "albOpen"  # phase 5: the load balancer still served direct clients (climb.keepAlbOpen)
+PREVIOUS_KEYS = (OUT_PHASE, OUT_SINGLE_HOST, OUT_FLEET_SERVED, OUT_DB_ROUTE, OUT_PGBOUNCER_SERVED, OUT_AMI, OUT_CDN,
+                 OUT_ALB_OPEN)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,19 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
             f"{key('phase')}: stepping back to 1 would delete the load balancer the app is served from before a "
             f"VM serves; first `pulumi up` at phase 2 with {key('climb.keepSingleHost')}: true (the VM comes up "
             "beside the load balancer; point DNS at its `singleHostIp`), then phase 1; allowed now: 2")
+    # 4 -> 5: from phase 5 the load balancer answers only CloudFront (origin-verify header, HTTPS);
+    # clients whose DNS still points at it would get 403s until DNS moved to the distribution.
+    phase_before = int(previous[OUT_PHASE]) if deployed else None
+    if cfg.phase == 5 and phase_before == 4 and not previous.get(OUT_CDN) and not cfg.climb.keep_alb_open:
+        out.append(
+            f"{key('climb.keepAlbOpen')}: clients reach the load balancer directly and no CloudFront distribution "
+            "serves yet; set true for this `pulumi up` (the load balancer keeps answering them while the "
+            "distribution comes up), point DNS at the `url` output, then remove it; allowed now: true")
+    if cfg.phase == 4 and phase_before == 5 and not previous.get(OUT_ALB_OPEN):
+        out.append(
+            f"{key('phase')}: stepping back to 4 deletes the distribution clients reach the app through while the "
+            f"load balancer refuses them; first `pulumi up` at phase 5 with {key('climb.keepAlbOpen')}: true, point "
+            "DNS at the load balancer (`originUrl`), then phase 4; allowed now: 5")
     route = previous_route(previous)
     if (cfg.phase <= 5 and cfg.app_database_route == "pgbouncer" and deployed and route == "direct"
             and not previous.get(OUT_PGBOUNCER_SERVED)):

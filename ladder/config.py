@@ -355,6 +355,11 @@ class ClimbConfig(Section):
         None, description="How app hosts reach PostgreSQL: `direct` to RDS or through `pgbouncer`. Default: "
                           "pgbouncer where the phase has a PgBouncer tier (3+), else direct. The first phase-3 "
                           "`pulumi up` of a climb sets direct (PgBouncer must serve before the app moves).")
+    keep_alb_open: bool = Field(
+        False, description="Phase 5 only: the load balancer keeps serving clients that reach it directly (no "
+                           "CloudFront-only refusal, HTTP not redirected) during the first phase-5 `pulumi up` of the "
+                           "4 -> 5 climb; remove it once DNS points at CloudFront. Also the first step of stepping "
+                           "back 5 -> 4.")
     keep_ec2_tier: bool = Field(
         False, description="Phase 6 only: keep the phase-5 EC2 tier (load balancer, app and worker groups, PgBouncer "
                            "hosts) serving beside EKS (the first phase-6 `pulumi up` of the 5 -> 6 climb, and the "
@@ -632,6 +637,9 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                         f"1 -> 2 climb (or the 2 -> 1 step back) only; allowed in phase {cfg.phase}: false (unset)")
     if climb.app_database_route == "pgbouncer" and not cfg.uses_pgbouncer:
         problems.append(f"{key('climb.appDatabaseRoute')}: phase {cfg.phase} has no PgBouncer hosts; allowed: direct")
+    if climb.keep_alb_open and cfg.phase != 5:
+        problems.append(f"{key('climb.keepAlbOpen')}: keeps the load balancer open to direct clients during the "
+                        f"4 -> 5 climb (or the 5 -> 4 step back) only; allowed in phase {cfg.phase}: false (unset)")
     if climb.keep_ec2_tier and cfg.phase != 6:
         problems.append(f"{key('climb.keepEc2Tier')}: keeps the phase-5 EC2 tier beside EKS during the 5 -> 6 climb "
                         f"(or the 6 -> 5 step back) only; allowed in phase {cfg.phase}: false (unset)")

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 
+from components.fleet import BOOT_SECONDS
 from ladder import pgbouncer as pgbouncer_names
 from ladder.templates import render
-from components.fleet import BOOT_SECONDS
 from ladder.userdata import load_balancer_data
 from tests.integration.nginx_harness import Nginx, free_port, request
 from tests.integration.pgcluster import (
@@ -217,7 +217,7 @@ def make_host(name: str, root: Path, ca_file: Path, secrets_file: Path) -> Host:
     shutil.copy(REPO / "cloudinit" / "boot.sh", d / "bin" / "scaleladder-boot")
     (d / "etc" / "app.plain.env").write_text("NODE_ENV=production\nREDIS_CLUSTER=false\n")
     env = {**os.environ, "PATH": f"{d / 'bin'}:{os.environ['PATH']}", "SCALELADDER_BOOT_ENV": str(d / "etc" / "boot.env"),
-           "SCALELADDER_ETC": str(d / "etc"), "SCALELADDER_STATE": str(d / "var"), "CUTOVER_STATE": str(d / "state"),
+           "SCALELADDER_ETC": str(d / "etc"), "SCALELADDER_VERSIONS_FILE": str(d / "var" / "db-secret-versions"), "CUTOVER_STATE": str(d / "state"),
            "CUTOVER_APP": str(d / "bin" / "app.py"), "CUTOVER_HOST": name, "CUTOVER_SECRETS": str(secrets_file)}
     return Host(name, d, free_port(), env)
 

@@ -200,8 +200,21 @@ def test_climb_3_to_4_app_takes_the_cluster_protocol_in_compatible_mode():
 def test_climb_4_to_5_cloudfront_points_at_the_load_balancer_that_already_serves():
     phase4 = plan("phase4")
     https = stack_values("phase5")  # from phase 5 CloudFront reaches the ALB over HTTPS
-    phase5 = up("phase4", phase4, phase=5, app={"certificateArn": https["scaleladder:app"]["certificateArn"]},
-                cdn=https["scaleladder:cdn"])
+    tls = {"app": {"certificateArn": https["scaleladder:app"]["certificateArn"]}, "cdn": https["scaleladder:cdn"]}
+    # From phase 5 the ALB answers only CloudFront: the first phase-5 `up` must keep it open to the
+    # clients whose DNS still points at it.
+    assert "scaleladder:climb.keepAlbOpen" in refused("phase4", phase4, phase=5, **tls)
+    phase5 = up("phase4", phase4, phase=5, climb={"keepAlbOpen": True}, **tls)
+    listeners = {name: one(phase5, "aws:lb/listener:Listener", f"fleet-{name}") for name in ("http", "https")}
+    assert [a["type"] for a in listeners["https"].inputs["defaultActions"]] == ["forward"]
+    assert [a["type"] for a in listeners["http"].inputs["defaultActions"]] == ["forward"]
+    # Once DNS moved (the next `up`, the distribution exists), the ALB refuses all but CloudFront.
+    closed = up("phase4", phase5, phase=5, **tls)
+    assert [a["type"] for a in one(closed, "aws:lb/listener:Listener", "fleet-https").inputs["defaultActions"]] == \
+        ["fixed-response"]
+    # Step back 5 -> 4 only from an `up` that opened the ALB again (DNS back on it first).
+    assert "scaleladder:phase" in "\n".join(climb.problems(phase4.config, engine.public(closed.outputs)))
+    assert climb.problems(phase4.config, engine.public(phase5.outputs)) == []
     alb4 = one(phase4, "aws:lb/loadBalancer:LoadBalancer", "fleet-alb")
     alb5 = one(phase5, "aws:lb/loadBalancer:LoadBalancer", "fleet-alb")
     untagged = [{k: v for k, v in a.inputs.items() if k not in ("tags", "tagsAll")} for a in (alb4, alb5)]

@@ -91,6 +91,8 @@ class Alarms(Tier):
                                       opts=self.child())
         self.alarms = [self._alarm(name, spec, args.tags) for spec in args.specs]
         if args.dashboard_name:
+            if not dashboard.NAME_PATTERN.match(args.dashboard_name):
+                raise ValueError(f"dashboard name {args.dashboard_name!r}: PutDashboard takes 1-255 letters, digits, - and _")
             self.dashboard = aws.cloudwatch.Dashboard(
                 f"{name}-dashboard", dashboard_name=args.dashboard_name,
                 dashboard_body=resolved_panels(args.specs).apply(

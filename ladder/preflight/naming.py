@@ -123,6 +123,7 @@ AUTONAMES: dict[str, AutoName] = {
 # AWS type of the presets; a test fails when a new type is in neither.
 UNNAMED_TYPES: frozenset[str] = frozenset({
     "aws:cloudfront/distribution:Distribution",
+    "aws:cloudwatch/dashboard:Dashboard",  # dashboard_name is required (PutDashboard DashboardName): ladder/dashboard.py
     "aws:ec2/eip:Eip",
     "aws:ec2/instance:Instance",
     "aws:ec2/internetGateway:InternetGateway",

@@ -98,7 +98,7 @@ def cloudfront_provider() -> aws.Provider:
     aws_cfg = pulumi.Config("aws")
     roles = aws_cfg.get_object("assumeRoles")
     return aws.Provider("us-east-1", region="us-east-1", profile=aws_cfg.get("profile"),
-                        assume_roles=roles)  # type: ignore[arg-type]  # the config's shape is the provider's
+                        assume_roles=roles)  # aws:assumeRoles is a list of the provider's own assume-role blocks
 
 
 class EdgeFirewall(Tier):

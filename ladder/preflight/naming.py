@@ -115,6 +115,9 @@ AUTONAMES: dict[str, AutoName] = {
     "aws:sns/topic:Topic": AutoName("name", 80, f"{_OVERRIDES}: aws_sns_topic name (Maxlen 80, .fifo for FIFO)"),
     # `name` is Required in the Terraform schema and optional in pulumi-aws (autonamed by default).
     "aws:ssm/parameter:Parameter": _default(),
+    # name Optional+Computed with name_prefix (wafv2/web_acl.go); the provider's 1-128 limit is a
+    # FieldRule in provider.py. components/waf.py sets the name (alarm dimensions need it).
+    "aws:wafv2/webAcl:WebAcl": _default(),
 }
 
 
@@ -149,6 +152,7 @@ UNNAMED_TYPES: frozenset[str] = frozenset({
     "aws:secretsmanager/secretVersion:SecretVersion",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:wafv2/webAclAssociation:WebAclAssociation",
 })
 
 

@@ -93,7 +93,7 @@ MUTATIONS: list[Mutation] = [
     M("eks-hop-limit-2", "components/eks.py", r"http_put_response_hop_limit=\d", "http_put_response_hop_limit=2",
       "every pod can read the node's IAM role through IMDS", (T_SECX, T_P6), ("phase6",), k='keep_pods_off'),
     M("host-hop-limit-2", "components/app_host.py", r"http_put_response_hop_limit=1", "http_put_response_hop_limit=2",
-      "app containers can read the instance role through IMDS", (T_SECX, T_APP), ("phase2",), k='hop or imds'),
+      "app containers can read the instance role through IMDS", (T_SECX, T_APP), ("phase1",), k='ec2_hosts or hop or imds'),
     # --- data tier -------------------------------------------------------------------------
     M("rds-unencrypted", "components/database.py", r"storage_encrypted=True", "storage_encrypted=False",
       "database storage unencrypted at rest", (T_SEC, T_DATA), ("phase1",)),
@@ -323,6 +323,10 @@ def report(before: dict, after: dict) -> str:
         n, k, t, p, s = summary(run)
         lines.append(f"| {label}: `{run['commit'][:7]}` ({run['date']}) | {n} | {k} | {t} | {p} | "
                      f"{(100 * k / n if n else 0):.0f} % | {s} |")
+    not_run = [r["id"] for r in before["results"] if r["id"] not in {a["id"] for a in after["results"]}]
+    if not_run:
+        lines += ["", f"Not re-run after (time): {', '.join(f'`{i}`' for i in not_run)}; the 'same mutations' "
+                      "row compares only those run in both."]
     lines += ["", "| mutation | safety | before | after |", "|---|---|---|---|"]
     by_id = {r["id"]: r for r in before["results"]}
 
@@ -333,8 +337,9 @@ def report(before: dict, after: dict) -> str:
             return "killed (tests, policy)"
         return "killed (tests)" if r["killed_by_tests"] else "killed (policy)" if r["killed_by_policy"] else "**survived**"
 
-    for r in after["results"]:
-        lines.append(f"| `{r['id']}` | {'yes' if r['safety'] else 'no'} | {state(by_id.get(r['id']))} | {state(r)} |")
+    for r in after["results"] + [r for r in before["results"] if r["id"] in not_run]:
+        after_state = "not re-run" if r["id"] in not_run else state(r)
+        lines.append(f"| `{r['id']}` | {'yes' if r['safety'] else 'no'} | {state(by_id.get(r['id']))} | {after_state} |")
     lines += ["", END]
     return "\n".join(lines)
 

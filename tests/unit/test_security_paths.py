@@ -58,6 +58,18 @@ def test_eks_nodes_keep_pods_off_the_node_role():
     assert nodes.inputs["launchTemplate"]["id"] == template.id
 
 
+@pytest.mark.parametrize("stack,overrides", [("phase1", {}), ("phase2", {}), ("phase3", {"loadBalancer": "nginx"})])
+def test_ec2_hosts_keep_containers_off_the_instance_role(stack, overrides):
+    """Instances (phase 1's VM, nginx mode's hosts) and launch templates (the groups): IMDSv2, hop limit 1."""
+    p = plan(stack, **overrides)
+    hosts = p.of_type("aws:ec2/instance:Instance") + p.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert hosts
+    for host in hosts:
+        options = host.inputs.get("metadataOptions") or {}
+        assert options.get("httpTokens") == "required", host.name
+        assert options.get("httpPutResponseHopLimit") == 1, f"{host.name}: a container one hop away reaches the role"
+
+
 def test_eks_public_endpoint_admits_only_the_listed_ranges():
     p = plan("phase6")
     vpc = p.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]

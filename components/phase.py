@@ -227,8 +227,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     nodes = (r.shards if r.cluster_mode == "enabled" else 1) * (1 + r.replicas_per_shard)
     specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
     alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags, dashboard_name=prefix, region=cfg.region))
-    if edge.enforcer(cfg) == "waf-alb":
-        build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", protect=fleet.alb.arn,  # type: ignore[union-attr]  # waf-alb: phases 2-4 with an ALB
+    if edge.alb_faces_clients(cfg):
+        build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", protect=fleet.alb.arn,  # type: ignore[union-attr]  # phases 2-5 with an ALB
                             topic=alarms.topic.arn)
 
     outputs.update({
@@ -328,8 +328,9 @@ def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Lit
     """The web ACL where clients enter (ladder.edge): on the ALB, or on CloudFront from us-east-1."""
     e = cfg.edge
     opts = pulumi.ResourceOptions(providers=[cloudfront_provider()]) if scope == "CLOUDFRONT" else None
-    return EdgeFirewall("edge", EdgeFirewallArgs(
-        scope=scope, name=f"{prefix}-edge", rate_limit_per_minute=e.rate_limit_per_minute,
+    kind = "cdn" if scope == "CLOUDFRONT" else "alb"  # both exist in phase 5's first up with climb.keepAlbOpen
+    return EdgeFirewall(f"edge-{kind}", EdgeFirewallArgs(
+        scope=scope, name=f"{prefix}-edge-{kind}", rate_limit_per_minute=e.rate_limit_per_minute,
         managed_rule_groups=e.managed_rule_groups, blocked_alarm_percent=e.blocked_alarm_percent, tags=tags,
         alarm_topic_arn=topic, alarm_email=cfg.alarms.email, region=cfg.region, associate_arn=protect), opts=opts)
 

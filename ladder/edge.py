@@ -10,6 +10,7 @@ it depends on what faces the clients:
 | 2-4, `loadBalancer: alb` | the ALB | AWS WAF web ACL (REGIONAL) associated with the ALB |
 | 2-4, `loadBalancer: nginx` | the nginx load balancer host | nginx `limit_req` |
 | 5-6 | CloudFront | AWS WAF web ACL (CLOUDFRONT scope, created in us-east-1) on the distribution |
+| 5, first `up` with `climb.keepAlbOpen` | CloudFront, and the ALB for clients whose DNS still points there | both web ACLs |
 
 Why not a second web ACL on the origin load balancer in phases 5-6 (the phase-6 Ingress
 could take one through `alb.ingress.kubernetes.io/wafv2-acl-arn`): behind CloudFront the ALB
@@ -56,6 +57,13 @@ def enforcer(cfg: StackConfig) -> Enforcer:
     if cfg.phase == 1:
         return "nginx-host"
     return "waf-alb" if cfg.load_balancer == "alb" else "nginx-lb"
+
+
+def alb_faces_clients(cfg: StackConfig) -> bool:
+    """An ALB that takes client traffic directly gets the REGIONAL web ACL: phases 2-4 with an
+    ALB, and phase 5's first `up` while `climb.keepAlbOpen` still lets in the clients whose DNS
+    points at the ALB (ladder/climb.py). CloudFront's web ACL covers only what enters through it."""
+    return enforcer(cfg) == "waf-alb" or (cfg.phase == 5 and cfg.climb.keep_alb_open)
 
 
 def rate_limit(cfg: StackConfig) -> RateLimit:

@@ -16,8 +16,8 @@ ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 LIMIT_REQ = re.compile(r"limit_req_zone \$binary_remote_addr zone=scaleladder_per_ip:\d+m rate=(\d+)r/m;")
 
 
-def _acl(p):
-    acls = p.of_type(ACL)
+def _acl(p, scope: str | None = None):
+    acls = [a for a in p.of_type(ACL) if scope is None or a.inputs["scope"] == scope]
     assert len(acls) <= 1, [a.name for a in acls]
     return acls[0] if acls else None
 
@@ -64,7 +64,7 @@ def test_cdn_phases_filter_at_cloudfront_from_us_east_1(stack):
     assert not p.of_type(ASSOCIATION)  # one inspection per request: the origin only takes CloudFront
     assert _rate_rule(acl)["statement"]["rateBasedStatement"]["limit"] == aws_facts.EDGE_RATE_LIMIT_DEFAULT
     # CloudFront alarms live in us-east-1, so does their topic
-    alarm = p.one("aws:cloudwatch/metricAlarm:MetricAlarm", "edge-blocked")
+    alarm = p.one("aws:cloudwatch/metricAlarm:MetricAlarm", "edge-cdn-blocked")
     assert alarm.options["provider"] == acl.options["provider"]
 
 
@@ -95,3 +95,14 @@ def test_hosts_facing_clients_limit_in_nginx():
     lb = [name for name in limits if "nginx-lb" in name]
     assert lb and all(limits[n] == aws_facts.EDGE_RATE_LIMIT_DEFAULT for n in lb)
     assert all(limits[n] is None for n in limits if n not in lb)  # the app hosts sit behind the LB
+
+
+def test_phase5_while_the_alb_stays_open_filters_its_direct_clients_too():
+    """climb.keepAlbOpen (the first phase-5 up) lets clients whose DNS still points at the ALB in;
+    CloudFront's web ACL never sees them, so the ALB keeps its own."""
+    p = plan("phase5", climb={"keepAlbOpen": True})
+    regional, cdn = _acl(p, "REGIONAL"), _acl(p, "CLOUDFRONT")
+    assert regional is not None and cdn is not None and regional.inputs["name"] != cdn.inputs["name"]
+    [alb] = [lb for lb in p.of_type("aws:lb/loadBalancer:LoadBalancer") if lb.inputs["loadBalancerType"] == "application"]
+    assoc = p.one(ASSOCIATION)
+    assert (assoc.inputs["resourceArn"], assoc.inputs["webAclArn"]) == (alb.state["arn"], regional.state["arn"])

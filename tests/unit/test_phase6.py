@@ -519,7 +519,8 @@ def test_an_unpublished_pgbouncer_version_is_refused_in_phase_6(monkeypatch):
         config.load({"phase": 6, "loadBalancer": "alb", "pgbouncer": {"version": "1.25"}}, "us-east-1")
     (problem,) = [line for line in err.value.problems if "pgbouncer.version" in line]
     assert problem.startswith("scaleladder:pgbouncer.version") and "1.24" in problem
-    config.load({"phase": 5, "loadBalancer": "alb", "pgbouncer": {"version": "1.25"}}, "us-east-1")
+    config.load({"phase": 5, "loadBalancer": "alb", "pgbouncer": {"version": "1.25"},
+                 "app": {"certificateArn": APP_CERT}, "cdn": {"originDomain": "origin.example.com"}}, "us-east-1")
 
 
 @pytest.mark.parametrize("cert", [None, APP_CERT])
@@ -537,14 +538,12 @@ def test_the_ingress_is_an_internet_facing_alb_to_pod_ips_and_the_cdn_origin(cer
     assert backend["port"]["name"] in {sp["name"] for sp in service["spec"]["ports"]}
     assert service["spec"]["type"] == "ClusterIP"
     origin = next(o for o in p.one("aws:cloudfront/distribution:Distribution").inputs["origins"] if o["originId"] == "app")
-    if cert:
-        assert {"HTTPS": 443} in ports and notes["alb.ingress.kubernetes.io/certificate-arn"] == cert
-        assert notes["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
-        assert (origin["domainName"], origin["customOriginConfig"]["originProtocolPolicy"]) == ("origin.example.com", "https-only")
-    else:
-        assert ports == [{"HTTP": 80}]
-        assert origin["domainName"] == p.outputs["ingressHostname"], "the CDN moved to the Ingress's ALB"
-        assert origin["customOriginConfig"]["originProtocolPolicy"] == "http-only"
+    # From phase 5 CloudFront reaches the origin over HTTPS only (a certificate is required), so the
+    # Ingress's ALB listens on 443 only (no HTTP listener to redirect: CloudFront is the only client).
+    assert ports == [{"HTTPS": 443}] and notes["alb.ingress.kubernetes.io/certificate-arn"] == p.config.app.certificate_arn
+    assert "alb.ingress.kubernetes.io/ssl-redirect" not in notes
+    assert (origin["domainName"], origin["customOriginConfig"]["originProtocolPolicy"]) == (
+        p.config.cdn.origin_domain, "https-only")
     env = k8s(p, "ConfigMap", next(e["configMapRef"]["name"] for e in k8s(p, "Deployment", "app")["spec"]["template"]
                                    ["spec"]["containers"][0]["envFrom"] if "configMapRef" in e))["data"]
     # Known before the distribution (which waits for the app): a new stack has no CDN name yet,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -92,13 +92,33 @@ def managed_rule(group: str, priority: int) -> w.WebAclRuleArgs:
         visibility_config=_visibility(group))
 
 
+# The stack's `aws:` config keys an explicit provider must be handed (an explicit provider reads
+# none of them), camelCase -> the provider argument. `region` is the one it must not take.
+_PROVIDER_TEXT_KEYS = {"profile": "profile"}
+_PROVIDER_KEYS = {
+    "sharedConfigFiles": "shared_config_files",
+    "sharedCredentialsFiles": "shared_credentials_files", "assumeRoles": "assume_roles",
+    "assumeRoleWithWebIdentity": "assume_role_with_web_identity", "allowedAccountIds": "allowed_account_ids",
+    "forbiddenAccountIds": "forbidden_account_ids", "defaultTags": "default_tags", "ignoreTags": "ignore_tags",
+}
+_SECRET_PROVIDER_KEYS = {"accessKey": "access_key", "secretKey": "secret_key", "token": "token"}
+
+
 def cloudfront_provider() -> aws.Provider:
     """An AWS provider in us-east-1, where CloudFront web ACLs (and their metrics) live. An explicit
-    provider does not read the stack's `aws:` config, so the profile and assumed role go along."""
+    provider reads none of the stack's `aws:` config, so the credentials, account guards and default
+    tags go along (review finding: with only the profile it could write elsewhere, untagged)."""
     aws_cfg = pulumi.Config("aws")
-    roles = aws_cfg.get_object("assumeRoles")
-    return aws.Provider("us-east-1", region="us-east-1", profile=aws_cfg.get("profile"),
-                        assume_roles=roles)  # aws:assumeRoles is a list of the provider's own assume-role blocks
+    args: dict[str, Any] = {arg: aws_cfg.get(key) for key, arg in _PROVIDER_TEXT_KEYS.items() if aws_cfg.get(key)}
+    for key, arg in _PROVIDER_KEYS.items():
+        value = aws_cfg.get_object(key)
+        if value is not None:
+            args[arg] = value
+    for key, arg in _SECRET_PROVIDER_KEYS.items():
+        secret = aws_cfg.get_secret(key)
+        if secret is not None:
+            args[arg] = secret
+    return aws.Provider("us-east-1", region="us-east-1", **args)
 
 
 class EdgeFirewall(Tier):

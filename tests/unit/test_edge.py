@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from ladder import aws_facts, edge
-from tests.unit.plans import plan, user_data_texts
+from ladder import aws_facts, edge, engine
+from tests.unit.plans import plan, stack_values, user_data_texts
 
 ACL = "aws:wafv2/webAcl:WebAcl"
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -106,3 +106,15 @@ def test_phase5_while_the_alb_stays_open_filters_its_direct_clients_too():
     [alb] = [lb for lb in p.of_type("aws:lb/loadBalancer:LoadBalancer") if lb.inputs["loadBalancerType"] == "application"]
     assoc = p.one(ASSOCIATION)
     assert (assoc.inputs["resourceArn"], assoc.inputs["webAclArn"]) == (alb.state["arn"], regional.state["arn"])
+
+
+def test_the_us_east_1_provider_carries_the_stacks_aws_config():
+    """An explicit provider reads none of `aws:*`: without them it could use other credentials or
+    account, and leave its resources without the stack's default tags."""
+    values = stack_values("phase5")
+    values.update({"aws:profile": "deployer", "aws:allowedAccountIds": ["123456789012"],
+                   "aws:defaultTags": {"tags": {"team": "platform"}}})
+    p = engine.run("phase5", values=values)
+    [east] = [r for r in p.of_type("pulumi:providers:aws") if r.inputs.get("region") == "us-east-1"]
+    assert east.inputs["profile"] == "deployer"
+    assert "123456789012" in str(east.inputs["allowedAccountIds"]) and "platform" in str(east.inputs["defaultTags"])

@@ -109,11 +109,13 @@ class Fleet(Tier):
         self.target_group: aws.lb.TargetGroup | None = None
         self.serving: list[pulumi.Resource] = []
         self.alb: aws.lb.LoadBalancer | None = None
+        self.app_template: aws.ec2.LaunchTemplate | None = None  # nginx mode's app hosts are instances
 
         if args.load_balancer == "alb":
             self._alb(name)
             app_lt = self._launch_template(f"{name}-app", args.app.instance_type, args.app_security_group_id,
                                            args.app_user_data, role="app")
+            self.app_template = app_lt
             self.app_group = self._group(f"{name}-app", self.app_group_name, app_lt, args.app,
                                          target_group_arns=[self.target_group.arn])  # type: ignore[attr-defined]  # set in the alb branch above
             aws.autoscaling.Policy(
@@ -129,6 +131,7 @@ class Fleet(Tier):
 
         worker_lt = self._launch_template(f"{name}-workers", args.workers.instance_type,
                                           args.workers_security_group_id, args.worker_user_data, role="worker")
+        self.worker_template = worker_lt
         self.worker_group = self._group(f"{name}-workers", self.worker_group_name, worker_lt, args.workers)
         self._queue_scaling(name)
         # Resolves once the path serves: the ALB group's create waited for healthy targets

@@ -128,6 +128,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                            cfg.pgbouncer.default_pool_size)
     if cfg5.phase <= 5:
         outputs[climb.OUT_DB_ROUTE] = cfg5.app_database_route
+        outputs[climb.OUT_DIRECT_DB_RULES] = step.apply(lambda s: s.keep_direct_db_rules)
         outputs[climb.OUT_AMI] = ami
     if pgb is not None and cfg5.app_database_route == "pgbouncer":
         ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=pgb.endpoint,
@@ -179,6 +180,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                 after=[pgb.group] if pgb is not None else [], origin_verify=verify)
             specs += fleet_alarms(fleet, stack)
             outputs.update({climb_eks.OUT_EC2_KEPT: True, climb_eks.OUT_EC2_ALB: fleet.endpoint})
+            outputs.update(template_versions(fleet))
     else:
         if cfg.phase == 1 or cfg.climb.keep_single_host:
             # Phase 1's VM; in phase 2 with climb.keepSingleHost the same resource (same URN, the same
@@ -203,6 +205,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                 origin_verify=None if cfg.climb.keep_alb_open else verify,
                                 serve_direct_clients=cfg.climb.keep_alb_open)
             specs += fleet_alarms(fleet, stack)
+            outputs.update(template_versions(fleet))
             outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
             outputs[climb.OUT_FLEET_SERVED] = fleet.served
             if cfg.phase == 5:
@@ -333,6 +336,15 @@ def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Lit
         scope=scope, name=f"{prefix}-edge-{kind}", rate_limit_per_minute=e.rate_limit_per_minute,
         managed_rule_groups=e.managed_rule_groups, blocked_alarm_percent=e.blocked_alarm_percent, tags=tags,
         alarm_topic_arn=topic, alarm_email=cfg.alarms.email, region=cfg.region, associate_arn=protect), opts=opts)
+
+
+def template_versions(fleet: Fleet) -> dict[str, Any]:
+    """The launch template versions this `up` wrote, which its instance refresh rolls the hosts onto
+    (not awaited): the next `up` that removes an old path wants them confirmed (climb.refreshedTemplates)."""
+    out: dict[str, Any] = {climb.OUT_WORKER_TEMPLATE: fleet.worker_template.latest_version}
+    if fleet.app_template is not None:
+        out[climb.OUT_APP_TEMPLATE] = fleet.app_template.latest_version
+    return out
 
 
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,

@@ -12,6 +12,10 @@ itself), so it can refuse, naming the key, a step whose new path has not served 
   previous `up` created the PgBouncer group with healthy NLB targets
   (`wait_for_elb_capacity`); the direct app -> RDS rules stay until the `up` after the move.
 - the step backs 2 -> 1 and 3 -> 2 go through the same intermediate states in reverse.
+- after a rolling change (the hosts' launch templates changed, their instance refresh started and
+  not awaited): the `up` that removes the old path (2 -> 3 step 3: the direct app -> RDS rules;
+  3 -> 4 step 3: cluster mode `enabled`, which ends the primary endpoint) only once
+  `climb.refreshedTemplates` confirms the template versions that `up` recorded.
 
 Pure functions over plain values: the tests call them directly and through the program.
 """
@@ -33,8 +37,15 @@ OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once it
 OUT_AMI = "hostsAmi"  # the AMI every EC2 host was launched from
 OUT_CDN = "cdnDistributionArn"  # the CloudFront distribution, once created
 OUT_ALB_OPEN = "albOpen"  # phase 5: the load balancer still served direct clients (climb.keepAlbOpen)
+# Rolling changes: the launch template versions the last `up` wrote (its instance refresh rolls the
+# hosts onto them, not awaited by `pulumi up`), and what that `up` kept of the old path.
+OUT_APP_TEMPLATE = "appTemplateVersion"  # the app group's launch template (ALB mode; nginx mode has none)
+OUT_WORKER_TEMPLATE = "workerTemplateVersion"  # the worker group's launch template
+OUT_DIRECT_DB_RULES = "directDbRules"  # the direct app/workers -> RDS rules stayed beside PgBouncer's
+OUT_REDIS_MODE = "redisClusterMode"  # the Redis group's cluster mode
+REFRESH_KEYS = (OUT_APP_TEMPLATE, OUT_WORKER_TEMPLATE, OUT_DIRECT_DB_RULES, OUT_REDIS_MODE)
 PREVIOUS_KEYS = (OUT_PHASE, OUT_SINGLE_HOST, OUT_FLEET_SERVED, OUT_DB_ROUTE, OUT_PGBOUNCER_SERVED, OUT_AMI, OUT_CDN,
-                 OUT_ALB_OPEN)
+                 OUT_ALB_OPEN, *REFRESH_KEYS)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,29 @@ def previous_route(previous: Mapping[str, Any]) -> str | None:
     if phase in (None, ""):
         return None
     return "direct" if int(phase) <= 2 else "pgbouncer"
+
+
+def refreshed_templates(previous: Mapping[str, Any]) -> str | None:
+    """The `climb.refreshedTemplates` value that confirms the last `up`'s templates ("APP/WORKER",
+    `-` for nginx mode's app hosts, which are instances); None when that `up` had no groups."""
+    worker = previous.get(OUT_WORKER_TEMPLATE)
+    if worker in (None, ""):
+        return None
+    app = previous.get(OUT_APP_TEMPLATE)
+    return f"{'-' if app in (None, '') else int(app)}/{int(worker)}"
+
+
+def _unrefreshed(cfg: StackConfig, previous: Mapping[str, Any], removes: str) -> list[str]:
+    expected = refreshed_templates(previous)
+    got = cfg.climb.refreshed_templates
+    if expected is None or got == expected:
+        return []
+    return [
+        f"{key('climb.refreshedTemplates')}: this `pulumi up` removes {removes}; the last `pulumi up` wrote the app/"
+        f"worker launch templates {expected} (outputs {OUT_APP_TEMPLATE}/{OUT_WORKER_TEMPLATE}) and only started "
+        "their instance refresh; once `aws autoscaling describe-instance-refreshes --auto-scaling-group-name "
+        "<group>` says Successful for the app and worker groups, set this key to the versions they rolled onto "
+        f"(got {got!r}); allowed now: {expected!r}"]
 
 
 def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
@@ -102,6 +136,13 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
             f"{key('phase')}: the app reaches RDS through PgBouncer, which phase {cfg.phase} removes; first "
             f"`pulumi up` at phase 3 with {key('climb.appDatabaseRoute')}: direct (the app moves back to RDS "
             "while PgBouncer still serves), then this phase; allowed now: 3")
+    # The old path goes only once every host runs the templates the last `up` wrote.
+    if previous.get(OUT_DIRECT_DB_RULES) and cfg.app_database_route == "pgbouncer":
+        out += _unrefreshed(cfg, previous, "the direct app/workers -> RDS rules, which hosts not yet replaced "
+                                           "still connect through")
+    if previous.get(OUT_REDIS_MODE) == "compatible" and cfg.redis.cluster_mode == "enabled":
+        out += _unrefreshed(cfg, previous, "Redis's primary endpoint (cluster mode enabled), which hosts not yet "
+                                           "replaced still use")
     return out
 
 

@@ -369,6 +369,19 @@ class ClimbConfig(Section):
         None, description="With app.certificateArn: the load balancer hostname cdn.originDomain now points at, as the "
                           "last `up` output it (ingressHostname on the way to 6, ec2AlbHostname on the way back); "
                           "the EC2 tier (or EKS) goes only when it matches.")
+    refreshed_templates: CliText | None = Field(
+        None, description="APP/WORKER (e.g. 3/2; `-` for nginx mode's app): the app and worker launch template "
+                          "versions the last `up` output (appTemplateVersion, workerTemplateVersion), set once `aws "
+                          "autoscaling describe-instance-refreshes` says Successful for both groups. Required by "
+                          "the `up`s that remove an old path after a rolling change: the direct app -> RDS rules "
+                          "(2 -> 3 step 3) and cluster mode enabled (3 -> 4 step 3).")
+
+    @field_validator("refreshed_templates")
+    @classmethod
+    def _refreshed(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(-|[1-9][0-9]*)/[1-9][0-9]*", v):
+            raise ValueError(f"{v!r} is not APP/WORKER launch template versions; allowed: e.g. 3/2, -/2")
+        return v
 
     @field_validator("origin_domain_target")
     @classmethod

@@ -163,8 +163,11 @@ def test_climb_2_to_3_app_moves_to_pgbouncer_only_after_it_served_and_direct_rul
         assert pgb.urn in waits_for(second, one(second, TEMPLATE, template)), template
     assert direct_rules <= db_ingress(second)
 
-    # Up 3: every host got the PgBouncer route in the previous `up`: only PgBouncer reaches RDS.
-    third = up("phase2", second, phase=3)
+    # Up 3: every host got the PgBouncer route in the previous `up`: only PgBouncer reaches RDS, once
+    # the operator confirmed that the refresh onto the templates that `up` wrote (started, not
+    # awaited) finished: refused without the confirmation.
+    assert "scaleladder:climb.refreshedTemplates" in refused("phase2", second, phase=3)
+    third = up("phase2", second, phase=3, climb={"refreshedTemplates": refreshed(second)})
     assert db_ingress(third) == {"db-from-pgbouncer-5432"}
 
     # Step back 3 -> 2 straight from PgBouncer is refused (PgBouncer would go while hosts use it);
@@ -193,6 +196,13 @@ def test_climb_3_to_4_app_takes_the_cluster_protocol_in_compatible_mode():
         assert (env["REDIS_HOST"], env["REDIS_CLUSTER"]) == (group.state["configurationEndpointAddress"], "true")
         # The hosts learn the endpoint from the group, so they roll only after the mode change.
         assert group.urn in waits_for(compatible, one(compatible, TEMPLATE, template))
+
+    # Step 3, `enabled`, ends the primary endpoint: only once the refresh that moved the hosts onto
+    # the configuration endpoint is confirmed.
+    enabled = {"clusterMode": "enabled", "shards": 1}
+    assert "scaleladder:climb.refreshedTemplates" in refused("phase3", compatible, phase=4, redis=enabled)
+    done = up("phase3", compatible, phase=4, redis=enabled, climb={"refreshedTemplates": refreshed(compatible)})
+    assert one(done, REDIS, "redis").inputs["clusterMode"] == "enabled"
 
 
 # --- 4 -> 5 and back --------------------------------------------------------------------------
@@ -231,6 +241,40 @@ def test_climb_4_to_5_cloudfront_points_at_the_load_balancer_that_already_serves
 
 # --- rolling changes --------------------------------------------------------------------------
 
+def refreshed(p: engine.Plan) -> str:
+    """The climb.refreshedTemplates value confirming the refresh onto the templates `p` wrote."""
+    return f"{p.outputs[climb.OUT_APP_TEMPLATE]}/{p.outputs[climb.OUT_WORKER_TEMPLATE]}"
+
+
+@pytest.mark.parametrize("confirmed", [None, "3/2", "4/2", "-/3"])
+def test_an_old_path_goes_only_with_the_last_ups_template_versions_confirmed(confirmed):
+    # The last `up` wrote app template 4 and worker template 3 (its refresh started, not awaited);
+    # a confirmation from an earlier refresh, or none, is refused naming the key and the value.
+    moved = {climb.OUT_PHASE: 3, climb.OUT_DB_ROUTE: "pgbouncer", climb.OUT_PGBOUNCER_SERVED: "scaleladder-pgb",
+             climb.OUT_FLEET_SERVED: "scaleladder-app", climb.OUT_DIRECT_DB_RULES: True, climb.OUT_REDIS_MODE: "disabled",
+             climb.OUT_APP_TEMPLATE: 4, climb.OUT_WORKER_TEMPLATE: 3}
+    cluster = {**moved, climb.OUT_PHASE: 4, climb.OUT_DIRECT_DB_RULES: False, climb.OUT_REDIS_MODE: "compatible"}
+    settings = {"climb": {"refreshedTemplates": confirmed}} if confirmed else {}
+    rules = engine.validate_stack(stack_values("phase3", **settings))
+    mode = engine.validate_stack(stack_values("phase3", phase=4, redis={"clusterMode": "enabled", "shards": 1},
+                                              **settings))
+    for cfg, previous in ((rules, moved), (mode, cluster)):
+        found = "\n".join(climb.problems(cfg, previous))
+        assert "scaleladder:climb.refreshedTemplates" in found and "allowed now: '4/3'" in found
+        assert f"got {confirmed!r}" in found
+    ok = {"climb": {"refreshedTemplates": "4/3"}}
+    assert climb.problems(engine.validate_stack(stack_values("phase3", **ok)), moved) == []
+    assert climb.problems(engine.validate_stack(stack_values(
+        "phase3", phase=4, redis={"clusterMode": "enabled", "shards": 1}, **ok)), cluster) == []
+    # nginx mode's app hosts are instances (Pulumi replaces them): only the worker template counts.
+    nginx = {**moved, climb.OUT_APP_TEMPLATE: None}
+    assert climb.problems(engine.validate_stack(stack_values("phase3", climb={"refreshedTemplates": "-/3"})),
+                          nginx) == []
+    # Steps that keep the old path (the move itself; the step back to the direct route) need none.
+    back = engine.validate_stack(stack_values("phase3", climb={"appDatabaseRoute": "direct"}))
+    assert climb.problems(back, moved) == []
+    assert climb.problems(rules, {**moved, climb.OUT_DIRECT_DB_RULES: False}) == []
+
 def test_every_group_launches_before_it_terminates_and_pgbouncer_drains():
     p = plan("phase3")
     for group in p.of_type(GROUP):
@@ -266,6 +310,7 @@ def test_a_new_canonical_ami_rolls_the_fleet_only_when_the_stack_asks():
     ({"climb": {"keepSingleHost": True}}, "scaleladder:climb.keepSingleHost"),
     ({"climb": {"appDatabaseRoute": "pgbouncer"}}, "scaleladder:climb.appDatabaseRoute"),
     ({"hosts": {"ami": "ubuntu-24.04"}}, "scaleladder:hosts.ami"),
+    ({"climb": {"refreshedTemplates": "latest"}}, "scaleladder:climb.refreshedTemplates"),
 ])
 def test_climb_settings_outside_their_phase_are_refused_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:

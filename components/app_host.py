@@ -121,7 +121,18 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
     `public`: the host sits in a public subnet (no NAT) behind an Elastic IP. The EIP can only
     be associated once the instance is running, while cloud-init's snap and apt steps may
     already be reaching the internet; the public subnets do not map public IPs on launch, so
-    the host gets one at launch (released by AWS when the EIP is associated, never billed twice)."""
+    the host gets one at launch (released by AWS when the EIP is associated, never billed twice).
+
+    User data is read at creation only (`ignore_changes` on `userDataBase64`). These hosts belong
+    to no Auto Scaling group (phase 1's VM, nginx mode's app hosts and LB host), so replacing one
+    is an outage: the EIP or the nginx upstream moves to a host still booting. What their user
+    data carries (nginx's rate limit and trusted proxies, endpoints, STATIC_URL, log group) is
+    applied to the running hosts by Ansible (`ansible/configure.yml`, `deploy.yml`,
+    `refresh-credentials.yml`), and `ladder diff` reports the ignored drift. A new host (first
+    `up`) gets the current user data; the engine substitutes the recorded value of an ignored
+    input in every later update and replacement (pulumi/pulumi#2657: "used for Create, but ...
+    ignored for purposes of updates"), so a host replaced for another reason boots the recorded
+    user data and is brought up to date by `configure.yml`."""
     return aws.ec2.Instance(
         name, ami=ami, instance_type=instance_type, subnet_id=subnet_id, vpc_security_group_ids=[security_group_id],
         iam_instance_profile=instance_profile,
@@ -129,16 +140,18 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
         # and passed via this argument"); cloud-init uncompresses it.
         user_data_base64=pulumi.Output.from_input(user_data).apply(userdata.encode),
         associate_public_ip_address=True if public else None,
-        # Hosts hold no state (data lives in RDS and Redis): new user data means a fresh host
-        # (applies to user_data_base64 as to user_data: provider docs of user_data_replace_on_change).
+        # Kept as deployed (existing stacks see no change of this flag); with userDataBase64 in
+        # ignore_changes the provider never sees a user-data diff, so it never replaces the host.
         user_data_replace_on_change=True,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                              http_put_response_hop_limit=1),
         root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_type="gp3", volume_size=ROOT_GB, encrypted=True,
                                                               delete_on_termination=True),
         monitoring=True, tags=tagged(tags, Name=name),
-        # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up.
-        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"], depends_on=list(depends_on)))
+        # A newer AMI is picked up deliberately (`pulumi up --replace`), not on every up; user-data
+        # changes reach these hosts through Ansible, never through a replacement (docstring).
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["ami", "userDataBase64"],
+                                    depends_on=list(depends_on)))
 
 
 def host_template(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,

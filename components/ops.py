@@ -46,7 +46,7 @@ def image_parameter_name(prefix: str) -> str:
 
 def image_from_parameter(phase: int, load_balancer: str, keep_single_host: bool = False) -> bool:
     """Hosts no Auto Scaling group rolls (phase 1's VM, also while a 1->2 climb keeps it:
-    `climb.keepSingleHost`; nginx mode's fixed app hosts in phases 2-5) read the app image from
+    `climb.keepSingleHost`; nginx mode's fixed app hosts, phase 2 only: ladder.config) read the app image from
     the SSM parameter at boot, so ansible/deploy.yml rolls a new image onto them in place; an
     Auto Scaling group rolls itself on a new launch template."""
     return phase == 1 or keep_single_host or (phase <= 5 and load_balancer == "nginx")

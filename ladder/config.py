@@ -595,12 +595,19 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
                 f"{db.instance_class} ({limit}); lower the pool or choose a larger class"
             )
 
-    if cfg.phase == 5 and cfg.load_balancer == "nginx":
-        # The app hosts learn STATIC_URL from the distribution, whose origin is the nginx host,
-        # whose upstreams are the app hosts: a cycle no `pulumi up` can order (the plan hangs).
-        problems.append(f"{key('loadBalancer')}: phase 5 puts CloudFront in front of the load balancer and hands its "
-                        "URL to the app hosts, which the nginx load balancer's config is built from; allowed in "
-                        "phase 5: alb (nginx serves phases 2-4)")
+    if cfg.phase >= 3 and cfg.load_balancer == "nginx":
+        # nginx mode's app hosts are fixed instances outside any Auto Scaling group, each climb
+        # from phase 2 rewrites what they boot with (3: the route to PgBouncer, 4: Redis cluster
+        # mode, 5: CloudFront's STATIC_URL, from the distribution whose origin is the nginx host
+        # built from the app hosts: a cycle). Replacing them would swap every app host and then
+        # the LB host at once (review aws finding 6); with their user data ignored (app_host.py
+        # host_instance) they would keep the old route while its firewall rules go. The ALB's
+        # groups roll one batch at a time instead.
+        problems.append(f"{key('loadBalancer')}: nginx serves phase 2 only (got phase {cfg.phase}): its app hosts "
+                        "are fixed instances, and every later phase changes what they boot with (PgBouncer, Redis "
+                        "cluster mode, CloudFront), which no `pulumi up` can roll one host at a time; allowed in "
+                        f"phase {cfg.phase}: alb. To climb, set loadBalancer: alb in phase 2 first (its own `up`: the "
+                        "ALB and its groups replace the nginx hosts; then point DNS at the ALB), then climb")
     cert = cfg.app.certificate_arn
     if cert and cert.split(":")[3] != region:
         problems.append(f"{key('app.certificateArn')}: the certificate is in {cert.split(':')[3]}, the load balancer in "

@@ -96,6 +96,15 @@ REPLACE_FORCING = {**NON_STATEFUL_REPLACE_FORCING, **STATEFUL_REPLACE_FORCING}
 CONDITIONAL_REPLACE_FORCING = {
     "aws:ec2/instance:Instance": {"userData": "userDataReplaceOnChange", "userDataBase64": "userDataReplaceOnChange"},
 }
+# Changed inputs a resource's ignoreChanges keeps `pulumi up` from applying, which something else
+# applies instead: `ladder diff` names them so the drift is not silent (components/app_host.py
+# host_instance: hosts outside Auto Scaling groups never take new user data from an `up`).
+APPLIED_ELSEWHERE = {
+    ("aws:ec2/instance:Instance", "userDataBase64"):
+        "user data not applied by `pulumi up` (ignoreChanges: a host outside an Auto Scaling group is never "
+        "replaced for it); Ansible applies it to the running host: ansible/configure.yml (nginx, endpoints), "
+        "deploy.yml (the image), refresh-credentials.yml (app.env)",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +229,16 @@ class Finding:
 
 
 @dataclass
+class Held:
+    """A changed input `pulumi up` ignores (ignoreChanges) and who applies it instead."""
+
+    name: str
+    type: str
+    input: str
+    note: str
+
+
+@dataclass
 class Diff:
     a: dict[str, Any]
     b: dict[str, Any]
@@ -227,6 +246,7 @@ class Diff:
     findings: list[Finding]
     unchanged: int
     refusals: list[Refusal] = field(default_factory=list)  # changes AWS cannot apply in place (ladder/inplace.py)
+    held: list[Held] = field(default_factory=list)  # ignored changes applied outside `pulumi up` (APPLIED_ELSEWHERE)
 
     def of(self, action: str) -> list[ResourceDiff]:
         return [r for r in self.resources if r.action == action]
@@ -246,7 +266,7 @@ class Diff:
 
     def to_json(self) -> dict[str, Any]:
         return {"a": _describe(self.a), "b": _describe(self.b), "summary": self.summary(),
-                "refusals": [asdict(r) for r in self.refusals],
+                "refusals": [asdict(r) for r in self.refusals], "held": [asdict(h) for h in self.held],
                 "stateful": [asdict(f) for f in self.findings], "resources": [asdict(r) for r in self.resources]}
 
 
@@ -309,7 +329,9 @@ _OPTIONS = ("protect", "retainOnDelete", "ignoreChanges", "replaceOnChanges", "d
             "additionalSecretOutputs", "provider")  # dependsOn follows the inputs: not compared
 
 
-def _compare_one(old: dict[str, Any], new: dict[str, Any]) -> ResourceDiff | None:
+def _compare_one(old: dict[str, Any], new: dict[str, Any]) -> ResourceDiff:
+    """The resource's changes; `changes` and `option_changes` both empty when nothing but ignored
+    inputs (`ignored`) differ."""
     ignore = (new.get("options") or {}).get("ignoreChanges") or []
     forcing = _forcing(new) | _forcing(old) | inplace.conditional_replace_inputs(
         new["type"], old.get("inputs") or {}, new.get("inputs") or {})
@@ -323,8 +345,6 @@ def _compare_one(old: dict[str, Any], new: dict[str, Any]) -> ResourceDiff | Non
     old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
     diff.option_changes = [Change(k, old_opts.get(k), new_opts.get(k)) for k in _OPTIONS
                            if old_opts.get(k) != new_opts.get(k)]
-    if not diff.changes and not diff.option_changes:
-        return None
     if any(c.forces_replace for c in diff.changes):
         diff.action = "replace"
     return diff
@@ -353,6 +373,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Diff:
     new = {r["urn"]: r for r in b.get("resources") or []}
     out: list[ResourceDiff] = []
     unchanged = 0
+    held: list[Held] = []
     for urn in sorted(set(old) | set(new)):
         if urn not in old:
             r = new[urn]
@@ -360,11 +381,15 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Diff:
         elif urn not in new:
             r = old[urn]
             out.append(ResourceDiff(urn, r["type"], r["name"], "remove", is_stateful(r)))
-        elif (d := _compare_one(old[urn], new[urn])) is not None:
-            out.append(d)
         else:
-            unchanged += 1
-    return Diff(a, b, out, _findings(out, old, new), unchanged, inplace.plan_refusals(a, b))
+            d = _compare_one(old[urn], new[urn])
+            held += [Held(d.name, d.type, path, APPLIED_ELSEWHERE[(d.type, _top(path))]) for path in d.ignored
+                     if (d.type, _top(path)) in APPLIED_ELSEWHERE]
+            if d.changes or d.option_changes:
+                out.append(d)
+            else:
+                unchanged += 1
+    return Diff(a, b, out, _findings(out, old, new), unchanged, inplace.plan_refusals(a, b), held)
 
 
 def _findings(diffs: list[ResourceDiff], old: dict[str, Any], new: dict[str, Any]) -> list[Finding]:
@@ -470,6 +495,9 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
         blocks.append(f"> [!WARNING]\n> Stateful resources leaving management or protection:\n{items}")
     if not losses and not warnings and not diff.refusals:
         blocks.append("No stateful resource is replaced or deleted, and AWS can apply every change in place.")
+    if diff.held:
+        items = "\n".join(f"> - **{_cell(h.name)}** `{h.type}` `{_cell(h.input)}`: {_cell(h.note)}" for h in diff.held)
+        blocks.append(f"> [!NOTE]\n> **Changed, but not applied by `pulumi up`: {len(diff.held)} input(s).**\n{items}")
     blocks.append(f"**{summary_line(diff)}**")
     common = common_changes(diff)
     if common:
@@ -524,6 +552,9 @@ def print_rich(diff: Diff, console: Console) -> None:
         head = "STATEFUL RESOURCE LOST" if f.kind == "loss" else "stateful resource warning"
         console.print(Panel(f"{escape(f.name)} [dim]{escape(f.type)}[/]\n{escape(f.reason)}",
                             title=head, border_style=style, title_align="left"))
+    for h in diff.held:
+        console.print(Panel(f"{escape(h.name)} [dim]{escape(h.type)}[/]\n{escape(h.input)}: {escape(h.note)}",
+                            title="changed, not applied by pulumi up", border_style="cyan", title_align="left"))
     console.print(f"[bold]{summary_line(diff)}[/]")
     common = common_changes(diff)
     if common:

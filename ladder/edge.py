@@ -7,8 +7,8 @@ it depends on what faces the clients:
 | phase | clients reach | enforcer |
 |---|---|---|
 | 1 | nginx on the VM (Elastic IP) | nginx `limit_req` (AWS WAF cannot sit in front of an EC2 address) |
-| 2-4, `loadBalancer: alb` | the ALB | AWS WAF web ACL (REGIONAL) associated with the ALB |
-| 2-4, `loadBalancer: nginx` | the nginx load balancer host | nginx `limit_req` |
+| 2-4, `loadBalancer: alb` (the only choice from phase 3) | the ALB | AWS WAF web ACL (REGIONAL) associated with the ALB |
+| 2, `loadBalancer: nginx` | the nginx load balancer host | nginx `limit_req` |
 | 5-6 | CloudFront | AWS WAF web ACL (CLOUDFRONT scope, created in us-east-1) on the distribution |
 | 5, first `up` with `climb.keepAlbOpen` | CloudFront, and the ALB for clients whose DNS still points there | both web ACLs |
 

@@ -131,13 +131,42 @@ def test_ignore_changes_hides_a_change():
     assert compare(a, b).resources == []
 
 
-def test_user_data_replaces_the_vm_when_it_says_so():
+def test_user_data_replaces_an_instance_when_it_says_so_and_nothing_ignores_it():
     a = plan("phase1")
+    for vm in (first(a, "aws:ec2/instance:Instance"),):
+        vm["options"]["ignoreChanges"] = ["ami"]
     b = copy.deepcopy(a)
     vm = first(b, "aws:ec2/instance:Instance")
     vm["inputs"]["userDataBase64"] = userdata.encode(userdata.decode(vm["inputs"]["userDataBase64"]) + "\n# changed")
     (change,) = compare(a, b).resources
     assert change.action == ("replace" if vm["inputs"].get("userDataReplaceOnChange") else "update")
+
+
+# Settings ansible/configure.yml applies to running hosts (nginx's rate limit and burst), on the
+# hosts outside Auto Scaling groups: phase 1's VM, nginx mode's app hosts and LB host.
+CONFIGURE_OWNED = [("phase1", {}, {"edge": {"rateLimitPerMinute": 300}}),
+                   ("phase1", {}, {"edge": {"burst": 7}}),
+                   ("phase2", {"loadBalancer": "nginx"}, {"edge": {"rateLimitPerMinute": 300}})]
+
+
+@pytest.mark.parametrize("stack,base,change", CONFIGURE_OWNED)
+def test_a_configure_owned_setting_never_replaces_a_host_outside_a_group(tmp_path, capsys, stack, base, change):
+    """Review aws finding 5: the `up` after configure.yml must not replace the VM (its EIP would move
+    to a booting host). The user data differs, `pulumi up` ignores it, and `ladder diff` says so."""
+    from tests.unit.plans import plan as plan_of
+
+    a, b = plan_of(stack, **base).to_json(), plan_of(stack, **base, **change).to_json()
+    ec2 = "aws:ec2/instance:Instance"
+    before = {r["name"]: r["inputs"]["userDataBase64"] for r in a["resources"] if r["type"] == ec2}
+    assert before
+    changed = {r["name"] for r in b["resources"] if r["type"] == ec2 and r["inputs"]["userDataBase64"] != before[r["name"]]}
+    assert changed, "the setting must reach some host's user data, or this test proves nothing"
+    d = compare(a, b)
+    assert [r.name for r in d.of("replace") if r.type == "aws:ec2/instance:Instance"] == []
+    assert {h.name for h in d.held if h.input == "userDataBase64"} == changed
+    assert run_diff(tmp_path, a, b, "--markdown") == 0
+    out = capsys.readouterr().out
+    assert "not applied by `pulumi up`" in out and "ansible/configure.yml" in out
 
 
 def test_a_read_replica_is_not_stateful():

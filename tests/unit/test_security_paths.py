@@ -58,7 +58,7 @@ def test_eks_nodes_keep_pods_off_the_node_role():
     assert nodes.inputs["launchTemplate"]["id"] == template.id
 
 
-@pytest.mark.parametrize("stack,overrides", [("phase1", {}), ("phase2", {}), ("phase3", {"loadBalancer": "nginx"})])
+@pytest.mark.parametrize("stack,overrides", [("phase1", {}), ("phase2", {}), ("phase2", {"loadBalancer": "nginx"})])
 def test_ec2_hosts_keep_containers_off_the_instance_role(stack, overrides):
     """Instances (phase 1's VM, nginx mode's hosts) and launch templates (the groups): IMDSv2, hop limit 1."""
     p = plan(stack, **overrides)
@@ -209,7 +209,7 @@ def _policy(p: engine.Plan, name: str) -> list[dict[str, Any]]:
 
 
 def test_the_nginx_lb_host_cannot_read_any_secret():
-    p = plan("phase3", loadBalancer="nginx")
+    p = plan("phase2", loadBalancer="nginx")
     lb = p.one("aws:ec2/instance:Instance", "fleet-nginx-lb")
     profile = p.one("aws:iam/instanceProfile:InstanceProfile", "lb-host-profile")
     assert lb.inputs["iamInstanceProfile"] == profile.state["name"]

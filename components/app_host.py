@@ -125,10 +125,11 @@ def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str],
 
     User data is read at creation only (`ignore_changes` on `userDataBase64`). These hosts belong
     to no Auto Scaling group (phase 1's VM, nginx mode's app hosts and LB host), so replacing one
-    is an outage: the EIP or the nginx upstream moves to a host still booting. What their user
-    data carries (nginx's rate limit and trusted proxies, endpoints, STATIC_URL, log group) is
-    applied to the running hosts by Ansible (`ansible/configure.yml`, `deploy.yml`,
-    `refresh-credentials.yml`), and `ladder diff` reports the ignored drift. A new host (first
+    is an outage: the EIP or the nginx upstream moves to a host still booting. Ansible applies
+    the settings it owns to the running hosts (`ansible/configure.yml`: nginx's rate limit,
+    trusted proxies, the LB's upstreams; `deploy.yml`: the image; `refresh-credentials.yml`:
+    credentials); the rest of the user data (endpoints, STATIC_URL, boot scripts) reaches only a
+    new host. `ladder diff` reports the ignored drift. A new host (first
     `up`) gets the current user data; the engine substitutes the recorded value of an ignored
     input in every later update and replacement (pulumi/pulumi#2657: "used for Create, but ...
     ignored for purposes of updates"), so a host replaced for another reason boots the recorded

@@ -102,8 +102,9 @@ CONDITIONAL_REPLACE_FORCING = {
 APPLIED_ELSEWHERE = {
     ("aws:ec2/instance:Instance", "userDataBase64"):
         "user data not applied by `pulumi up` (ignoreChanges: a host outside an Auto Scaling group is never "
-        "replaced for it); Ansible applies it to the running host: ansible/configure.yml (nginx, endpoints), "
-        "deploy.yml (the image), refresh-credentials.yml (app.env)",
+        "replaced for it); Ansible applies what it owns to the running host: ansible/configure.yml (nginx: rate "
+        "limit, trusted proxies, the LB's upstreams), deploy.yml (the image), refresh-credentials.yml (credentials); "
+        "anything else in the user data (endpoints, STATIC_URL, boot scripts) reaches only a new host",
 }
 
 

@@ -1,23 +1,27 @@
-"""`python -m ladder review --base REV`: one PR comment body per preset stack.
+"""`python -m ladder review --base REV`: the PR review comment, one summary for every stack.
 
-Each body compares the stack at `REV` (planned from that revision's tree) with the working
-tree: changes AWS cannot apply in place and stateful-resource warnings first, then the
-cost delta per component, then the resource diff. Bodies carry an HTML marker,
-`<!-- scaleladder-review:STACK -->`, that the workflow uses to edit the stack's comment in
-place. A body longer than GitHub's 65,536 characters is split into parts between whole
-markdown blocks; every part keeps the marker and adds `<!-- scaleladder-review-part:N/TOTAL -->`.
+Each stack at `REV` (planned from that revision's tree) is compared with the working tree;
+`review_comment.render` turns the results into the comment bodies (a summary row per stack
+that changes, per-stack detail collapsed under it), which `--out DIR` writes for
+`.github/scripts/review-comments.js` to post.
 
 Exit codes (`exit_code`), after writing every body: 2 when a stack does not plan on the
 branch or at the base (a stack whose file does not exist at the base is new on the branch,
 not an error; an unknown `--base` fails every stack); else 3 when a change cannot be
-applied in place (ladder/inplace.py) or loses a stateful resource, unless
-`--allow-destroy`; else 0.
+applied in place (ladder/inplace.py: always, `--allow-destroy` does not accept it, the
+program itself refuses it at `pulumi up`) or loses a stateful resource (unless
+`--allow-destroy`); else 4 when the policy pack (policy/rules.py) finds a mandatory
+violation on the branch that the base does not have (every mandatory violation when the
+stack is new or the base's pack cannot be run); else 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,14 +29,21 @@ from typing import Any, Literal
 
 from . import engine, review_comment
 from .cli import COMMANDS
-from .cost import delta, delta_markdown, equal_load, price_plan
-from .diff import EXIT_STATEFUL_LOSS, Diff, PlanUnavailable, StackMissing, compare, load, markdown_blocks, plans_at
+from .diff import (
+    EXIT_STATEFUL_LOSS,
+    Diff,
+    PlanUnavailable,
+    StackMissing,
+    _revision_tree,
+    _stack_file,
+    compare,
+    load,
+    plans_at,
+)
+from .policy import Violation
 
-GITHUB_LIMIT = 65_536
-MARKER = "<!-- scaleladder-review:{stack} -->"
-PART = "<!-- scaleladder-review-part:{n}/{total} -->"
-_HEAD_ROOM = 400  # marker, part marker and the "(part n/m)" heading
 EXIT_PLAN_FAILED = 2  # a stack does not plan on the branch, or its base cannot be planned
+EXIT_POLICY = 4  # a mandatory policy violation new against the base
 
 Status = Literal["ok", "new", "head-error", "base-error"]
 
@@ -57,14 +68,50 @@ class StackResult:
     notes: list[str] = field(default_factory=list)
 
 
-def exit_code(results: list[StackResult], allow_destroy: bool = False) -> int:
-    """2 when any stack does not plan (branch or base), else 3 when any change loses a stateful
-    resource or cannot be applied in place (unless `allow_destroy`), else 0."""
+def exit_code(results: list[StackResult], allow_destroy: bool = False,
+              blocking: Mapping[str, Sequence[Violation]] | None = None) -> int:
+    """2 when any stack does not plan (branch or base), else 3 when any change cannot be applied
+    in place (always) or loses a stateful resource (unless `allow_destroy`), else 4 when
+    `blocking` (`new_mandatory`) holds a violation, else 0."""
     if any(r.status in ("head-error", "base-error") for r in results):
         return EXIT_PLAN_FAILED
-    if not allow_destroy and any(r.diff and (r.diff.losses or r.diff.refusals) for r in results):
+    if any(r.diff and (r.diff.refusals or (r.diff.losses and not allow_destroy)) for r in results):
         return EXIT_STATEFUL_LOSS
+    if any(blocking.values() if blocking else ()):
+        return EXIT_POLICY
     return 0
+
+
+def base_policy(stack: str, rev: str, root: Path = engine.REPO) -> list[Violation] | None:
+    """The policy pack's violations on `stack` at revision `rev` (`policy STACK --json` run in that
+    revision's tree), or None when there is nothing to compare with: no stack file there, the
+    pack or the plan fails there, or its output is not the JSON this side writes."""
+    try:
+        tree = _revision_tree(rev, str(root))
+        if not _stack_file(stack, Path(tree)).is_file():
+            return None
+        proc = subprocess.run([sys.executable, "-m", "ladder", "policy", stack, "--json"], cwd=tree,
+                              capture_output=True, text=True, timeout=600)
+        return [Violation(**v) for v in json.loads(proc.stdout)[stack]]  # exit 1 on a violation is expected
+    except Exception:  # noqa: BLE001 - no base to compare with: every mandatory violation counts
+        return None
+
+
+def new_mandatory(results: Sequence[StackResult], policy: Mapping[str, Sequence[Violation]],
+                  base_of: Callable[[str, str], list[Violation] | None] | None = None) -> dict[str, list[Violation]]:
+    """Per stack, the branch's mandatory violations that the base does not have (matched by rule,
+    resource type and name, so stack-neutral); all of them for a stack new on the branch or when
+    the base's pack cannot be run. The base is only run for stacks with a mandatory violation."""
+    base_of = base_of or base_policy
+    out: dict[str, list[Violation]] = {}
+    for r in results:
+        found = [v for v in policy.get(r.stack) or () if v.level == "mandatory"]
+        if not found:
+            continue
+        base = None if r.status == "new" else base_of(r.stack, r.base_rev)
+        known = {(v.rule, v.type, v.name) for v in base or () if v.level == "mandatory"}
+        out[r.stack] = [v for v in found if (v.rule, v.type, v.name) not in known]
+    return out
 
 
 def empty_plan(like: dict[str, Any], stack: str) -> dict[str, Any]:
@@ -99,95 +146,6 @@ def review_stack(stack: str, base_rev: str, base: dict[str, Any] | BaseException
     return StackResult(stack, "ok", compare(base, head), base, head, None, base_rev)
 
 
-def quote(text: str) -> str:
-    """`text` inside a Markdown alert: every line quoted, in a fenced block (nothing breaks out)."""
-    body = str(text).replace("```", "'''")
-    return "\n".join(f"> {line}" if line else ">" for line in ["```text", *body.splitlines(), "```"])
-
-
-def result_blocks(result: StackResult, preview_url: str | None = None) -> list[str]:
-    """The markdown blocks of one stack's comment (without markers)."""
-    stack, base_rev = result.stack, result.base_rev
-    title = f"## scaleladder review: `{stack}`"
-    if result.status == "head-error":
-        return [title, f"> [!CAUTION]\n> `{stack}` does not plan on this branch (the review fails, exit "
-                       f"{EXIT_PLAN_FAILED}):\n{quote(result.error or '')}"]
-    if result.status == "base-error":
-        return [title, f"> [!CAUTION]\n> `{stack}` cannot be planned at the base `{base_rev}`, so this review cannot "
-                       f"say what the branch changes (the review fails, exit {EXIT_PLAN_FAILED}):\n"
-                       f"{quote(result.error or '')}"]
-    diff = result.diff
-    assert diff is not None and result.base_plan is not None and result.head_plan is not None
-    blocks = markdown_blocks(diff, heading="###")
-    try:
-        # both at the same load (the higher phase's target): a phase change shows what the climb costs
-        users, messages = equal_load(result.base_plan, result.head_plan)
-        change = delta(*(price_plan(p, users=users, messages_per_day=messages)
-                         for p in (result.base_plan, result.head_plan)))
-        cost = [delta_markdown(change, heading="###")]
-        cost_line = f"cost {change['total_delta_usd']:+,.2f} USD/month"
-    except Exception as err:  # the comment is still posted, saying why the cost is missing
-        cost = [f"> [!WARNING]\n> Cost could not be computed: {type(err).__name__}: {err}"]
-        cost_line = "cost unavailable"
-    s = diff.summary()
-    status = f"**{s['stateful_losses']} stateful loss(es)**" if s["stateful_losses"] else "no stateful loss"
-    if diff.refusals:
-        status = f"**{len(diff.refusals)} change(s) AWS cannot apply in place**; {status}"
-    summary = (f"phase {result.head_plan.get('phase')}: {s['add']} to add, {s['update']} to update, "
-               f"{s['replace']} to replace, {s['remove']} to remove; {status}; {cost_line}. "
-               f"Offline plan (Pulumi mocks), compared with `{base_rev}`.")
-    notes = list(result.notes)
-    if preview_url:
-        notes.append(f"Real `pulumi preview --diff` for this PR: [workflow run]({preview_url}).")
-    # refusals and stateful findings (the diff's alert blocks) first, then cost, then the rest of the diff
-    alerts = [b for b in blocks[1:] if b.startswith("> [!") or b.startswith("No stateful")]
-    rest = [b for b in blocks[1:] if b not in alerts]
-    return [title, summary, *notes, *alerts, *cost, blocks[0], *rest]
-
-
-def stack_blocks(stack: str, base_rev: str, base: dict[str, Any] | BaseException,
-                 head: dict[str, Any] | BaseException, preview_url: str | None = None) -> tuple[list[str], Diff | None]:
-    """The markdown blocks of one stack's comment (without markers) and its diff."""
-    result = review_stack(stack, base_rev, base, head)
-    return result_blocks(result, preview_url), result.diff
-
-
-def split(blocks: list[str], stack: str, limit: int = GITHUB_LIMIT) -> list[str]:
-    """Comment bodies under `limit` characters, each with the stack marker and its part number."""
-    budget = limit - _HEAD_ROOM
-    pieces = [p for b in blocks for p in _fit(b, budget)]
-    parts: list[list[str]] = [[]]
-    size = 0
-    for piece in pieces:
-        if parts[-1] and size + len(piece) + 2 > budget:
-            parts.append([])
-            size = 0
-        parts[-1].append(piece)
-        size += len(piece) + 2
-    bodies = []
-    for n, part in enumerate(parts, 1):
-        head = [MARKER.format(stack=stack), PART.format(n=n, total=len(parts))]
-        if n > 1:
-            head.append(f"## scaleladder review: `{stack}` (part {n}/{len(parts)})")
-        bodies.append("\n".join(head) + "\n\n" + "\n\n".join(part))
-    return bodies
-
-
-def _fit(block: str, budget: int) -> list[str]:
-    """A block cut at line boundaries (lines cut hard) so every piece fits the budget."""
-    if len(block) <= budget:
-        return [block]
-    pieces, current = [], ""
-    for line in block.splitlines():
-        if len(line) > budget:
-            line = line[: budget - 40] + " ... (line truncated)"
-        if current and len(current) + len(line) + 1 > budget:
-            pieces.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-    return pieces + [current]
-
-
 def _head_plan(stack: str) -> dict[str, Any] | BaseException:
     try:
         return load(stack)
@@ -201,7 +159,8 @@ def review(stacks: list[str], base_rev: str) -> list[StackResult]:
     return [review_stack(stack, base_rev, bases[stack], _head_plan(stack)) for stack in stacks]
 
 
-def failure_lines(results: list[StackResult], allow_destroy: bool) -> list[str]:
+def failure_lines(results: list[StackResult], allow_destroy: bool,
+                  blocking: Mapping[str, Sequence[Violation]] | None = None) -> list[str]:
     """Why `exit_code` is not 0 (or what --allow-destroy accepted), one line per stack, for stderr."""
     lines = []
     for r in results:
@@ -209,21 +168,29 @@ def failure_lines(results: list[StackResult], allow_destroy: bool) -> list[str]:
             where = "on this branch" if r.status == "head-error" else f"at the base {r.base_rev}"
             first = (r.error or "").strip().splitlines()[:1] or [""]
             lines.append(f"error: {r.stack} does not plan {where}: {first[0]}")
-        elif r.diff and (r.diff.refusals or r.diff.losses):
-            lines.append(f"{'warning' if allow_destroy else 'error'}: {r.stack}: {len(r.diff.refusals)} change(s) "
-                         f"AWS cannot apply in place, {len(r.diff.losses)} stateful loss(es)"
-                         + (" (accepted: --allow-destroy)" if allow_destroy else ""))
+            continue
+        if r.diff and r.diff.refusals:
+            lines.append(f"error: {r.stack}: {len(r.diff.refusals)} change(s) AWS cannot apply in place "
+                         "(--allow-destroy does not accept these)")
+        if r.diff and r.diff.losses:
+            lines.append(f"{'warning' if allow_destroy else 'error'}: {r.stack}: {len(r.diff.losses)} stateful "
+                         "loss(es)" + (" (accepted: --allow-destroy)" if allow_destroy else ""))
+        for v in (blocking or {}).get(r.stack) or ():
+            lines.append(f"error: {r.stack}: mandatory policy violation new against {r.base_rev}: [{v.rule}] "
+                         f"{v.type} {v.name}: {v.message}")
     return lines
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     stacks = args.stack or engine.stack_names()
     results = review(stacks, args.base)
+    policy = review_comment.policy_results(results)
+    blocking = new_mandatory(results, policy)
     # ONE summary comment for every stack (ladder/review_comment.py), posted by
     # .github/scripts/review-comments.js from DIR/manifest.json
     bodies = review_comment.render(results, base_rev=args.base, head_sha=args.head_sha or review_comment.head_commit(),
-                                   run_time=datetime.now(UTC), preview_url=args.preview_url,
-                                   policy=review_comment.policy_results(results))
+                                   run_time=datetime.now(UTC), preview_url=args.preview_url, policy=policy,
+                                   blocking=blocking, allow_destroy=args.allow_destroy)
     if args.out:
         review_comment.write(Path(args.out), bodies)
         for result in results:
@@ -231,9 +198,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         print(f"{len(bodies)} comment part(s) in {args.out}")
     else:
         print("\n".join(bodies))
-    for line in failure_lines(results, args.allow_destroy):
+    for line in failure_lines(results, args.allow_destroy, blocking):
         print(line, file=sys.stderr)
-    return exit_code(results, args.allow_destroy)
+    return exit_code(results, args.allow_destroy, blocking)
 
 
 def _review_args(p: argparse.ArgumentParser) -> None:
@@ -243,8 +210,8 @@ def _review_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-sha", help="commit the comment names as the head (default: the checked-out HEAD)")
     p.add_argument("--preview-url", help="link to a real `pulumi preview --diff` run, added to every comment")
     p.add_argument("--allow-destroy", action="store_true",
-                   help="accept intended stateful losses and changes AWS cannot apply in place (exit 0 for those; "
-                        "a stack that does not plan still fails)")
+                   help="accept intended stateful losses (exit 0 for those; a change AWS cannot apply in place, "
+                        "a stack that does not plan and a new mandatory policy violation still fail)")
 
 
 COMMANDS["review"] = ("PR comment bodies per preset stack: diff vs --base REV, cost delta, stateful warnings",

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .review import StackResult
 
 MARKER = "scaleladder-review"
+ALLOW_LABEL = "scaleladder/allow-destroy"  # the PR label the workflow turns into `review --allow-destroy`
 GITHUB_LIMIT = 65_536
 _HEAD_ROOM = 600  # part marker and the "(part n/m)" heading of follow-up parts
 _TABLE_CHUNK = 20_000  # a resource table is split into tables of at most this many characters
@@ -342,6 +343,8 @@ class _Row:
     section: list[str] = field(default_factory=list)  # blocks of the stack's <details>
     title: str = ""
     cost: StackCost | None = None
+    fails: bool = False  # `review.exit_code` fails for this stack
+    accepted: int = 0  # stateful losses accepted by --allow-destroy (the PR label)
 
 
 def _phase(result: StackResult) -> str:
@@ -376,10 +379,11 @@ def _error_row(result: StackResult) -> _Row:
     cells = [f"`{result.stack}`", _phase(result), "–", "–", "–", "–", f"**{result.status}**", "n/a", "n/a", "n/a"]
     section = [f"> [!CAUTION]\n> `{result.stack}` {what}; the review fails (exit 2) until it plans.\n"
                + _quote(result.error or "(no error text)")]
-    return _Row(result.stack, cells, section, f"{result.stack}: {result.status}")
+    return _Row(result.stack, cells, section, f"{result.stack}: {result.status}", fails=True)
 
 
-def _stack_row(result: StackResult, violations: Sequence[Violation] | None) -> _Row:
+def _stack_row(result: StackResult, violations: Sequence[Violation] | None, blocking: Sequence[Violation] = (),
+               allow_destroy: bool = False) -> _Row:
     diff = result.diff
     assert diff is not None
     s = diff.summary()
@@ -395,10 +399,14 @@ def _stack_row(result: StackResult, violations: Sequence[Violation] | None) -> _
     if refused:
         items = "\n".join(f"> - {_finding_line(f)}" for f in refused)
         blocks.append(f"> [!CAUTION]\n> **AWS cannot apply this in place: {len(refused)} change(s)** (the review "
-                      f"fails, exit 3, unless the PR carries the `scaleladder/allow-destroy` label):\n{items}")
+                      f"fails, exit 3; the `{ALLOW_LABEL}` label does not accept these, `pulumi up` would "
+                      f"refuse them):\n{items}")
     if diff.losses:
         items = "\n".join(f"> - {_finding_line(f)}" for f in diff.losses)
-        blocks.append(f"> [!CAUTION]\n> **{len(diff.losses)} stateful resource(s) would lose data:**\n{items}")
+        verdict = (f"accepted by the label {ALLOW_LABEL}" if allow_destroy else
+                   f"the review fails, exit 3, unless the PR carries the `{ALLOW_LABEL}` label")
+        blocks.append(f"> [!CAUTION]\n> **{len(diff.losses)} stateful resource(s) would lose data** ({verdict}):"
+                      f"\n{items}")
     warnings = [f for f in diff.findings if f.kind != "loss"]
     if warnings:
         items = "\n".join(f"> - {_finding_line(f)}" for f in warnings)
@@ -419,20 +427,23 @@ def _stack_row(result: StackResult, violations: Sequence[Violation] | None) -> _
                          for n, t, ks in keys)
         blocks.append("**Added resources: key inputs**\n\n| resource | type | inputs |\n|---|---|---|\n" + rows)
     if violations is not None:
-        blocks.append(_policy_block(violations))
+        blocks.append(_policy_block(violations, blocking, result.base_rev))
     blocks.append(_cost_block(cost))
     blocks += _diff_blocks(diff)
     title = (f"{result.stack}: {s['add']} to add, {s['update']} to change, {s['replace']} to replace, "
              f"{s['remove']} to remove" + (f"; {len(refused)} refused" if refused else "")
              + (f"; {s['stateful_losses']} stateful loss" if s["stateful_losses"] else ""))
-    return _Row(result.stack, cells, blocks, title, cost)
+    fails = bool(refused or blocking or (diff.losses and not allow_destroy))
+    return _Row(result.stack, cells, blocks, title, cost, fails, len(diff.losses) if allow_destroy else 0)
 
 
-def _policy_block(violations: Sequence[Violation]) -> str:
+def _policy_block(violations: Sequence[Violation], blocking: Sequence[Violation] = (), base_rev: str = "") -> str:
     if not violations:
         return "**Policy pack:** every rule passes."
     failing = [v for v in violations if v.level == "mandatory"]
-    lines = [f"**Policy pack:** {len(failing)} mandatory violation(s) (block `pulumi up`), "
+    verdict = (f"; **{len(blocking)} new against `{base_rev}`: the review fails, exit 4**" if blocking else
+               f"; every one is at `{base_rev}` too, so the review does not fail for them" if failing else "")
+    lines = [f"**Policy pack:** {len(failing)} mandatory violation(s) (block `pulumi up` with the pack){verdict}, "
              f"{len(violations) - len(failing)} advisory", "", "| rule | level | resource | message |",
              "|---|---|---|---|"]
     lines += [f"| `{v.rule}` | {'**mandatory**' if v.level == 'mandatory' else 'advisory'} | {_cell(v.name)} | "
@@ -535,8 +546,11 @@ def _sections(row: _Row, budget: int) -> list[str]:
 
 def render(results: Sequence[StackResult], *, base_rev: str, head_sha: str, run_time: datetime | str,
            preview_url: str | None = None, policy: Mapping[str, Sequence[Violation]] | None = None,
+           blocking: Mapping[str, Sequence[Violation]] | None = None, allow_destroy: bool = False,
            limit: int = GITHUB_LIMIT) -> list[str]:
-    """The PR comment bodies in reading order; part 01 is the summary."""
+    """The PR comment bodies in reading order; part 01 is the summary. `blocking`: the mandatory
+    violations that fail the review (`review.new_mandatory`); `allow_destroy`: the PR carries the
+    `scaleladder/allow-destroy` label, so stateful losses (never refusals) are accepted."""
     when = run_time if isinstance(run_time, str) else run_time.strftime("%Y-%m-%d %H:%M UTC")
     policy = policy or {}
     rows, quiet = [], []
@@ -545,10 +559,11 @@ def render(results: Sequence[StackResult], *, base_rev: str, head_sha: str, run_
         if r.status in ("head-error", "base-error"):
             rows.append(_error_row(r))
         elif _changed(r, violations):
-            rows.append(_stack_row(r, violations))
+            rows.append(_stack_row(r, violations, (blocking or {}).get(r.stack) or (), allow_destroy))
         else:
             quiet.append(r.stack)
-    failing = [row.stack for row in rows if row.cells[6].startswith("**")]
+    failing = [row.stack for row in rows if row.fails]
+    accepted = [row for row in rows if row.accepted]
     head = [f"## scaleladder review: {len(rows)} of {len(results)} stack(s) change",
             f"Head `{head_sha[:12]}` compared with `{base_rev}`, run {when}. Offline plans (Pulumi mocks); "
             "this comment is edited in place on every push."
@@ -556,6 +571,9 @@ def render(results: Sequence[StackResult], *, base_rev: str, head_sha: str, run_
     if failing:
         head.append(f"> [!CAUTION]\n> Needs attention: {', '.join(f'`{s}`' for s in failing)} (see below). "
                     "The review check fails for these.")
+    if accepted:
+        head.append(f"> [!WARNING]\n> Accepted by the label {ALLOW_LABEL}: "
+                    + ", ".join(f"{row.accepted} loss(es) in `{row.stack}`" for row in accepted) + ".")
     if rows:
         table = ["| stack | phase | add | change | replace | remove | stateful | policy | USD/month | % |",
                  "|---|---|--:|--:|--:|--:|---|---|--:|--:|"]

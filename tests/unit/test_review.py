@@ -17,49 +17,21 @@ import yaml
 
 from ladder import cli, engine
 from ladder.diff import PlanUnavailable, StackMissing, load, plans_at
-from ladder.review import (
-    EXIT_PLAN_FAILED,
-    GITHUB_LIMIT,
-    MARKER,
-    StackResult,
-    exit_code,
-    result_blocks,
-    review_stack,
-    split,
-    stack_blocks,
-)
+from ladder.review import EXIT_PLAN_FAILED, StackResult, exit_code, review_stack
+from ladder.review_comment import GITHUB_LIMIT, render
 
 WORKFLOW = engine.REPO / ".github" / "workflows" / "preview.yml"
 
 
-def huge_change(plan: dict, extra: int = 4000) -> dict:
-    """Every input of every resource changed, plus thousands of new resources."""
-    b = copy.deepcopy(plan)
-    for r in b["resources"]:
-        r["inputs"] = {f"{k}": f"{v!r}-changed-" + "x" * 150 for k, v in r["inputs"].items()}
-        r["inputs"]["description"] = "y" * 5000
-    template = b["resources"][0]
-    for i in range(extra):
-        new = copy.deepcopy(template)
-        new.update(urn=f"{template['urn']}-extra-{i}", name=f"extra-{i}-" + "z" * 80)
-        b["resources"].append(new)
-    return b
-
-
-def test_comment_parts_stay_under_githubs_limit_even_for_a_huge_diff():
-    base = load("phase2")
-    blocks, diff = stack_blocks("phase2", "origin/main", base, huge_change(base))
-    bodies = split(blocks, "phase2")
-    assert len(bodies) > 1, "the forced diff is larger than one comment"
-    assert max(len(b) for b in bodies) < GITHUB_LIMIT
-    for n, body in enumerate(bodies, 1):
-        assert body.startswith(MARKER.format(stack="phase2"))
-        assert f"<!-- scaleladder-review-part:{n}/{len(bodies)} -->" in body
+def rendered(*results: StackResult, **kw) -> str:
+    """The summary comment `cmd_review` posts for `results` (ladder/review_comment.py), parts joined."""
+    return "\n".join(render(list(results), base_rev="origin/main", head_sha="0" * 40, run_time="now", **kw))
 
 
 def test_a_single_enormous_line_is_cut_not_posted():
-    (body,) = split(["a" * (GITHUB_LIMIT * 2)], "phase1")[:1]
-    assert len(body) < GITHUB_LIMIT
+    error = StackResult("phase1", "head-error", None, None, None, "a" * (GITHUB_LIMIT * 2), base_rev="origin/main")
+    bodies = render([error], base_rev="origin/main", head_sha="0" * 40, run_time="now")
+    assert max(len(b) for b in bodies) < GITHUB_LIMIT
 
 
 def test_stateful_warnings_come_before_cost_and_the_resource_list():
@@ -67,8 +39,8 @@ def test_stateful_warnings_come_before_cost_and_the_resource_list():
     head = copy.deepcopy(base)
     db = next(r for r in head["resources"] if r["type"] == "aws:rds/instance:Instance")
     db["inputs"]["storageEncrypted"] = False
-    (body,) = split(stack_blocks("phase2", "origin/main", base, head)[0], "phase2")
-    assert body.index("[!CAUTION]") < body.index("Cost delta") < body.index("| action | type |")
+    body = rendered(review_stack("phase2", "origin/main", base, head))
+    assert body.index("[!CAUTION]") < body.index("**Cost:**") < body.index("| | resource | changes |")
     assert "1 stateful loss" in body
 
 
@@ -105,33 +77,35 @@ def test_a_step_back_from_4_to_3_fails_with_what_aws_cannot_do_first():
     assert result.status == "ok" and exit_code([result]) == 3
     refused = {(r.resource, r.input) for r in result.diff.refusals}
     assert {("redis", "clusterMode"), ("db", "allocatedStorage")} <= refused
-    body = "\n\n".join(result_blocks(result))
+    body = rendered(result)
     first = body.index("AWS cannot apply this in place")
-    assert first < body.index("Cost delta") < body.index("| action | type |")
-    assert "enabled" in body[first:body.index("Cost delta")] and "Modifying cluster mode" in body
-    assert exit_code([result], allow_destroy=True) == 0  # an intended step back, accepted explicitly
+    assert first < body.index("**Cost:**") < body.index("| | resource | changes |")
+    assert "enabled" in body[first:body.index("**Cost:**")] and "Modifying cluster mode" in body
+    # `pulumi up` refuses these whatever the label says: --allow-destroy accepts losses only
+    assert exit_code([result], allow_destroy=True) == 3
 
 
 def test_a_stack_new_on_the_branch_is_shown_as_new_and_passes():
     head = load("phase1")
     result = review_stack("phase1", "old", StackMissing("no stack file"), head)
     assert result.status == "new" and result.diff.summary()["add"] == len(head["resources"])
-    assert exit_code([result]) == 0 and "new on this branch" in "\n".join(result_blocks(result))
+    assert exit_code([result]) == 0 and "new on this branch" in rendered(result)
 
 
 def test_a_base_that_does_not_plan_fails_and_is_not_compared_with_an_empty_stack():
     result = review_stack("phase1", "origin/main", PlanUnavailable("phase1@origin/main: `plan` failed"), load("phase1"))
     assert result.status == "base-error" and result.diff is None
     assert exit_code([result]) == EXIT_PLAN_FAILED == exit_code([result], allow_destroy=True)
-    assert "compared against an empty stack" not in "\n".join(result_blocks(result))
+    assert "compared against an empty stack" not in rendered(result) and "to add" not in rendered(result)
 
 
 def test_a_multi_line_error_stays_inside_the_alert():
     error = ValueError("preflight: 2 inputs the provider or AWS would refuse:\n  a\n\n  ```b```\n> c")
     result = review_stack("phase1", "HEAD", load("phase1"), error)
     assert result.status == "head-error" and exit_code([result], allow_destroy=True) == EXIT_PLAN_FAILED
-    alert = result_blocks(result)[1]
-    assert alert.startswith("> [!CAUTION]") and all(line.startswith(">") for line in alert.splitlines())
+    body = rendered(result)
+    alert = body[body.index("> [!CAUTION]\n> `phase1` does not plan"):].split("\n\n")[0]
+    assert all(line.startswith(">") for line in alert.splitlines()) and "'''b'''" in alert and "> > c" in alert
     assert alert.count("```") == 2  # the error's own fences cannot close the block early
 
 

@@ -110,6 +110,16 @@ def test_an_added_unpriced_type_shows_as_unpriced_not_zero(climb):
     assert "**search** `aws:opensearch/domain:Domain` (added by this change)" in section
 
 
+def test_an_added_unpriced_type_next_to_a_priced_change_shows_both():
+    base = as_json("phase4")
+    r = result("phase4", base, with_opensearch(lt_change(base)))
+    (body,) = render([r], base_rev=BASE, head_sha=SHA, run_time=WHEN)
+    users, messages = equal_load(r.base_plan, r.head_plan)
+    before, after = (price_plan(p, users=users, messages_per_day=messages).total for p in (r.base_plan, r.head_plan))
+    assert round(after - before, 2), "the template change is priced"
+    assert f"{after - before:+,.2f} + 1 unpriced" in row_of(body, "phase4")
+
+
 def test_price_date_usage_share_head_commit_and_run_time_are_shown(climb):
     results, bodies = climb
     summary = bodies[0]

@@ -4,8 +4,9 @@ specs. Climb thresholds come from `ladder.phases.TRIGGERS` (shared with `ladder 
 so the alarms, the dashboard and the advice never disagree; custom metric names, units and
 dimensions come from the contract in `ladder/metrics.py`.
 
-Missing data is treated as what it means, per alarm (`AlarmSpec.missing`): a queue depth that
-stops arriving is a breach (the workers or their publisher are gone), a 5xx count that is
+Missing data is treated as what it means, per alarm (`AlarmSpec.missing`): a queue depth, an
+API-answers heartbeat or an EC2 status check that stops arriving is a breach (the workers, the
+API hosts or their publisher are gone), a 5xx count that is
 absent is zero (metric math `FILL(m, 0)`), a latency absent is "no requests" (not a breach).
 """
 
@@ -217,14 +218,30 @@ def pgbouncer_alarms(group_name: pulumi.Input[str], nlb_suffix: pulumi.Input[str
     ]
 
 
+def status_alarm(instance_id: pulumi.Input[str], label: str, what: str) -> AlarmSpec:
+    """A host outside any Auto Scaling group (phase 1's VM, nginx mode's hosts): EC2 reports
+    status checks every minute while the instance runs; none = not running, a breach."""
+    return AlarmSpec(f"{label}-status", "", "AWS/EC2", "StatusCheckFailed", {"InstanceId": instance_id},
+                     statistic="Maximum", period=60, periods=2, threshold=0, missing="breaching",
+                     description=f"{what} fails its EC2 status checks")
+
+
+def api_answers_alarm(stack: str) -> AlarmSpec:
+    """The API answers (phases 1-5): every API host's publisher probes the health path each
+    minute (ApiAnswers, ladder/metrics.py). The app's own metrics cannot say the API is dead (no
+    request = no latency, no 5xx, a 0 % error rate); this can: the best host's value under 1 for
+    3 minutes, or no value at all (every API host or its publisher gone), is a breach."""
+    answers = metric(APP_NAMESPACE, "ApiAnswers")
+    return AlarmSpec("api-answers", "", answers.namespace, answers.name, {"Stack": stack}, statistic="Maximum",
+                     period=60, periods=3, threshold=1, comparison="LessThanThreshold", missing="breaching",
+                     description="no API host answers its health path")
+
+
 def nginx_lb_alarms(instance_id: pulumi.Input[str]) -> list[AlarmSpec]:
     """Phase 2 with `loadBalancer: nginx`: the one nginx host is the serving path."""
     return [
         AlarmSpec("nginx-lb-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization", {"InstanceId": instance_id}),
-        # EC2 reports status checks every minute while the instance runs; none = not running.
-        AlarmSpec("nginx-lb-status", "", "AWS/EC2", "StatusCheckFailed", {"InstanceId": instance_id},
-                  statistic="Maximum", period=60, periods=2, threshold=0, missing="breaching",
-                  description="the nginx load balancer host fails its EC2 status checks"),
+        status_alarm(instance_id, "nginx-lb", "the nginx load balancer host"),
     ]
 
 

@@ -26,6 +26,7 @@ from .alarms import (
     AlarmsArgs,
     AlarmSpec,
     alb_alarms,
+    api_answers_alarm,
     app_metric_alarms,
     database_alarms,
     host_alarms,
@@ -34,6 +35,7 @@ from .alarms import (
     queue_alarm,
     redis_alarms,
     redis_node_ids,
+    status_alarm,
 )
 from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, hosts_ami, user_data
 from .cache import Cache, CacheArgs
@@ -197,6 +199,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             outputs[climb.OUT_SINGLE_HOST] = host.public_ip
         if cfg.phase == 1:
             specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
+            # The app's metrics go quiet when it dies: the VM's status checks and the API's answer say so.
+            specs += [status_alarm(host.instance_id, "app", "the app VM"), api_answers_alarm(stack)]
             outputs["url"] = host.public_ip.apply(lambda ip: f"http://{ip}")
         else:
             fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags,
@@ -384,4 +388,6 @@ def fleet_alarms(fleet: Fleet, stack: str) -> list[AlarmSpec]:
         specs = app_metric_alarms(stack) + nginx_lb_alarms(fleet.nginx_lb.id)
         for i, inst in enumerate(fleet.app_instances):
             specs += host_alarms("InstanceId", inst.id, f"app-{i}")
-    return specs + host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")
+            specs.append(status_alarm(inst.id, f"app-{i}", f"app host {i}"))
+    # Every API host probes its own health path (ApiAnswers): a dead API alarms in both modes.
+    return specs + [api_answers_alarm(stack)] + host_alarms("AutoScalingGroupName", fleet.worker_group_name, "workers")

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from . import edge, engine, userdata
+from . import edge, engine, metrics, userdata
 from .cli import COMMANDS
 from .config import ConfigError, StackConfig
 from .names import name_prefix
@@ -80,6 +80,10 @@ def ansible_vars(stack: str, cfg: StackConfig, outputs: dict[str, Any] | None = 
         "load_balancer": (userdata.load_balancer_data([], app.health_path, edge.nginx_rate_limit(cfg, "lb"))
                           if nginx_mode else None),
         "app_host_port": userdata.NGINX_PORT,
+        # An API host's /etc/scaleladder/metrics.json (with the ApiAnswers probe): hosts without an
+        # Auto Scaling group keep the user data they booted with, so configure.yml writes it.
+        "metrics_publisher_api": json.loads(metrics.publisher_config(
+            cfg.region, stack, metrics.health_probe_url(app.health_path, userdata.NGINX_PORT))),
         "ssm_transfer_bucket": outputs.get("ssmTransferBucket"),
         "pgbouncer": None,
     }

@@ -40,7 +40,9 @@ FLUSH_SECONDS = 60  # one datapoint per metric per minute (standard resolution)
 MAX_VALUES_PER_DATUM = 150
 MAX_DATA_PER_CALL = 20
 
-Kind = Literal["gauge", "timer", "counter", "sampled"]
+PROBE_TIMEOUT_SECONDS = 5  # the API-answers probe's HTTP timeout
+
+Kind = Literal["gauge", "timer", "counter", "sampled", "probe"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class Metric:
     """One custom metric. `kind` says how it reaches the publisher: `gauge` (StatsD `|g`, the
     last value of the minute; absent when the app stopped reporting), `timer` (`|ms`, every value
     kept, so percentiles work), `counter` (`|c`, summed; published as 0 in a quiet minute, so an
-    absent counter means the publisher itself stopped), `sampled` (read by a host script)."""
+    absent counter means the publisher itself stopped), `sampled` (read by a host script), `probe`
+    (the host publisher's own check, never taken from StatsD: a container cannot fake it)."""
 
     namespace: str
     name: str
@@ -76,6 +79,13 @@ CONTRACT: tuple[Metric, ...] = (
            "HTTP responses with a 5xx status (error rate = ServerErrors / RequestLatency SampleCount)",
            "the API container, per 5xx response", "scaleladder-metrics on the API's host",
            "the API pods (Pod Identity)", app_role="api"),
+    # The "API answers" heartbeat: the app's own metrics say nothing when the API is dead (no
+    # request, no latency, no 5xx), so the API hosts' publisher asks the API itself each minute.
+    Metric(APP_NAMESPACE, "ApiAnswers", "Count", "probe", ("Stack",),
+           "1 when the host's API answered 200 on the health path (through the host's nginx) within "
+           f"{PROBE_TIMEOUT_SECONDS} s, else 0; absent when the host or its publisher is gone (the api-answers alarm: a breach)",
+           "scaleladder-metrics on each API host, `GET http://127.0.0.1:80<health path>` once a minute",
+           "scaleladder-metrics on the API's host", app_role="api"),
     Metric(HOST_NAMESPACE, "MemoryUtilization", "Percent", "sampled", ("AutoScalingGroupName|InstanceId",),
            "host memory in use (EC2 reports CPU itself, memory it cannot see)",
            "/proc/meminfo", "scaleladder-host-metrics (1-minute timer) on every app and worker host"),
@@ -98,11 +108,19 @@ def metric(namespace: str, name: str) -> Metric:
 
 def app_metrics() -> list[Metric]:
     """What the app reports over StatsD (the host publisher's whitelist)."""
-    return [m for m in CONTRACT if m.namespace == APP_NAMESPACE]
+    return [m for m in CONTRACT if m.namespace == APP_NAMESPACE and m.kind != "probe"]
 
 
-def publisher_config(region: str, stack: str) -> str:
-    """/etc/scaleladder/metrics.json for `scaleladder-metrics` (JSON: the script is stdlib + boto3)."""
+def health_probe_url(health_path: str, port: int = 80) -> str:
+    """What an API host's publisher probes: the health path through the host's own nginx (the
+    path clients take on the host: nginx and the app container both have to answer)."""
+    return f"http://127.0.0.1:{port}{health_path}"
+
+
+def publisher_config(region: str, stack: str, health_url: str = "") -> str:
+    """/etc/scaleladder/metrics.json for `scaleladder-metrics` (JSON: the script is stdlib + boto3).
+    `health_url` (API hosts only): probe it each flush and publish the contract's probe metrics."""
+    probes = [m for m in CONTRACT if m.namespace == APP_NAMESPACE and m.kind == "probe"] if health_url else []
     return json.dumps({
         "region": region,
         "namespace": APP_NAMESPACE,
@@ -111,7 +129,8 @@ def publisher_config(region: str, stack: str) -> str:
         "flushSeconds": FLUSH_SECONDS,
         "maxValuesPerDatum": MAX_VALUES_PER_DATUM,
         "maxDataPerCall": MAX_DATA_PER_CALL,
-        "metrics": {m.name: {"unit": m.unit, "kind": m.kind} for m in app_metrics()},
+        "metrics": {m.name: {"unit": m.unit, "kind": m.kind} for m in [*app_metrics(), *probes]},
+        **({"probe": {"url": health_url, "timeoutSeconds": PROBE_TIMEOUT_SECONDS}} if health_url else {}),
     }, indent=2, sort_keys=True)
 
 
@@ -142,7 +161,8 @@ def markdown_table() -> str:
     rows = ["| namespace | metric | unit | how the app / host reports | dimensions | published by (phases 1-5) "
             "| phase 6 |", "|---|---|---|---|---|---|---|"]
     how = {"gauge": "StatsD gauge `{n}:<v>\\|g`", "timer": "StatsD timer `{n}:<ms>\\|ms`",
-           "counter": "StatsD counter `{n}:1\\|c`", "sampled": "sampled on the host"}
+           "counter": "StatsD counter `{n}:1\\|c`", "sampled": "sampled on the host",
+           "probe": "probed by the host publisher"}
     for m in CONTRACT:
         rows.append(f"| `{m.namespace}` | `{m.name}` | {m.unit} | {how[m.kind].format(n=m.name)}: {m.description} "
                     f"| {', '.join(f'`{d}`'.replace('|', '` or `') for d in m.dimensions)} | {m.publisher_hosts} "

@@ -50,7 +50,10 @@ def app_user_data(data: Mapping[str, Any]) -> str:
         **data,
         "boot_script": _script("boot.sh"),
         "metrics_script": _script("host-metrics.sh"),
-        "metrics_config": metrics.publisher_config(data["region"], data["env"]["SCALELADDER_STACK"]),
+        # API hosts: the publisher also probes the health path through this host's nginx (ApiAnswers).
+        "metrics_config": metrics.publisher_config(
+            data["region"], data["env"]["SCALELADDER_STACK"],
+            metrics.health_probe_url(data["health_path"], NGINX_PORT) if "api" in data["roles"] else ""),
         "docker_daemon_json": metrics.docker_daemon_json(data["region"], data["log_group"]),
         "journald_conf": metrics.journald_conf(),
         "statsd_env": metrics.statsd_env(),
@@ -200,7 +203,8 @@ def largest_app_user_data(cfg: StackConfig) -> str:
     reg: RegistryLogin = login(app.image, app.registry_credentials_secret_arn)
     region = cfg.region
     return app_user_data({
-        "region": region, "image": app.image, "app_port": app.port, "roles": ["api", "worker"],
+        "region": region, "image": app.image, "app_port": app.port, "health_path": app.health_path,
+        "roles": ["api", "worker"],
         "worker_command": list(app.worker_command), "asg_name": _filler("asg", _STACK_MAX + 40),
         "db_secret_arn": _arn("dbarn", region), "db_host": _rds_host("dbhost", region),
         "db_port": 5432, "db_name": _filler("dbname", 63), "db_read_host": _rds_host("dbread", region),

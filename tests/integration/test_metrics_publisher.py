@@ -133,3 +133,45 @@ def test_timers_use_values_and_counts_never_statistic_sets() -> None:
     # a quiet minute: the counter reads 0 (absent would mean the publisher stopped), no stale gauge
     quiet = {d["MetricName"]: d for d in mod.metric_data(cfg, *agg.drain(), now=datetime.now(UTC))}
     assert quiet["ServerErrors"]["Value"] == 0 and "QueueWaiting" not in quiet and "RequestLatency" not in quiet
+
+
+def test_api_hosts_publish_whether_the_api_answers() -> None:
+    """Review aws finding 8: ApiAnswers is 1 while the health path answers 200, 0 when it answers
+    5xx or nothing listens (the api-answers alarm reads 0 and the gap as a breach); a container
+    cannot send it over StatsD; a host without the API publishes none."""
+    import http.server
+    import threading
+
+    status = {"code": 200}
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(status["code"] if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    mod = load_script()
+    url = metrics.health_probe_url("/health", server.server_address[1])
+    cfg = json.loads(metrics.publisher_config(REGION, STACK, url))
+
+    def answers() -> float | None:
+        agg = mod.Aggregator(cfg["metrics"])
+        agg.ingest(b"ApiAnswers:1|g\nApiAnswers:1|c")  # not from StatsD
+        assert agg.dropped == 2
+        data = mod.metric_data(cfg, *agg.drain(), now=datetime.now(UTC), probes=mod.probe(cfg))
+        return next((d["Value"] for d in data if d["MetricName"] == "ApiAnswers"), None)
+
+    try:
+        assert answers() == 1.0
+        status["code"] = 503
+        assert answers() == 0.0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers() == 0.0  # nothing listens
+    worker = json.loads(metrics.publisher_config(REGION, STACK))
+    assert "ApiAnswers" not in worker["metrics"] and mod.probe(worker) == {}

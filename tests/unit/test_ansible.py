@@ -120,6 +120,9 @@ def test_ansible_vars_render_what_the_program_renders_for_phase1() -> None:
         files["/etc/nginx/conf.d/scaleladder.conf"]
     assert data["deploy"]["in_place"] and data["app"]["image"] == p.config.app.image
     assert data["ssm_transfer_bucket"] == p.outputs["ssmTransferBucket"]
+    # configure.yml brings a VM booted before the API-answers probe up to date (review aws finding 8)
+    assert data["metrics_publisher_api"] == json.loads(files["/etc/scaleladder/metrics.json"])
+    assert "probe" in data["metrics_publisher_api"]
 
 
 def test_ansible_vars_pgbouncer_ini_is_the_launch_templates() -> None:

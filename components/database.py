@@ -84,6 +84,9 @@ class DatabaseArgs:
     # Fixed (not auto-named), so the primary's log groups can exist, with retention, before it.
     identifier: pulumi.Input[str] | None = None
     log_retention_days: int = 30
+    # Whether the program owns the log groups (components/signals.py rds_log_groups): not for a
+    # primary deployed before it made them, whose groups RDS made.
+    manage_log_groups: pulumi.Input[bool] = True
     # The deployed primary in its input names (components/deployed.py: from AWS, else the last
     # outputs); empty when nothing is deployed. Checked with ladder/inplace.py before the primary.
     deployed: pulumi.Input[dict[str, Any]] = field(default_factory=dict)
@@ -124,10 +127,12 @@ class Database(Tier):
         # RDS creates /aws/rds/instance/<id>/<log> itself on the first export, kept forever (RDS
         # User Guide, "Publishing PostgreSQL logs to Amazon CloudWatch Logs"; retention "Never
         # expire" until set): the program makes them first, with retention, and the primary waits.
-        log_groups = [aws.cloudwatch.LogGroup(
+        log_groups = pulumi.Output.from_input(args.manage_log_groups).apply(lambda manage: [aws.cloudwatch.LogGroup(
             f"{name}-{log}-log", name=pulumi.Output.concat("/aws/rds/instance/", args.identifier, f"/{log}"),
             retention_in_days=args.log_retention_days, tags=args.tags, opts=self.child())
-            for log in LOG_EXPORTS] if args.identifier is not None else []
+            for log in LOG_EXPORTS] if manage and args.identifier is not None else [])
+        self.log_group_names: pulumi.Output[list[str]] = log_groups.apply(
+            lambda groups: pulumi.Output.all(*(g.name for g in groups)))
         self.primary = aws.rds.Instance(
             name,
             identifier=args.identifier,

@@ -20,6 +20,8 @@ import pulumi_aws as aws
 
 REDIS_GROUP_ID_OUTPUT = "redisGroupId"
 DB_IDENTIFIER_OUTPUT = "dbIdentifier"
+# The primary's /aws/rds/instance/<id>/<log> groups the program manages (components/signals.py).
+DB_LOG_GROUPS_OUTPUT = "dbLogGroups"
 
 
 def previous_outputs() -> pulumi.StackReference:

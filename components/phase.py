@@ -41,7 +41,14 @@ from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, hosts_a
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
-from .deployed import DB_IDENTIFIER_OUTPUT, REDIS_GROUP_ID_OUTPUT, deployed_database, deployed_redis, previous_outputs
+from .deployed import (
+    DB_IDENTIFIER_OUTPUT,
+    DB_LOG_GROUPS_OUTPUT,
+    REDIS_GROUP_ID_OUTPUT,
+    deployed_database,
+    deployed_redis,
+    previous_outputs,
+)
 from .eks import EksCluster, EksClusterArgs
 from .firewall import Firewall, FirewallArgs
 from .fleet import Fleet, FleetArgs, GroupSize
@@ -56,6 +63,7 @@ from .signals import (
     pod_metrics_identity,
     publisher_parameter_name,
     rds_identifier,
+    rds_log_groups,
 )
 from .waf import EdgeFirewall, EdgeFirewallArgs, cloudfront_provider
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
@@ -98,6 +106,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         replicas=cfg.database.replicas if cfg.phase >= 3 else 0,
         backup_retention_days=cfg.database.backup_retention_days, final_snapshot_name=f"{prefix}-db-final", tags=tags,
         identifier=rds_identifier(previous, prefix), log_retention_days=cfg.logs.retention_days,
+        manage_log_groups=rds_log_groups(previous, cfg.logs.rds_log_groups_imported, stack, pulumi.get_project()),
         deployed=deployed_database(previous)))
 
     redis = Cache("redis", CacheArgs(
@@ -252,6 +261,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         # what components/deployed.py reads from AWS on the next `up`
         REDIS_GROUP_ID_OUTPUT: redis.group.id,
         DB_IDENTIFIER_OUTPUT: db.identifier,
+        DB_LOG_GROUPS_OUTPUT: db.log_group_names,
         "alarmTopicArn": alarms.topic.arn,
     })
     return outputs

@@ -5,6 +5,7 @@ run (ladder/metrics.py, cloudinit/scaleladder-metrics)."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +14,8 @@ from ladder import userdata
 from ladder.metrics import container_log_group
 
 from .base import Tags
+from .database import LOG_EXPORTS as RDS_LOG_EXPORTS
+from .deployed import DB_IDENTIFIER_OUTPUT, DB_LOG_GROUPS_OUTPUT
 
 # SSM PutParameter: a Standard parameter's value holds at most 4 KB (Systems Manager User Guide,
 # "Managing parameter tiers": standard 4 KB, advanced 8 KB). The publisher ships gzip + base64.
@@ -47,10 +50,57 @@ def metrics_publisher(prefix: str, tags: Tags) -> aws.ssm.Parameter:
                              tier="Standard", insecure_value=publisher_value(), tags=tags)  # code, not a secret: diffable
 
 
+def deployed_rds_identifier(identifier: str | None, address: str | None) -> str | None:
+    """The deployed primary's identifier: the output `dbIdentifier`, else the first DNS label of
+    `dbAddress` (RDS endpoints are `<identifier>.<hash>.<region>.rds.amazonaws.com`; a stack
+    deployed from a599ad3 has an auto-named `db-xxxxxxx` primary and only that output), else None."""
+    if identifier:
+        return str(identifier)
+    if address:
+        return str(address).split(".", 1)[0]
+    return None
+
+
 def rds_identifier(previous: pulumi.StackReference, prefix: str) -> pulumi.Output[str]:
-    """The RDS primary's identifier: what the last `up` recorded (output `dbIdentifier`), else
-    `<prefix>-db`. Fixed, so the program can make its log groups before RDS exports to them."""
-    return previous.get_output("dbIdentifier").apply(lambda known: str(known) if known else f"{prefix}-db")
+    """The RDS primary's identifier: the deployed one (`deployed_rds_identifier`; a changed
+    identifier replaces the instance, ladder/aws_facts.py), else `<prefix>-db` for a new stack.
+    Fixed, so the program can make its log groups before RDS exports to them."""
+    return pulumi.Output.all(previous.get_output(DB_IDENTIFIER_OUTPUT), previous.get_output("dbAddress")).apply(
+        lambda v: deployed_rds_identifier(*v) or f"{prefix}-db")
+
+
+def rds_log_groups_managed(recorded: Any, identifier: str | None, address: str | None, imported: bool) -> bool:
+    """Whether the program owns the primary's /aws/rds/instance/<id>/<log> groups: a new stack
+    (it makes them before the instance), the groups the last `up` recorded (output `dbLogGroups`),
+    a stack whose last `up` wrote `dbIdentifier` but not `dbLogGroups` (the code that made both),
+    or `logs.rdsLogGroupsImported`. A primary deployed from a599ad3 (only `dbAddress`) already
+    has them, made by RDS (CloudWatch Logs would answer ResourceAlreadyExistsException): left alone."""
+    if imported:
+        return True
+    if recorded is not None:
+        return bool(recorded)
+    return bool(identifier) or not address
+
+
+def rds_log_groups(previous: pulumi.StackReference, imported: bool, stack: str, project: str) -> pulumi.Output[bool]:
+    """`rds_log_groups_managed` of the last outputs; when the groups are left alone, one warning
+    with the `pulumi import` commands that adopt them (then `scaleladder:logs.rdsLogGroupsImported`)."""
+    def decide(recorded: Any, identifier: str | None, address: str | None) -> bool:
+        managed = rds_log_groups_managed(recorded, identifier, address, imported)
+        ident = deployed_rds_identifier(identifier, address)
+        if not managed and ident:
+            parent = f"urn:pulumi:{stack}::{project}::scaleladder:data:Database::db"
+            commands = "; ".join(
+                f"pulumi import aws:cloudwatch/logGroup:LogGroup db-{log}-log /aws/rds/instance/{ident}/{log} "
+                f"--parent 'db={parent}' --protect=false --yes" for log in RDS_LOG_EXPORTS)
+            pulumi.log.warn(
+                f"RDS made the primary's log groups /aws/rds/instance/{ident}/{{{','.join(RDS_LOG_EXPORTS)}}} "
+                f"(retention: never expire); the program leaves them alone. To keep them logs.retentionDays: "
+                f"{commands}; then `pulumi config set scaleladder:logs.rdsLogGroupsImported true` and `pulumi up`.")
+        return managed
+
+    return pulumi.Output.all(previous.get_output(DB_LOG_GROUPS_OUTPUT), previous.get_output(DB_IDENTIFIER_OUTPUT),
+                             previous.get_output("dbAddress")).apply(lambda v: decide(*v))
 
 
 def pod_metrics_identity(cluster_name: pulumi.Input[str], namespace: str, tags: Tags,

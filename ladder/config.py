@@ -413,6 +413,11 @@ class LogsConfig(Section):
     retention_days: int = Field(
         30, description="Days CloudWatch Logs keeps the log groups the program makes: container logs (hosts "
                         "and pods), the RDS primary's exports, the EKS control plane.")
+    rds_log_groups_imported: bool = Field(
+        False, description="A primary deployed before the program made its log groups (commit a599ad3): RDS "
+                           "made /aws/rds/instance/<id>/postgresql|upgrade, which the program leaves alone. Set "
+                           "true after the `pulumi import` commands the `up` warns with; from then the program "
+                           "manages them (logs.retentionDays) and records it in the output dbLogGroups.")
 
     @field_validator("retention_days")
     @classmethod

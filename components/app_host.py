@@ -111,7 +111,7 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
         }))
 
 
-def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: str,
+def host_instance(name: str, *, parent: pulumi.Resource, ami: pulumi.Input[str], instance_type: pulumi.Input[str],
                   subnet_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
                   instance_profile: pulumi.Input[str], user_data: pulumi.Input[str], tags: Tags,
                   public: bool = False, depends_on: Sequence[pulumi.Resource] = ()) -> aws.ec2.Instance:
@@ -180,7 +180,7 @@ class SingleHostArgs:
     ami: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
-    instance_type: str
+    instance_type: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
     user_data: pulumi.Input[str]
     tags: Tags

@@ -17,7 +17,6 @@ from ladder import pgbouncer as pgbouncer_names
 from ladder.config import StackConfig
 from ladder.metrics import container_log_group
 from ladder.names import name_prefix
-from ladder.phases import PHASES
 from ladder.topology import FirewallPlan, direct_db_rules, firewall_plan
 from ladder.userdata import trusted_proxies
 
@@ -195,10 +194,14 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     else:
         if cfg.phase == 1 or cfg.climb.keep_single_host:
             # Phase 1's VM; in phase 2 with climb.keepSingleHost the same resource (same URN, the same
-            # user data: phases 1-2 share the direct database route) keeps serving beside the fleet.
+            # user data: phases 1-2 share the direct database route) keeps serving beside the fleet, on
+            # the type it was deployed with (EC2 changes a type only by stopping the instance): the
+            # recorded singleHostType, else what phase 1 resolves from the stack's keys.
+            vm_type: pulumi.Input[str] = cfg.app_tier.instance_type if cfg.phase == 1 else \
+                previous.get_output(climb.OUT_SINGLE_HOST_TYPE).apply(lambda t: str(t or cfg.phase1_instance_type))
             host = SingleHost("app", SingleHostArgs(
                 ami=ami, subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"],
-                instance_type=cfg.app_tier.instance_type if cfg.phase == 1 else PHASES[1].delta["appTier"]["instanceType"],
+                instance_type=vm_type,
                 instance_profile=role.profile.name,  # type: ignore[union-attr]  # phases 1-5 always build the role
                 # The VM faces clients in both phases: phase 1's trusted proxies and rate limit.
                 user_data=user_data(dataclasses.replace(app, trusted_proxies=trusted_proxies(1, cfg.network.cidr)),
@@ -206,6 +209,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                     image_parameter=image_parameter),
                 tags={**tags, "role": "app"}))
             outputs[climb.OUT_SINGLE_HOST] = host.public_ip
+            outputs[climb.OUT_SINGLE_HOST_TYPE] = vm_type
         if cfg.phase == 1:
             specs += host_alarms("InstanceId", host.instance_id, "app") + app_metric_alarms(stack)
             # The app's metrics go quiet when it dies: the VM's status checks and the API's answer say so.

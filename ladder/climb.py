@@ -16,6 +16,10 @@ itself), so it can refuse, naming the key, a step whose new path has not served 
   not awaited): the `up` that removes the old path (2 -> 3 step 3: the direct app -> RDS rules;
   3 -> 4 step 3: cluster mode `enabled`, which ends the primary endpoint) only once
   `climb.refreshedTemplates` confirms the template versions that `up` recorded.
+- one phase at a time: phase 6 straight from phases 1-4 is refused (5 -> 6: ladder/climb_eks.py).
+
+Stacks deployed before an output existed lack it: a last `up` at phase 1 without `fleetServed`
+counts as the VM being the only serving path, whether or not `singleHostIp` was recorded.
 
 Pure functions over plain values: the tests call them directly and through the program.
 """
@@ -31,6 +35,7 @@ from .config import ConfigError, StackConfig, key
 # Stack outputs the program writes for the next `up` to read (one name each, used by both sides).
 OUT_PHASE = "phase"
 OUT_SINGLE_HOST = "singleHostIp"  # the phase-1 VM's Elastic IP, while the VM exists
+OUT_SINGLE_HOST_TYPE = "singleHostType"  # the phase-1 VM's instance type (kept while climb.keepSingleHost)
 OUT_FLEET_SERVED = "fleetServed"  # the app group (or nginx LB host), resolved once it has served
 OUT_DB_ROUTE = "appDatabaseRoute"  # the route the app hosts of that `up` were given
 OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once its NLB targets are healthy
@@ -92,9 +97,13 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
     """Why this `up` would take the app off its serving path; [] when it may go ahead."""
     out: list[str] = []
     deployed = bool(previous.get(OUT_PHASE))
-    single_host = previous.get(OUT_SINGLE_HOST)
+    phase_before = int(previous[OUT_PHASE]) if deployed else None
     fleet_served = bool(previous.get(OUT_FLEET_SERVED))
-    if 2 <= cfg.phase <= 5 and single_host and not fleet_served and not cfg.climb.keep_single_host:
+    # A phase-1 stack deployed before `singleHostIp` existed still runs its VM (and no fleet).
+    single_host = previous.get(OUT_SINGLE_HOST) or ("no singleHostIp recorded" if phase_before == 1 and not fleet_served
+                                                    else None)
+    vm_refused = 2 <= cfg.phase <= 6 and bool(single_host) and not fleet_served and not cfg.climb.keep_single_host
+    if vm_refused:
         if cfg.phase == 2:
             out.append(
                 f"{key('climb.keepSingleHost')}: the phase-1 VM ({single_host}) is the app's only serving path and "
@@ -106,6 +115,11 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
                 f"{key('phase')}: the phase-1 VM ({single_host}) is the app's only serving path; climb one phase "
                 f"at a time: phase 2 with {key('climb.keepSingleHost')}: true first (got phase {cfg.phase}); "
                 "allowed now: 1, 2")
+    if cfg.phase == 6 and phase_before is not None and phase_before <= 4 and not vm_refused:
+        out.append(
+            f"{key('phase')}: the last `pulumi up` was at phase {phase_before}; climb one phase at a time (phase 6 "
+            f"comes only from phase 5, through {key('climb.keepEc2Tier')}: true); got phase 6; allowed now: "
+            + ", ".join(str(n) for n in range(max(1, phase_before - 1), phase_before + 2)))
     if cfg.phase == 1 and fleet_served and not single_host:
         out.append(
             f"{key('phase')}: stepping back to 1 would delete the load balancer the app is served from before a "
@@ -113,7 +127,6 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
             "beside the load balancer; point DNS at its `singleHostIp`), then phase 1; allowed now: 2")
     # 4 -> 5: from phase 5 the load balancer answers only CloudFront (origin-verify header, HTTPS);
     # clients whose DNS still points at it would get 403s until DNS moved to the distribution.
-    phase_before = int(previous[OUT_PHASE]) if deployed else None
     if cfg.phase == 5 and phase_before == 4 and not previous.get(OUT_CDN) and not cfg.climb.keep_alb_open:
         out.append(
             f"{key('climb.keepAlbOpen')}: clients reach the load balancer directly and no CloudFront distribution "

@@ -350,14 +350,16 @@ class ClimbConfig(Section):
     keep_single_host: bool = Field(
         False, description="Phase 2 only: keep the phase-1 VM and its Elastic IP serving while the load balancer "
                            "and groups come up (the first phase-2 `pulumi up`; remove it once DNS points at the "
-                           "load balancer). Also the first step of stepping back 2 -> 1.")
+                           "load balancer). The VM keeps the instance type it was deployed with (output "
+                           "singleHostType). Also the first step of stepping back 2 -> 1.")
     app_database_route: Literal["direct", "pgbouncer"] | None = Field(
         None, description="How app hosts reach PostgreSQL: `direct` to RDS or through `pgbouncer`. Default: "
                           "pgbouncer where the phase has a PgBouncer tier (3+), else direct. The first phase-3 "
                           "`pulumi up` of a climb sets direct (PgBouncer must serve before the app moves).")
     keep_alb_open: bool = Field(
         False, description="Phase 5 only: the load balancer keeps serving clients that reach it directly (no "
-                           "CloudFront-only refusal, HTTP not redirected) during the first phase-5 `pulumi up` of the "
+                           "CloudFront-only refusal, HTTP not redirected, its security group admitting the internet on 80/443 "
+                           "beside CloudFront) during the first phase-5 `pulumi up` of the "
                            "4 -> 5 climb; remove it once DNS points at CloudFront. Also the first step of stepping "
                            "back 5 -> 4.")
     keep_ec2_tier: bool = Field(
@@ -478,6 +480,16 @@ class StackConfig(Section):
         own keys over phase 5's defaults, so that `up` leaves the tier exactly as phase 5 built it
         (phase 6's defaults size the pods, not the hosts). Set by `load`; else this config."""
         return self._ec2_tier or self
+
+    _phase1_instance_type: str | None = PrivateAttr(default=None)
+
+    @property
+    def phase1_instance_type(self) -> str:
+        """The phase-1 VM's type as phase 1 resolves it from the stack's own keys (`appTier.instanceType`
+        over phase 1's default): what the VM kept by climb.keepSingleHost runs on when no `up` recorded
+        `singleHostType` (stacks deployed before that output, or a VM the 2 -> 1 step back creates).
+        Set by `load`; else this config's own type."""
+        return self._phase1_instance_type or self.app_tier.instance_type
 
     @property
     def app_database_route(self) -> Literal["direct", "pgbouncer"]:
@@ -718,6 +730,10 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     if cfg.phase == 6 and cfg.climb.keep_ec2_tier:
         climb = {k: v for k, v in dict(raw.get("climb") or {}).items() if k not in ("keepEc2Tier", "keep_ec2_tier")}
         cfg._ec2_tier = load({**raw, "phase": 5, "climb": climb}, region)
+    if cfg.phase == 2 and cfg.climb.keep_single_host:
+        tier = dict(raw.get("appTier") or raw.get("app_tier") or {})
+        cfg._phase1_instance_type = str(tier.get("instanceType") or tier.get("instance_type")
+                                        or phase_defaults(1)["appTier"]["instanceType"])
     return cfg
 
 

@@ -60,9 +60,11 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
         rules += [
             # Phase 5: CloudFront is the only way in (HTTPS to the origin; one prefix-list rule:
             # the list weighs 55 of a group's 60 rules); the listener also checks the origin header.
-            *([Rule("lb", HTTPS, CLOUDFRONT, "HTTPS from CloudFront's origin-facing servers only")] if p == 5 else [
-                Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
-                Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")]),
+            # While climb.keepAlbOpen serves direct clients (4 -> 5, 5 -> 4) the internet rules stay
+            # beside it (55 + 2 of 60), under phase 4's names: the climb keeps them in place.
+            *([Rule("lb", HTTPS, CLOUDFRONT, "HTTPS from CloudFront's origin-facing servers only")] if p == 5 else []),
+            *([Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
+               Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")] if p < 5 or cfg.climb.keep_alb_open else []),
             Rule("app", HTTP, "lb", "load balancer to nginx on app instances"),
         ]
         if cfg.climb.keep_single_host:  # the phase-1 VM (app tier, public subnet) serves until DNS moved

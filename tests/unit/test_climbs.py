@@ -77,6 +77,11 @@ def db_ingress(p: engine.Plan) -> set[str]:
     return {r.name for r in p.of_type(INGRESS) if r.inputs["fromPort"] == 5432}
 
 
+def lb_ingress(p: engine.Plan) -> set[str]:
+    """Names of the rules that admit clients into the load balancer's security group."""
+    return {r.name for r in p.of_type(INGRESS) if r.name.startswith("lb-from-")}
+
+
 def refused(stack: str, previous: engine.Plan, **overrides: Any) -> str:
     with pytest.raises(ConfigError) as err:
         engine.run(stack, values=stack_values(stack, **overrides), previous_outputs=engine.public(previous.outputs),
@@ -122,6 +127,38 @@ def test_climb_1_to_2_hosts_wait_for_nat_route_and_the_vm_stays_until_the_alb_se
     second = up("phase1", first, phase=2)
     assert not second.of_type(INSTANCE)
     assert "app-from-0.0.0.0_0-80" not in {r.name for r in second.of_type(INGRESS)}
+
+
+def test_the_kept_vm_keeps_the_instance_type_it_was_deployed_with():
+    # Phase 1 with its own type: the keepSingleHost `up` must not resize (stop) the only serving VM.
+    phase1 = up("phase1", plan("phase1"), appTier={"instanceType": "t3.large"})
+    vm1 = one(phase1, INSTANCE, "app")
+    assert vm1.inputs["instanceType"] == phase1.outputs[climb.OUT_SINGLE_HOST_TYPE] == "t3.large"
+    # Phase 2 sizes its fleet otherwise: the recorded type wins for the VM, the fleet gets the new one.
+    first = up("phase1", phase1, phase=2, climb={"keepSingleHost": True}, appTier={"instanceType": "t3.small"})
+    assert one(first, INSTANCE, "app").inputs["instanceType"] == "t3.large"
+    assert one(first, TEMPLATE, "fleet-app").inputs["instanceType"] == "t3.small"
+    # A stack deployed before `singleHostType` existed: the type phase 1 resolves from its keys.
+    old = {k: v for k, v in engine.public(phase1.outputs).items() if k != climb.OUT_SINGLE_HOST_TYPE}
+    again = engine.run("phase1", values=stack_values("phase1", phase=2, climb={"keepSingleHost": True},
+                                                     appTier={"instanceType": "t3.large"}),
+                       previous_outputs=old, deployed=deployed(phase1))
+    assert one(again, INSTANCE, "app").inputs["instanceType"] == "t3.large"
+
+
+def test_stacks_deployed_before_the_climb_outputs_are_guarded_too():
+    # a599ad3's phase-1 outputs: no singleHostIp, fleetServed, singleHostType.
+    new_keys = {climb.OUT_SINGLE_HOST, climb.OUT_SINGLE_HOST_TYPE, climb.OUT_FLEET_SERVED, climb.OUT_AMI}
+    old1 = {k: v for k, v in engine.public(plan("phase1").outputs).items() if k not in new_keys}
+    assert old1[climb.OUT_PHASE] == 1
+    assert "scaleladder:climb.keepSingleHost" in "\n".join(climb.problems(plan("phase2").config, old1))
+    assert "scaleladder:phase" in "\n".join(climb.problems(plan("phase6").config, old1))
+    # Phase 6 comes only from phase 5 (one phase at a time), whatever the outputs hold.
+    for stack in ("phase2", "phase3", "phase4"):
+        old = {k: v for k, v in engine.public(plan(stack).outputs).items() if k not in new_keys}
+        found = "\n".join(climb.problems(plan("phase6").config, old))
+        assert "scaleladder:phase" in found and "one phase at a time" in found, stack
+    assert climb.problems(plan("phase6").config, engine.public(plan("phase5").outputs)) == []
 
 
 def test_step_back_2_to_1_keeps_the_load_balancer_until_a_vm_serves():
@@ -215,6 +252,11 @@ def test_climb_4_to_5_cloudfront_points_at_the_load_balancer_that_already_serves
     # clients whose DNS still points at it.
     assert "scaleladder:climb.keepAlbOpen" in refused("phase4", phase4, phase=5, **tls)
     phase5 = up("phase4", phase4, phase=5, climb={"keepAlbOpen": True}, **tls)
+    # The load balancer's group keeps admitting the internet (phase 4's rules, same names: kept in
+    # place) beside CloudFront's prefix list while keepAlbOpen is set, and only CloudFront after.
+    internet = {"lb-from-0.0.0.0_0-80", "lb-from-0.0.0.0_0-443"}
+    assert lb_ingress(phase4) == internet
+    assert lb_ingress(phase5) == internet | {"lb-from-cloudfront-443"}
     listeners = {name: one(phase5, "aws:lb/listener:Listener", f"fleet-{name}") for name in ("http", "https")}
     assert [a["type"] for a in listeners["https"].inputs["defaultActions"]] == ["forward"]
     assert [a["type"] for a in listeners["http"].inputs["defaultActions"]] == ["forward"]
@@ -222,9 +264,13 @@ def test_climb_4_to_5_cloudfront_points_at_the_load_balancer_that_already_serves
     closed = up("phase4", phase5, phase=5, **tls)
     assert [a["type"] for a in one(closed, "aws:lb/listener:Listener", "fleet-https").inputs["defaultActions"]] == \
         ["fixed-response"]
+    assert lb_ingress(closed) == {"lb-from-cloudfront-443"}
     # Step back 5 -> 4 only from an `up` that opened the ALB again (DNS back on it first).
     assert "scaleladder:phase" in "\n".join(climb.problems(phase4.config, engine.public(closed.outputs)))
     assert climb.problems(phase4.config, engine.public(phase5.outputs)) == []
+    reopened = up("phase4", closed, phase=5, climb={"keepAlbOpen": True}, **tls)  # 5 -> 4, first `up`
+    assert lb_ingress(reopened) == internet | {"lb-from-cloudfront-443"}
+    assert lb_ingress(up("phase4", reopened)) == internet  # then phase 4: the same rules stay
     alb4 = one(phase4, "aws:lb/loadBalancer:LoadBalancer", "fleet-alb")
     alb5 = one(phase5, "aws:lb/loadBalancer:LoadBalancer", "fleet-alb")
     untagged = [{k: v for k, v in a.inputs.items() if k not in ("tags", "tagsAll")} for a in (alb4, alb5)]

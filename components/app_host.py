@@ -98,7 +98,7 @@ def user_data(spec: AppSpec, ends: AppEndpoints, roles: Sequence[str], asg_name:
         lambda v: app_user_data({
             **userdata.db_fields(v[6], v[7] if ends.db_bootstrap_secret_arns else None),
             "region": spec.region, "image": spec.image, "image_parameter": image_parameter or "",
-            "app_port": spec.port, "roles": list(roles),
+            "app_port": spec.port, "health_path": spec.health_path, "roles": list(roles),
             "worker_command": list(spec.worker_command), "asg_name": asg_name,
             "db_secret_arn": v[0], "db_host": v[1], "db_port": ends.db_port, "db_name": ends.db_name,
             "db_read_host": v[2], "db_read_name": ends.db_read_name, "db_via_pgbouncer": ends.db_via_pgbouncer,

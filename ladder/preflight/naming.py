@@ -142,6 +142,7 @@ UNNAMED_TYPES: frozenset[str] = frozenset({
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:kms/key:Key",
     "aws:lb/listener:Listener",
+    "aws:lb/listenerRule:ListenerRule",
     "aws:s3/bucketAcl:BucketAcl",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",

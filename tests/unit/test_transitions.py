@@ -14,6 +14,7 @@ from ladder import engine
 from ladder.config import ConfigError
 from ladder.diff import compare
 from ladder.mocks import AwsMocks
+from ladder.phases import deep_merge
 
 from .plans import plan, stack_values
 
@@ -25,18 +26,30 @@ def losses(before: engine.Plan, after: engine.Plan) -> list[str]:
 
 
 PAIRS = [(n, n + 1) for n in range(1, 6)]
+# What a higher rung requires that the lower one does not (phase 5: the certificate and origin
+# name, CloudFront -> origin is HTTPS; phase 6: the EKS API ranges): a real climb sets them, as
+# the higher preset does.
+CLIMB_REQUIRES = ("scaleladder:app", "scaleladder:cdn", "scaleladder:eks")
+
+
+def climbed(low: int, high: int, **overrides) -> dict:
+    values = {**stack_values(f"phase{low}", **overrides), "scaleladder:phase": high}
+    target = engine.read_stack(f"phase{high}")
+    for key in CLIMB_REQUIRES:
+        if key in target:
+            values[key] = deep_merge(values.get(key) or {}, target[key])
+    return values
 
 
 @pytest.mark.parametrize("low,high", PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
 def test_climbing_keeps_every_stateful_resource(low, high):
     before = plan(f"phase{low}")
     if high == 4:  # the Redis move needs its intermediate step (see README)
-        values = stack_values(f"phase{low}", redis={"clusterMode": "compatible"})
-        values["scaleladder:phase"] = high
+        values = climbed(low, high, redis={"clusterMode": "compatible"})
         values["scaleladder:redis"]["shards"] = 1
         after = engine.run(f"phase{low}", values=values, previous_outputs={"redisClusterMode": "disabled"})
     else:
-        after = engine.run(f"phase{low}", values={**stack_values(f"phase{low}"), "scaleladder:phase": high},
+        after = engine.run(f"phase{low}", values=climbed(low, high),
                            previous_outputs={"redisClusterMode": before.config.redis.cluster_mode})
     assert not losses(before, after)
     assert {r.urn for r in before.resources if r.options["protect"]} <= {r.urn for r in after.resources}

@@ -200,7 +200,8 @@ def effects(diff: Diff) -> list[str]:
     replaces its nodes on a new launch template version (`update_config` bounds how many).
     """
     head = _inputs(diff.b)
-    out: list[str] = []
+    # ignoreChanges inputs `pulumi up` will not apply, and who applies them (ladder/diff.py Held)
+    out: list[str] = [f"`{h.name}` `{h.input}` changes: {h.note}" for h in diff.held]
     for r in diff.resources:
         if r.action not in ("update", "replace"):
             continue
@@ -369,7 +370,7 @@ def _policy_cells(violations: Sequence[Violation] | None) -> str:
 def _changed(result: StackResult, violations: Sequence[Violation] | None) -> bool:
     if result.status not in ("ok", "new") or result.diff is None:
         return True
-    return bool(result.diff.resources or result.diff.findings or refusals(result.diff)
+    return bool(result.diff.resources or result.diff.findings or refusals(result.diff) or result.diff.held
                 or any(v.level == "mandatory" for v in violations or ()))
 
 

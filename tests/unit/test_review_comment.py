@@ -156,14 +156,17 @@ def test_a_pod_template_change_rolls_the_deployments_pods():
     assert re.search(rf"Deployment `\w+/{name}`: `spec.replicas` from .+ to 7 pods", body)
 
 
-def test_user_data_change_on_the_phase1_host_replaces_it_and_shows_the_decoded_diff():
+def test_user_data_change_on_the_phase1_host_is_held_and_says_who_applies_it():
+    """Hosts outside Auto Scaling groups ignore user-data changes (components/app_host.py): the
+    comment must say `pulumi up` will not apply the change and which playbook does, never that
+    nothing happens."""
     base, head = as_json("phase1"), as_json("phase1")
     host = one("", "aws:ec2/instance:Instance", "app", head)
     text = userdata.decode(host["inputs"]["userDataBase64"])
     host["inputs"]["userDataBase64"] = userdata.encode(text.replace("runcmd:", "runcmd:\n  - echo reviewed", 1))
     (body,) = render([result("phase1", base, head)], base_rev=BASE, head_sha=SHA, run_time=WHEN)
-    assert "Instance `app`: user data changes, so the instance is REPLACED" in body
-    assert "+  - echo reviewed" in body
+    assert "`app` `userDataBase64` changes: user data not applied by `pulumi up`" in body
+    assert "ansible/configure.yml" in body and "REPLACED" not in body
 
 
 def test_key_inputs_of_added_resources(climb):

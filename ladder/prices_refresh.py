@@ -1,12 +1,26 @@
-"""`python -m ladder prices refresh`: rebuild the price catalog's regions from the AWS Price
-List API (boto3 `pricing` client, us-east-1 endpoint, `get_products`).
+"""`python -m ladder prices refresh`: rebuild the price catalog's regions from the AWS price list.
 
-Every catalog table has a query below: a service code, attribute filters (TERM_MATCH) and a
-pattern the product's `usagetype` must match; per-type tables (instance types, DB classes,
-node types) are queried once per type the catalog already lists, so a refresh updates
-prices without widening what the config model accepts. A table no product matches keeps
-its previous value and the region's `source` says so. Only the `regions:` section of
-prices.yaml is rewritten; its header, `tables` and `free` stay as written.
+Two sources answer the same questions (`Source.products`):
+- `bulk` (default): the public Price List Bulk API offer files, no credentials. Service index
+  `/offers/v1.0/aws/index.json` -> the service's `currentRegionIndexUrl` -> the region's
+  `currentVersionUrl` (a global service such as CloudFront: the service's `currentVersionUrl`)
+  (AWS Billing User Guide, "Getting price list files using the AWS Price List Bulk API" and
+  "Service Region index file for AWS services"). A regional offer file can be gigabytes (EC2),
+  so it is downloaded once to a cache file in chunks and stream-parsed twice with ijson (yajl2 C
+  backend; pinned in requirements.txt): `products` first, keeping only products a query
+  matches, then `terms.OnDemand` for those SKUs only. Memory stays at the matches.
+- `api`: the Price List Query API (boto3 `pricing` get_products, us-east-1, credentials); the
+  exact-match filters go to the API as TERM_MATCH, every page is read (NextToken).
+
+Each catalog table has a `Query` (Infracost's filters, internal/resources/aws/*.go in
+infracost/infracost): productFamily, `locationType: AWS Region`, the region as `regionCode`
+(`fromRegionCode` for AWSDataTransfer, whose products carry no regionCode), CloudFront by edge,
+and a usage-type regex matched in full (`re.fullmatch`) so Outposts-, trust-store or reserved
+variants never match. A price is written only when exactly one product matches, it has one
+on-demand term, its unit is the table's price-list unit and its tiers are contiguous from 0 to
+Inf; anything else is a `RefreshError` naming the table, the filters and the candidates. One
+error fails the command (exit 1) and the catalog file is not rewritten, so every region a
+refresh writes was refreshed table by table and its `retrieved` date is true.
 """
 
 from __future__ import annotations
@@ -15,181 +29,601 @@ import argparse
 import datetime as dt
 import json
 import re
+import shutil
 import sys
-from collections.abc import Iterator
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 import yaml
 
 from .cli import COMMANDS
 from .prices import CATALOG_PATH, REGION_META, catalog
 
+Tier = tuple[float | None, float]  # (cumulative upper bound in the table's unit or None, USD per unit)
+
 
 @dataclass(frozen=True)
 class Query:
+    """How one catalog table is found in the price list."""
+
     service: str
-    usagetype: str  # regex searched in the product's usagetype; "{edge}" = the region's CloudFront edge prefix
-    filters: dict[str, str] = field(default_factory=dict)
-    by: str | None = None  # attribute holding the per-type key (instanceType)
-    scale: float = 1.0  # Price List unit -> catalog unit (per request -> per 10k requests ...)
-    regional: bool = True  # False: a global service (CloudFront) without regionCode
+    family: str | None  # productFamily; None where the products of the service carry none we filter on
+    usagetype: str  # regex matched in full; {code} = the region's usage-type prefix, {edge} = CloudFront edge
+    unit: str  # the price list's unit of the price dimensions (Hrs, GB-Mo, GB, LCU-Hrs, Requests ...)
+    filters: dict[str, str] = field(default_factory=dict)  # exact attribute values
+    by: str | None = None  # attribute holding the per-type key (instanceType); "usagetype": the key is {key}
+    scale: float = 1.0  # price-list unit -> catalog unit (per request -> per 10k requests ...)
+    scope: str = "region"  # region: regionCode + locationType; from: fromRegionCode; edge: CloudFront, global
+    first_tier: bool = False  # a flat catalog table that states it keeps the first tier ("first 50 TB")
+
+
+# Usage-type prefixes of the catalog regions. us-east-1 products may carry none (EC2 "BoxUsage:..."),
+# so the prefix is optional; the region filter already excludes other regions' products.
+# Sources: AWS S3 User Guide, "Understanding your AWS billing and usage reports for Amazon S3"
+# (EUC1 = EU (Frankfurt), EU = EU (Ireland)); lyft/awspricing tests/data/ec2_offer.py
+# ("EU-BoxUsage:i3.metal", a recorded eu-west-1 product); USE1 for us-east-1 as in AWS Cost and
+# Usage Reports (e.g. "USE1-AmazonEKS-Hours:perCluster").
+USAGE_PREFIX = {"us-east-1": "USE1", "eu-west-1": "EU", "eu-central-1": "EUC1"}
+
+
+def region_prefix(region: str) -> str:
+    """The optional usage-type prefix group for `region` (an unknown region: only unprefixed types)."""
+    code = USAGE_PREFIX.get(region)
+    return f"(?:{code}-)?" if code else ""
+
+
+def edge(region: str) -> tuple[str, str]:
+    """CloudFront's price-list edge for viewers near `region`: (usage-type prefix, fromLocation/location).
+
+    Infracost cloudfront_distribution.go prices "United States" and "Europe" edges
+    (`fromLocation` for data out, `location` for requests)."""
+    return ("EU", "Europe") if region.startswith("eu-") else ("US", "United States")
 
 
 _EC2 = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used",
-        "licenseModel": "No License required"}
+        "licenseModel": "No License required"}  # Infracost instance.go
+_P = "{code}"
 
+# Units: "Hrs" (EC2 BoxUsage, recorded in lyft/awspricing tests/data/ec2_offer.py), "GB-Mo" (EBS, recorded in
+# botocore data/pricing/2017-10-15/examples-1.json GetProducts), "LCU-Hrs" (ELB capacity units). The others
+# are the price list's customary units; a product in another unit fails the refresh loudly, never silently.
 QUERIES: dict[str, Query] = {
-    "ec2_instance_hour": Query("AmazonEC2", r"BoxUsage:", _EC2, by="instanceType"),
-    "ebs_gp3_gb_month": Query("AmazonEC2", r"EBS:VolumeUsage\.gp3$", {"volumeApiName": "gp3"}),
-    "public_ipv4_hour": Query("AmazonVPC", r"PublicIPv4:InUseAddress$"),
-    "data_transfer_out_gb": Query("AWSDataTransfer", r"DataTransfer-Out-Bytes$",
-                                  {"transferType": "AWS Outbound", "toLocation": "External"}),
-    "nat_gateway_hour": Query("AmazonEC2", r"NatGateway-Hours$", {"productFamily": "NAT Gateway"}),
-    "nat_gateway_gb": Query("AmazonEC2", r"NatGateway-Bytes$", {"productFamily": "NAT Gateway"}),
-    "alb_hour": Query("AWSELB", r"LoadBalancerUsage$", {"productFamily": "Load Balancer-Application"}),
-    "alb_lcu_hour": Query("AWSELB", r"LCUUsage$", {"productFamily": "Load Balancer-Application"}),
-    "nlb_hour": Query("AWSELB", r"LoadBalancerUsage$", {"productFamily": "Load Balancer-Network"}),
-    "nlb_nlcu_hour": Query("AWSELB", r"LCUUsage$", {"productFamily": "Load Balancer-Network"}),
-    "rds_postgres_instance_hour": Query("AmazonRDS", r"InstanceUsage:",
-                                        {"databaseEngine": "PostgreSQL", "deploymentOption": "Single-AZ"},
+    "ec2_instance_hour": Query("AmazonEC2", "Compute Instance", r"{code}BoxUsage:[a-z0-9]+\.[a-z0-9]+", "Hrs",
+                               _EC2, by="instanceType"),
+    "ebs_gp3_gb_month": Query("AmazonEC2", "Storage", r"{code}EBS:VolumeUsage\.gp3", "GB-Mo",
+                              {"volumeApiName": "gp3"}),
+    "public_ipv4_hour": Query("AmazonVPC", None, r"{code}PublicIPv4:InUseAddress", "Hrs"),
+    # Infracost data_transfer.go: AWSDataTransfer, "Data Transfer", transferType "AWS Outbound", usage type
+    # ending DataTransfer-Out-Bytes; the region as fromRegionCode (these products have no regionCode).
+    "data_transfer_out_gb": Query("AWSDataTransfer", "Data Transfer", r"{code}DataTransfer-Out-Bytes", "GB",
+                                  {"transferType": "AWS Outbound", "toLocation": "External"}, scope="from",
+                                  first_tier=True),
+    "nat_gateway_hour": Query("AmazonEC2", "NAT Gateway", r"{code}NatGateway-Hours", "Hrs"),
+    "nat_gateway_gb": Query("AmazonEC2", "NAT Gateway", r"{code}NatGateway-Bytes", "GB"),
+    # Infracost lb.go: ^([A-Z]{3}\d-|Global-|EU-)?LoadBalancerUsage$ / LCUUsage, locationType AWS Region.
+    "alb_hour": Query("AWSELB", "Load Balancer-Application", r"{code}LoadBalancerUsage", "Hrs"),
+    "alb_lcu_hour": Query("AWSELB", "Load Balancer-Application", r"{code}LCUUsage", "LCU-Hrs"),
+    "nlb_hour": Query("AWSELB", "Load Balancer-Network", r"{code}LoadBalancerUsage", "Hrs"),
+    "nlb_nlcu_hour": Query("AWSELB", "Load Balancer-Network", r"{code}LCUUsage", "LCU-Hrs"),
+    # Infracost db_instance.go: instanceType, deploymentOption, databaseEngine; storage "-RDS:GP3-Storage$".
+    "rds_postgres_instance_hour": Query("AmazonRDS", "Database Instance", r"{code}InstanceUsage:db\.[a-z0-9.]+",
+                                        "Hrs", {"databaseEngine": "PostgreSQL", "deploymentOption": "Single-AZ"},
                                         by="instanceType"),
-    "rds_gp3_gb_month": Query("AmazonRDS", r"(^|-)RDS:GP3-Storage$", {"productFamily": "Database Storage"}),
-    "elasticache_node_hour": Query("AmazonElastiCache", r"NodeUsage:", {"cacheEngine": "Redis"}, by="instanceType"),
-    "eks_cluster_hour": Query("AmazonEKS", r"AmazonEKS-Hours:perCluster$"),
-    "cloudfront_gb_out": Query("AmazonCloudFront", r"^{edge}-DataTransfer-Out-Bytes$", regional=False),
-    "cloudfront_https_requests_10k": Query("AmazonCloudFront", r"^{edge}-Requests-Tier2-HTTPS$", scale=1e4,
-                                           regional=False),
-    "s3_standard_gb_month": Query("AmazonS3", r"TimedStorage-ByteHrs$", {"volumeType": "Standard"}),
-    "s3_put_requests_1k": Query("AmazonS3", r"Requests-Tier1$", scale=1e3),
-    "s3_get_requests_1k": Query("AmazonS3", r"Requests-Tier2$", scale=1e3),
-    "cloudwatch_alarm_metric_month": Query("AmazonCloudWatch", r"CW:AlarmMonitorUsage$"),
-    "cloudwatch_alarm_high_res_metric_month": Query("AmazonCloudWatch", r"CW:HighResAlarmMonitorUsage$"),
-    "cloudwatch_logs_ingest_gb": Query("AmazonCloudWatch", r"DataProcessing-Bytes$"),
-    "secretsmanager_secret_month": Query("AWSSecretsManager", r"AWSSecretsManager-Secrets$"),
-    "secretsmanager_api_calls_10k": Query("AWSSecretsManager", r"AWSSecretsManager-APIRequest$", scale=1e4),
-    "kms_key_month": Query("awskms", r"KMS-Keys$"),
-    "vpc_interface_endpoint_hour": Query("AmazonVPC", r"VpcEndpoint-Hours$"),
-    # AWS WAF, as Infracost filters it (internal/resources/aws/wafv2_web_acl.go): Shield-protected
-    # variants excluded.
-    "waf_web_acl_month": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)WebACLV2$",
-                               {"productFamily": "Web Application Firewall"}),
-    "waf_rule_month": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)RuleV2$",
-                            {"productFamily": "Web Application Firewall"}),
-    "waf_requests_1m": Query("awswaf", r"^[A-Z0-9]*-(?!ShieldProtected-)RequestV2-Tier1$",
-                             {"productFamily": "Web Application Firewall"}, scale=1e6),
+    "rds_gp3_gb_month": Query("AmazonRDS", "Database Storage", r"{code}RDS:GP3-Storage", "GB-Mo",
+                              {"deploymentOption": "Single-AZ"}),
+    # Infracost elasticache_cluster.go: "Cache Instance", instanceType, locationType, cacheEngine.
+    "elasticache_node_hour": Query("AmazonElastiCache", "Cache Instance", r"{code}NodeUsage:cache\.[a-z0-9.]+",
+                                   "Hrs", {"cacheEngine": "Redis"}, by="instanceType"),
+    "eks_cluster_hour": Query("AmazonEKS", "Compute", r"{code}AmazonEKS-Hours:perCluster", "Hrs"),
+    # Infracost cloudfront_distribution.go: data out by transferType "CloudFront Outbound" + fromLocation;
+    # HTTPS requests by location + requestType "CloudFront-Request-HTTPS-Proxy".
+    "cloudfront_gb_out": Query("AmazonCloudFront", None, r"{edge}-DataTransfer-Out-Bytes", "GB",
+                               {"transferType": "CloudFront Outbound"}, scope="edge", first_tier=True),
+    "cloudfront_https_requests_10k": Query("AmazonCloudFront", None, r"{edge}-Requests-Tier2-HTTPS", "Requests",
+                                           {"requestType": "CloudFront-Request-HTTPS-Proxy"}, scale=1e4,
+                                           scope="edge"),
+    "s3_standard_gb_month": Query("AmazonS3", "Storage", r"{code}TimedStorage-ByteHrs", "GB-Mo",
+                                  {"volumeType": "Standard"}, first_tier=True),
+    "s3_put_requests_1k": Query("AmazonS3", "API Request", r"{code}Requests-Tier1", "Requests", scale=1e3),
+    "s3_get_requests_1k": Query("AmazonS3", "API Request", r"{code}Requests-Tier2", "Requests", scale=1e3),
+    "cloudwatch_alarm_metric_month": Query("AmazonCloudWatch", "Alarm", r"{code}CW:AlarmMonitorUsage", "Alarms"),
+    "cloudwatch_alarm_high_res_metric_month": Query("AmazonCloudWatch", "Alarm", r"{code}CW:HighResAlarmMonitorUsage",
+                                                    "Alarms"),
+    # Infracost cloudwatch_log_group.go: "Data Payload", /-DataProcessing-Bytes/ (standard class, not vended logs)
+    "cloudwatch_logs_ingest_gb": Query("AmazonCloudWatch", "Data Payload", r"{code}DataProcessing-Bytes", "GB"),
+    "secretsmanager_secret_month": Query("AWSSecretsManager", "Secret", r"{code}AWSSecretsManager-Secrets",
+                                         "Secrets"),
+    "secretsmanager_api_calls_10k": Query("AWSSecretsManager", "API Request", r"{code}AWSSecretsManager-APIRequest",
+                                          "API Requests", scale=1e4),
+    # Infracost kms_key.go: "Encryption Key", /KMS-Keys/
+    "kms_key_month": Query("awskms", "Encryption Key", r"{code}KMS-Keys", "Keys"),
+    "vpc_interface_endpoint_hour": Query("AmazonVPC", "VpcEndpoint", r"{code}VpcEndpoint-Hours", "Hrs"),
+    # AWS WAF, as Infracost filters it (internal/resources/aws/wafv2_web_acl.go): Shield-protected variants
+    # excluded by the full match.
+    "waf_web_acl_month": Query("awswaf", "Web Application Firewall", r"[A-Z0-9]*-WebACLV2", "Month"),
+    "waf_rule_month": Query("awswaf", "Web Application Firewall", r"[A-Z0-9]*-RuleV2", "Month"),
+    "waf_requests_1m": Query("awswaf", "Web Application Firewall", r"[A-Z0-9]*-RequestV2-Tier1", "Requests",
+                             scale=1e6),
+    # Tables added for issue 17. Infracost elasticache_cluster.go: cacheEngine is the engine title-cased.
+    "elasticache_valkey_node_hour": Query("AmazonElastiCache", "Cache Instance",
+                                          r"{code}NodeUsage:cache\.[a-z0-9.]+", "Hrs", {"cacheEngine": "Valkey"},
+                                          by="instanceType"),
+    # Infracost instance.go / db_instance.go: "CPU Credits", usage type ending CPUCredits:<family>
+    "ec2_cpu_credit_vcpu_hour": Query("AmazonEC2", "CPU Credits", r"{code}CPUCredits:{key}", "vCPU-Hours",
+                                      {"operatingSystem": "Linux"}, by="usagetype"),
+    "rds_cpu_credit_vcpu_hour": Query("AmazonRDS", "CPU Credits", r"{code}CPUCredits:{key}", "vCPU-Hours",
+                                      {"databaseEngine": "PostgreSQL"}, by="usagetype"),
+    # Infracost instance.go detailed monitoring: "Metric", group "Metric"; the table keeps the first tier
+    "cloudwatch_metric_month": Query("AmazonCloudWatch", "Metric", r"{code}CW:MetricMonitorUsage", "Metrics",
+                                     {"group": "Metric"}, first_tier=True),
+    "cloudwatch_api_requests_1k": Query("AmazonCloudWatch", "API Request", r"{code}CW:Requests", "Requests",
+                                        scale=1e3),
+    # Infracost elasticache_cluster.go backup storage: "Storage Snapshot", no usage-type filter (the
+    # exactly-one check guards it)
+    "elasticache_backup_gb_month": Query("AmazonElastiCache", "Storage Snapshot", r".+", "GB-Mo"),  # family only
+    # Infracost cloudwatch_log_group.go: "Storage Snapshot", /-TimedStorage-ByteHrs/
+    "cloudwatch_logs_storage_gb_month": Query("AmazonCloudWatch", "Storage Snapshot", r"{code}TimedStorage-ByteHrs",
+                                              "GB-Mo"),
+    # EKS extended support: usage type AmazonEKS-Hours:extendedSupport (as in Cost and Usage Reports);
+    # Infracost eks_cluster.go still sets $0.60 by hand ("until AWS provides the price")
+    "eks_extended_support_cluster_hour": Query("AmazonEKS", "Compute", r"{code}AmazonEKS-Hours:extendedSupport",
+                                               "Hrs"),
+    # Infracost data_transfer.go intra-region: transferType "IntraRegion", usage type DataTransfer-Regional-Bytes
+    "inter_az_gb": Query("AWSDataTransfer", "Data Transfer", r"{code}DataTransfer-Regional-Bytes", "GB",
+                         {"transferType": "IntraRegion"}, scope="from"),
+    "ebs_gp2_gb_month": Query("AmazonEC2", "Storage", r"{code}EBS:VolumeUsage\.gp2", "GB-Mo",
+                              {"volumeApiName": "gp2"}),
 }
 
 
-def edge(region: str) -> str:
-    """CloudFront's price-list edge prefix for viewers near `region`."""
-    return "EU" if region.startswith("eu-") else "US"
+class RefreshError(Exception):
+    """A table that cannot be refreshed truthfully; the message names table, filters and candidates."""
 
 
-def products(client: Any, service: str, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"ServiceCode": service, "FormatVersion": "aws_v1", "MaxResults": 100,
-                              "Filters": [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()]}
-    while True:
-        page = client.get_products(**kwargs)
-        for item in page.get("PriceList", []):
-            yield json.loads(item) if isinstance(item, str) else item
-        if not page.get("NextToken"):
-            return
-        kwargs["NextToken"] = page["NextToken"]
+@dataclass(frozen=True)
+class Product:
+    """One price-list product with its on-demand terms, in either source's shape."""
+
+    sku: str
+    family: str
+    attributes: dict[str, str]
+    on_demand: dict[str, Any]  # offerTermCode-key -> term (priceDimensions ...)
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Product:
+        """A get_products PriceList entry (`product` + `terms`)."""
+        product = item.get("product", {})
+        return cls(str(product.get("sku", "")), str(product.get("productFamily", "")),
+                   dict(product.get("attributes", {})), dict((item.get("terms") or {}).get("OnDemand") or {}))
+
+    def describe(self) -> str:
+        a = self.attributes
+        return (f"sku {self.sku} usagetype {a.get('usagetype', '?')!r} family {self.family!r} "
+                f"location {a.get('location') or a.get('fromLocation') or '?'!r} prices {self.prices()}")
+
+    def prices(self) -> list[str]:
+        return [f"{d.get('beginRange', '?')}-{d.get('endRange', '?')} {d.get('unit', '?')} "
+                f"{(d.get('pricePerUnit') or {}).get('USD', '?')}"
+                for term in self.on_demand.values() for d in (term.get("priceDimensions") or {}).values()]
 
 
-def on_demand_usd(product: dict[str, Any]) -> float | None:
-    """The product's on-demand USD price: the lowest tier that is not free."""
-    tiers = [d for term in (product.get("terms", {}).get("OnDemand") or {}).values()
-             for d in (term.get("priceDimensions") or {}).values()]
-    priced = [(float(d.get("beginRange", 0) or 0), float(d["pricePerUnit"]["USD"])) for d in tiers
-              if float(d.get("pricePerUnit", {}).get("USD", 0) or 0) > 0]
-    return min(priced)[1] if priced else None
+@dataclass(frozen=True)
+class Want:
+    """One price to find: a table (and type) in a region, with the exact filters and the full-match regex."""
+
+    table: str
+    key: str | None
+    service: str
+    region: str | None  # None: a global service (CloudFront); the bulk source reads its global offer file
+    exact: tuple[tuple[str, str], ...]  # attribute -> value; "productFamily" is the product's family
+    usagetype: str
+
+    def matches(self, product: Product) -> bool:
+        values = {**product.attributes, "productFamily": product.family}
+        return (all(values.get(k) == v for k, v in self.exact)
+                and re.fullmatch(self.usagetype, product.attributes.get("usagetype", "")) is not None)
+
+    def describe(self) -> str:
+        filters = ", ".join(f"{k}={v!r}" for k, v in self.exact)
+        return f"{self.service} [{filters}] usagetype ~ ^{self.usagetype}$"
 
 
-def fetch(client: Any, query: Query, region: str, key: str | None = None) -> float | None:
-    filters = dict(query.filters)
-    if query.regional:
-        filters["regionCode"] = region
-    if query.by and key:
-        filters[query.by] = key
-    pattern = re.compile(query.usagetype.replace("{edge}", edge(region)))
-    for product in products(client, query.service, filters):
-        if pattern.search(product.get("product", {}).get("attributes", {}).get("usagetype", "")):
-            price = on_demand_usd(product)
-            if price is not None:
-                return round(price * query.scale, 6)
-    return None
+def want(table: str, query: Query, region: str, key: str | None = None) -> Want:
+    """The filters of `query` for `region` (and `key`), as Infracost builds them."""
+    exact: dict[str, str] = {}
+    if query.family:
+        exact["productFamily"] = query.family
+    exact.update(query.filters)
+    prefix, location = edge(region)
+    if query.scope == "region":
+        exact["regionCode"] = region
+        exact["locationType"] = "AWS Region"
+    elif query.scope == "from":
+        exact["fromRegionCode"] = region
+    elif query.scope == "edge":
+        exact["fromLocation" if "transferType" in query.filters else "location"] = location
+    if query.by:
+        if not key:
+            raise ValueError(f"{table}: a per-type table needs a key")
+        if query.by != "usagetype":
+            exact[query.by] = key
+    pattern = query.usagetype.replace(_P, region_prefix(region)).replace("{edge}", prefix)
+    pattern = pattern.replace("{key}", re.escape(key or ""))
+    return Want(table, key, query.service, None if query.scope == "edge" else region, tuple(exact.items()), pattern)
 
 
-def refresh_region(client: Any, region: str, current: dict[str, Any], today: str,
-                   tables: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The region's new price tables (previous values where nothing matched) and what was kept."""
+class Source(Protocol):
+    def products(self, service: str, region: str | None, wants: list[Want]) -> dict[Want, list[Product]]:
+        """Every product of `service` in `region` matching each want (all candidates, not the first)."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# The Price List Query API (credentials)
+
+
+class ApiSource:
+    """boto3 `pricing` get_products: one query per want, TERM_MATCH on the exact filters, every page."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def pages(self, service: str, filters: Iterable[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"ServiceCode": service, "FormatVersion": "aws_v1", "MaxResults": 100,
+                                  "Filters": [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters]}
+        while True:
+            page = self.client.get_products(**kwargs)
+            for item in page.get("PriceList", []):
+                yield json.loads(item) if isinstance(item, str) else item
+            if not page.get("NextToken"):
+                return
+            kwargs = {**kwargs, "NextToken": page["NextToken"]}
+
+    def products(self, service: str, region: str | None, wants: list[Want]) -> dict[Want, list[Product]]:
+        out: dict[Want, list[Product]] = {}
+        for w in wants:
+            found = (Product.from_api(item) for item in self.pages(service, w.exact))
+            out[w] = [p for p in found if w.matches(p)]  # TERM_MATCH is loose (case); the match is exact
+        return out
+
+
+# ---------------------------------------------------------------------------
+# The public bulk offer files (no credentials)
+
+PRICE_LIST_HOST = "https://pricing.us-east-1.amazonaws.com"  # AWS Billing User Guide, "Using the bulk API"
+OFFER_INDEX = "/offers/v1.0/aws/index.json"
+
+Opener = Callable[[str], IO[bytes]]
+
+
+def _urlopen(url: str) -> IO[bytes]:
+    return urllib.request.urlopen(url, timeout=120)  # noqa: S310 - a fixed https host
+
+
+class BulkSource:
+    """Offer files: index -> region index -> region offer, each downloaded once to `cache`."""
+
+    def __init__(self, opener: Opener = _urlopen, base: str = PRICE_LIST_HOST, cache: Path | None = None) -> None:
+        self.open, self.base = opener, base
+        self.cache = cache or Path(tempfile.mkdtemp(prefix="scaleladder-offers-"))
+        self._json: dict[str, Any] = {}
+
+    def _get_json(self, path: str) -> Any:
+        if path not in self._json:
+            with self.open(self.base + path) as f:
+                self._json[path] = json.load(f)
+        return self._json[path]
+
+    def offer_url(self, service: str, region: str | None) -> str:
+        """The current offer file of `service` in `region` (global services: the whole offer)."""
+        offers = self._get_json(OFFER_INDEX).get("offers", {})
+        if service not in offers:
+            raise RefreshError(f"bulk offer index has no service {service!r}")
+        if region is None:
+            return str(offers[service]["currentVersionUrl"])
+        regions = self._get_json(offers[service]["currentRegionIndexUrl"]).get("regions", {})
+        if region not in regions:
+            raise RefreshError(f"{service}: the region index has no region {region!r}")
+        return str(regions[region]["currentVersionUrl"])
+
+    def _file(self, url: str) -> Path:
+        """Download once, in chunks (an EC2 regional offer is gigabytes; it never sits in memory)."""
+        target = self.cache / (re.sub(r"[^A-Za-z0-9.-]+", "_", url.strip("/")) or "offer.json")
+        if not target.exists():
+            partial = target.with_suffix(".part")
+            with self.open(self.base + url) as src, partial.open("wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 20)
+            partial.rename(target)
+        return target
+
+    def products(self, service: str, region: str | None, wants: list[Want]) -> dict[Want, list[Product]]:
+        import ijson  # pinned in requirements.txt; the yajl2 C backend streams gigabytes
+
+        path = self._file(self.offer_url(service, region))
+        hits: dict[str, tuple[dict[str, Any], list[Want]]] = {}
+        with path.open("rb") as f:
+            for sku, product in ijson.kvitems(f, "products"):
+                probe = Product(str(sku), str(product.get("productFamily", "")),
+                                {k: str(v) for k, v in (product.get("attributes") or {}).items()}, {})
+                matched = [w for w in wants if w.matches(probe)]
+                if matched:
+                    hits[str(sku)] = (product, matched)
+        terms: dict[str, dict[str, Any]] = {}
+        if hits:
+            with path.open("rb") as f:
+                for sku, term_set in ijson.kvitems(f, "terms.OnDemand"):
+                    if sku in hits:
+                        terms[str(sku)] = term_set
+        out: dict[Want, list[Product]] = {w: [] for w in wants}
+        for sku, (product, matched) in hits.items():
+            p = Product(sku, str(product.get("productFamily", "")),
+                        {k: str(v) for k, v in (product.get("attributes") or {}).items()}, terms.get(sku, {}))
+            for w in matched:
+                out[w].append(p)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# From products to catalog values
+
+
+def _num(text: Any, what: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise RefreshError(f"{what}: not a number: {text!r}") from None
+
+
+def tiers(product: Product, query: Query, where: str) -> list[Tier]:
+    """The product's on-demand tiers in the catalog's unit, checked: one term, the table's unit,
+    contiguous ranges from 0 to Inf. beginRange/endRange become the shared format's `upto`."""
+    if len(product.on_demand) != 1:
+        raise RefreshError(f"{where}: {len(product.on_demand)} on-demand terms, expected 1: {product.describe()}")
+    term = next(iter(product.on_demand.values()))
+    dims = list((term.get("priceDimensions") or {}).values())
+    if not dims:
+        raise RefreshError(f"{where}: no price dimensions: {product.describe()}")
+    wrong = sorted({str(d.get("unit")) for d in dims} - {query.unit})
+    if wrong:
+        raise RefreshError(f"{where}: unit {', '.join(wrong)} where the catalog table is priced per {query.unit!r} "
+                           f"(x{query.scale:g}): {product.describe()}")
+    dims.sort(key=lambda d: _num(d.get("beginRange", "0") or "0", where))
+    out: list[Tier] = []
+    expect = 0.0
+    for i, d in enumerate(dims):
+        begin = _num(d.get("beginRange", "0") or "0", where)
+        end_text = str(d.get("endRange", "Inf") or "Inf")
+        end = None if end_text == "Inf" else _num(end_text, where)
+        if begin != expect or (end is None and i != len(dims) - 1) or (end is not None and end <= begin):
+            raise RefreshError(f"{where}: price ranges are not contiguous from 0 to Inf: {product.describe()}")
+        usd = _num((d.get("pricePerUnit") or {}).get("USD"), where)
+        out.append((None if end is None else round(end / query.scale, 6), round(usd * query.scale, 10)))
+        expect = end if end is not None else expect
+    if out[-1][0] is not None:
+        raise RefreshError(f"{where}: the last price range ends at {out[-1][0]}, not Inf: {product.describe()}")
+    return out
+
+
+def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool) -> Any:
+    """The catalog value of one price: exactly one product, else a loud error."""
+    where = f"{table}{':' + w.key if w.key else ''} in {w.region or 'every region (global)'}"
+    if len(found) != 1:
+        listed = "".join(f"\n    - {p.describe()}" for p in found) or " none"
+        raise RefreshError(f"{where}: {len(found)} products match {w.describe()}, expected exactly 1; candidates:"
+                           f"{listed}")
+    t = tiers(found[0], query, where)
+    if tiered:
+        return [{"upto": (int(u) if u is not None and float(u).is_integer() else u), "usd": usd} for u, usd in t]
+    if len(t) > 1 and not query.first_tier:
+        raise RefreshError(f"{where}: the product has {len(t)} price tiers {t} but the catalog table is flat; "
+                           "declare it `tiered: true` in prices.yaml (and price it by tiers in ladder/cost.py)")
+    if t[0][1] == 0:
+        raise RefreshError(f"{where}: the first price tier is free {t}; a flat table cannot hold it "
+                           "(declare the table tiered, or a free_per_month allowance)")
+    return t[0][1]
+
+
+def refresh_region(source: Source, region: str, current: dict[str, Any], today: str,
+                   tables: dict[str, dict[str, Any]], add: dict[str, list[str]] | None = None,
+                   source_name: str = "AWS price list") -> dict[str, Any]:
+    """The region's refreshed tables; raises RefreshError listing every table that could not be refreshed.
+
+    `tables` is the catalog's `tables:` section (the tables to refresh and whether each is tiered);
+    `add` widens per-type tables by the given types."""
+    add = add or {}
+    errors: list[str] = []
+    missing = [t for t in tables if t not in QUERIES]
+    errors += [f"{t} in {region}: no Price List query for this table (add one to QUERIES in "
+               "ladder/prices_refresh.py)" for t in missing]
+    wants: dict[str, list[Want]] = {}
+    plan: list[tuple[str, Query, Want]] = []
+    for table in tables:
+        if table in missing:
+            continue
+        query = QUERIES[table]
+        keys: list[str | None] = [None]
+        if query.by:
+            keys = list(sorted(set(current.get(table) or {}) | set(add.get(table, []))))
+        for key in keys:
+            w = want(table, query, region, key)
+            plan.append((table, query, w))
+            wants.setdefault(query.service, []).append(w)
+    found: dict[Want, list[Product]] = {}
+    for service, ws in wants.items():
+        for scope in sorted({w.region or "" for w in ws}):
+            group = [w for w in ws if (w.region or "") == scope]
+            found.update(source.products(service, scope or None, group))
     out: dict[str, Any] = {}
-    kept: list[str] = []
-    for table, query in QUERIES.items():
-        old = current.get(table)
-        if tables is not None and table not in tables:
-            out[table] = old
+    for table, query, w in plan:
+        try:
+            v = value(table, query, found.get(w, []), w, bool(tables[table].get("tiered")))
+        except RefreshError as err:
+            errors.append(str(err))
             continue
         if query.by:
-            new = {key: fetch(client, query, region, key) for key in sorted(old or {})}
-            kept += [f"{table}:{k}" for k, v in new.items() if v is None]
-            out[table] = {k: (v if v is not None else (old or {})[k]) for k, v in new.items()}
+            out.setdefault(table, {})[w.key] = v
         else:
-            value = fetch(client, query, region)
-            if value is None:
-                kept.append(table)
-            out[table] = value if value is not None else old
-    source = "AWS Price List API (pricing get_products, on-demand, Linux, shared tenancy, Single-AZ)"
-    if kept:
-        source += f"; no matching product, kept from the previous catalog: {', '.join(kept)}"
-    return {"retrieved": today, "source": source, **out}, kept
+            out[table] = v
+    if errors:
+        raise RefreshError("\n".join(errors))
+    src = (f"{source_name}, on-demand list prices fetched {today} by `python -m ladder prices refresh`: "
+           "one product per price (Infracost's filters, full-match usage types), units checked, tiers kept")
+    return {"retrieved": today, "source": src, **{t: out[t] for t in tables}}
+
+
+# ---------------------------------------------------------------------------
+# Writing the catalog
+
+
+def _scalar(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) >= 1 else format(v, ".10g")
+    return json.dumps(str(v))
+
+
+def dump_regions(regions: dict[str, dict[str, Any]]) -> str:
+    """The `regions:` section: per-type tables as maps, tier lists one flow mapping a line (shared format)."""
+    lines = ["regions:"]
+    for region, tables in regions.items():
+        lines.append(f"  {region}:")
+        for key, v in tables.items():
+            if key == "source":
+                lines.append("    source: >-")
+                lines += [f"      {line}" for line in _wrap(str(v), 94)]
+            elif isinstance(v, dict):
+                lines.append(f"    {key}:")
+                lines += [f"      {k}: {_scalar(x)}" for k, x in v.items()]
+            elif isinstance(v, list):
+                lines.append(f"    {key}:")
+                lines += ["      - {" + ", ".join(f"{k}: {_scalar(x)}" for k, x in tier.items()) + "}" for tier in v]
+            else:
+                lines.append(f"    {key}: {_scalar(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    out, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return out + ([line] if line else [])
 
 
 def write(regions: dict[str, Any], path: Path = CATALOG_PATH) -> None:
-    """Replace the `regions:` section of the catalog file, keeping everything above it."""
+    """Replace the `regions:` section of the catalog file, keeping everything above it verbatim."""
     text = path.read_text()
     head = text[: text.index("\nregions:") + 1] if "\nregions:" in text else text
-    body = yaml.safe_dump({"regions": regions}, sort_keys=False, width=100)
-    path.write_text(head + body)
+    new = head + dump_regions(regions)
+    if yaml.safe_load(new)["regions"] != json.loads(json.dumps(regions)):
+        raise RefreshError("internal: the written regions do not read back as refreshed; catalog left as it was")
+    path.write_text(new)
     catalog.cache_clear()
 
 
-def cmd_prices(args: argparse.Namespace) -> int:
-    import boto3
+# ---------------------------------------------------------------------------
+# The command
 
-    if boto3.Session().get_credentials() is None:
-        print("error: no AWS credentials found (environment, ~/.aws, SSO or instance role); the Price List API "
-              "needs any IAM identity allowed pricing:GetProducts. The shipped catalog is unchanged.", file=sys.stderr)
-        return 1
-    data = yaml.safe_load(Path(args.catalog).read_text())
+
+def parse_add(values: list[str] | None, tables: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """`--add-type TABLE:TYPE[,TYPE...]` -> {table: [types]}; only per-type tables take types."""
+    out: dict[str, list[str]] = {}
+    per_type = sorted(t for t, q in QUERIES.items() if q.by and t in tables)
+    for item in values or []:
+        table, _, types = item.partition(":")
+        if table not in per_type or not types:
+            raise SystemExit(f"error: --add-type {item!r}: expected TABLE:TYPE[,TYPE...] with TABLE one of "
+                             f"{', '.join(per_type)}")
+        for t in types.split(","):
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", t.strip()):
+                raise SystemExit(f"error: --add-type {item!r}: {t!r} is not an instance type (e.g. m7g.large)")
+            out.setdefault(table, []).append(t.strip())
+    return out
+
+
+def make_source(args: argparse.Namespace) -> tuple[Source, str]:
+    if args.source == "api":
+        import boto3
+
+        if boto3.Session().get_credentials() is None:
+            raise RefreshError("no AWS credentials found (environment, ~/.aws, SSO or instance role); the Price "
+                               "List Query API needs an IAM identity allowed pricing:GetProducts. `--source bulk` "
+                               "(the default) needs none.")
+        return ApiSource(boto3.client("pricing", region_name="us-east-1")), \
+            "AWS Price List Query API (pricing get_products)"
+    cache = Path(args.cache) if args.cache else None
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    return BulkSource(cache=cache), "AWS Price List Bulk API offer files (public, current version)"
+
+
+def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
+    path = Path(args.catalog)
+    data = yaml.safe_load(path.read_text())
+    tables: dict[str, dict[str, Any]] = data.get("tables", {})
+    add = parse_add(args.add_type, tables)
     regions = args.region or list(data["regions"])
-    unknown = [r for r in regions if r not in data["regions"]]
+    if add and set(regions) != set(data["regions"]) | set(regions):
+        print("error: --add-type refreshes every catalog region (per-type tables list the same types in every "
+              f"region); drop --region or name all of: {', '.join(data['regions'])}", file=sys.stderr)
+        return 1
     base = data["regions"][next(iter(data["regions"]))]
-    client = boto3.client("pricing", region_name="us-east-1")
     today = dt.date.today().isoformat()
     try:
+        if source is None:
+            source, name = make_source(args)
+        else:
+            name = "AWS price list"
+        new: dict[str, Any] = {}
+        failed: list[str] = []
         for region in regions:
             current = data["regions"].get(region) or {k: v for k, v in base.items() if k not in REGION_META}
-            data["regions"][region], kept = refresh_region(client, region, current, today)
-            print(f"{region}: refreshed" + (f"; kept previous values for {', '.join(kept)}" if kept else ""))
-    except Exception as err:  # botocore ClientError, EndpointConnectionError ...: one clear line, no traceback
-        print(f"error: Price List API: {err}", file=sys.stderr)
+            try:
+                new[region] = refresh_region(source, region, current, today, tables, add, name)
+                print(f"{region}: every table refreshed ({len(tables)})")
+            except RefreshError as err:
+                failed.append(f"{region}:\n  " + str(err).replace("\n", "\n  "))
+    except RefreshError as err:
+        print(f"error: {err}\nThe catalog is unchanged.", file=sys.stderr)
         return 1
-    write(data["regions"], Path(args.catalog))
-    if unknown:
-        print(f"added regions: {', '.join(unknown)} (instance types copied from {next(iter(data['regions']))})")
-    print(f"wrote {args.catalog}")
+    except Exception as err:  # network, botocore ClientError, a broken offer file ...: one line, no traceback
+        print(f"error: price list: {type(err).__name__}: {err}\nThe catalog is unchanged.", file=sys.stderr)
+        return 1
+    if failed:
+        print("error: prices refresh failed; the catalog is unchanged (no region is stamped):\n" + "\n".join(failed),
+              file=sys.stderr)
+        return 1
+    data["regions"].update(new)
+    write(data["regions"], path)
+    for table, types in add.items():
+        print(f"added to {table}: {', '.join(types)}")
+    print(f"wrote {path}")
     return 0
 
 
 def _prices_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["refresh"], help="refresh: rebuild the catalog from the AWS Price List API")
+    p.add_argument("action", choices=["refresh"], help="refresh: rebuild the catalog's regions from the AWS price list")
+    p.add_argument("--source", choices=["bulk", "api"], default="bulk",
+                   help="bulk: public offer files, no credentials (default); api: Price List Query API, credentials")
     p.add_argument("--region", action="append", help="region to refresh (repeatable; default: every catalog region)")
+    p.add_argument("--add-type", action="append", metavar="TABLE:TYPE[,TYPE...]",
+                   help="also price these types (repeatable), e.g. ec2_instance_hour:m7g.large,m7g.xlarge; "
+                        "the config model accepts what the catalog lists")
+    p.add_argument("--cache", help="directory to keep downloaded offer files in (bulk; default: a temp dir)")
     p.add_argument("--catalog", default=str(CATALOG_PATH), help="catalog file to rewrite")
 
 
-COMMANDS["prices"] = ("price catalog: `prices refresh` rebuilds it from the AWS Price List API", _prices_args,
-                      cmd_prices)
+COMMANDS["prices"] = ("price catalog: `prices refresh` rebuilds it from the AWS price list (bulk offer files or "
+                      "the Query API)", _prices_args, cmd_prices)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import copy
 import json
 
-import boto3
 import pytest
 import yaml
-from botocore.stub import Stubber
 
-from ladder import cli, engine, prices_refresh
+from ladder import cli, engine
 from ladder.cost import HOURS, RULES, bands, cost_of, delta, equal_load_delta, price_plan
 from ladder.diff import load
 from ladder.phases import PHASES
-from ladder.prices import CATALOG_PATH, catalog, parse
-from ladder.prices_refresh import QUERIES, on_demand_usd, refresh_region, write
+from ladder.prices import CATALOG_PATH, catalog
 
 
 def presets() -> dict[str, dict | Exception]:
@@ -60,10 +57,18 @@ def test_catalog_covers_three_regions_with_date_source_and_units():
 
 
 def test_per_type_tables_list_the_same_types_in_every_region():
+    """A region may list fewer types of a per-type table only where its block says why
+    (`unpriced_types`: the config then refuses them there, naming the key); it never lists a
+    type no other region prices without that being the region all others follow (us-east-1)."""
     cat = catalog()
     for table in ("ec2_instance_hour", "rds_postgres_instance_hour", "elasticache_node_hour"):
-        keys = {region: cat.instance_types(region, table) for region in cat.regions}
-        assert len({tuple(k) for k in keys.values()}) == 1 and keys["us-east-1"], table
+        keys = {region: set(cat.instance_types(region, table)) for region in cat.regions}
+        everywhere = set.union(*keys.values())
+        assert keys["us-east-1"] == everywhere, (table, sorted(everywhere - keys["us-east-1"]))
+        for region, types in keys.items():
+            why = (cat.regions[region].get("unpriced_types") or {}).get(table, "")
+            assert types == everywhere or len(str(why)) > 20, (region, table, sorted(everywhere - types))
+            assert not why or types != everywhere, (region, table, "unpriced_types says types are missing; none are")
 
 
 def test_aws_types_are_priced_or_free_never_both():
@@ -238,86 +243,3 @@ def test_a_usage_file_pins_measured_figures(tmp_path):
     with pytest.raises(ValueError, match="no_such_quantity"):
         cost_of("phase2", usage)
 
-
-# ---------------------------------------------------------------------------
-# prices refresh (botocore Stubber: no network)
-
-
-def _product(usagetype: str, price: str, **attributes: str) -> str:
-    return json.dumps({
-        "product": {"productFamily": "Compute Instance", "attributes": {"usagetype": usagetype, **attributes}},
-        "terms": {"OnDemand": {"SKU.TERM": {"priceDimensions": {
-            "SKU.TERM.FREE": {"unit": "Hrs", "beginRange": "0", "endRange": "1",
-                              "pricePerUnit": {"USD": "0.0000000000"}},
-            "SKU.TERM.RATE": {"unit": "Hrs", "beginRange": "1", "endRange": "Inf", "pricePerUnit": {"USD": price}},
-        }}}},
-    })
-
-
-def _client():
-    return boto3.client("pricing", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-
-
-def test_refresh_parses_a_stubbed_price_list_into_the_catalog_format(tmp_path):
-    client = _client()
-    current = {"ec2_instance_hour": {"t3.micro": 0.01, "t3.small": 0.02}, "nat_gateway_hour": 0.04}
-    with Stubber(client) as stub:
-        filters = [{"Type": "TERM_MATCH", "Field": k, "Value": v}
-                   for k, v in QUERIES["ec2_instance_hour"].filters.items()]
-        stub.add_response("get_products", {"PriceList": [
-            _product("BoxUsage:t3.micro", "0.0105000000", instanceType="t3.micro")], "FormatVersion": "aws_v1"},
-            {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "MaxResults": 100,
-             "Filters": filters + [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"},
-                                   {"Type": "TERM_MATCH", "Field": "instanceType", "Value": "t3.micro"}]})
-        # t3.small: two pages, the first holding only a product of the wrong usage type
-        stub.add_response("get_products", {"PriceList": [_product("DedicatedUsage:t3.small", "9.0")],
-                                           "NextToken": "page-2"})
-        stub.add_response("get_products", {"PriceList": [_product("BoxUsage:t3.small", "0.0210000000")]})
-        stub.add_response("get_products", {"PriceList": [_product("NatGateway-Hours", "0.0450000000")]})
-        tables, kept = refresh_region(client, "us-east-1", current, "2030-01-01",
-                                      tables=["ec2_instance_hour", "nat_gateway_hour"])
-        stub.assert_no_pending_responses()
-    assert tables["ec2_instance_hour"] == {"t3.micro": 0.0105, "t3.small": 0.021}
-    assert tables["nat_gateway_hour"] == 0.045 and kept == []
-    assert tables["retrieved"] == "2030-01-01" and "Price List API" in tables["source"]
-
-    # written back, the file still loads as a catalog and keeps its header, tables and free list
-    path = tmp_path / "prices.yaml"
-    path.write_text(CATALOG_PATH.read_text())
-    data = yaml.safe_load(path.read_text())
-    data["regions"]["us-east-1"].update(tables)
-    write(data["regions"], path)
-    reloaded = parse(yaml.safe_load(path.read_text()))
-    assert reloaded.price("us-east-1", "ec2_instance_hour", "t3.micro") == 0.0105
-    assert reloaded.free == catalog().free and path.read_text().startswith("# Price catalog")
-
-
-def test_refresh_keeps_a_price_no_product_matches():
-    client = _client()
-    with Stubber(client) as stub:
-        stub.add_response("get_products", {"PriceList": []})
-        tables, kept = refresh_region(client, "eu-west-1", {"eks_cluster_hour": 0.1}, "2030-01-01",
-                                      tables=["eks_cluster_hour"])
-    assert tables["eks_cluster_hour"] == 0.1 and kept == ["eks_cluster_hour"]
-    assert "kept from the previous catalog: eks_cluster_hour" in tables["source"]
-
-
-def test_refresh_queries_every_catalog_table():
-    assert set(QUERIES) == set(catalog().tables)
-
-
-def test_on_demand_price_skips_free_tiers():
-    assert on_demand_usd(json.loads(_product("BoxUsage:x", "0.5"))) == 0.5
-
-
-def test_refresh_without_credentials_exits_1(monkeypatch, tmp_path, capsys):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    before = CATALOG_PATH.read_text()
-    assert cli.main(["prices", "refresh"]) == 1
-    assert "no AWS credentials" in capsys.readouterr().err
-    assert CATALOG_PATH.read_text() == before
-    assert prices_refresh.QUERIES  # the module registered the command

@@ -174,7 +174,9 @@ def readme_with_phase_table(readme: str) -> str:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    from . import cost_docs
     from .config_docs import config_markdown
+    from .cost_docs import COST_DOC_PATH
 
     stale = 0
     from .dashboard import SIGNALS_DOC, readme_with_metrics_table, signals_markdown
@@ -182,6 +184,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     plans = preset_plans()
     targets = ((DOC_PATH, render(plans)), (CONFIG_DOC_PATH, config_markdown()),
                (engine.REPO / SIGNALS_DOC, signals_markdown(plans)),
+               (COST_DOC_PATH, cost_docs.render(cost_docs.plans_json(plans.items()))),
                (README_PATH, readme_with_metrics_table(readme_with_phase_table(README_PATH.read_text()))))
     for path, text in targets:
         name = path.relative_to(engine.REPO)

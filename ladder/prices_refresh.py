@@ -429,12 +429,16 @@ def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool)
 
 def refresh_region(source: Source, region: str, current: dict[str, Any], today: str,
                    tables: dict[str, dict[str, Any]], add: dict[str, list[str]] | None = None,
-                   source_name: str = "AWS price list") -> dict[str, Any]:
+                   source_name: str = "AWS price list", elsewhere: dict[str, set[str]] | None = None) -> dict[str, Any]:
     """The region's refreshed tables; raises RefreshError listing every table that could not be refreshed.
 
     `tables` is the catalog's `tables:` section (the tables to refresh and whether each is tiered);
-    `add` widens per-type tables by the given types."""
+    `add` widens per-type tables by the given types. `elsewhere`: the types other regions list; for
+    a table the region's `unpriced_types` names, they are tried too, and the ones the price list
+    has no product for stay unlisted (the entry and its reason stay until every type is priced)."""
     add = add or {}
+    unpriced: dict[str, str] = dict(current.get("unpriced_types") or {})
+    optional: set[tuple[str, str]] = set()
     errors: list[str] = []
     missing = [t for t in tables if t not in QUERIES]
     errors += [f"{t} in {region}: no Price List query for this table (add one to QUERIES in "
@@ -447,7 +451,10 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
         query = QUERIES[table]
         keys: list[str | None] = [None]
         if query.by:
-            keys = list(sorted(set(current.get(table) or {}) | set(add.get(table, []))))
+            required = set(current.get(table) or {}) | set(add.get(table, []))
+            extra = (elsewhere or {}).get(table, set()) - required if table in unpriced else set()
+            optional |= {(table, k) for k in extra}
+            keys = list(sorted(required | extra))
         for key in keys:
             w = want(table, query, region, key)
             plan.append((table, query, w))
@@ -459,6 +466,8 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
             found.update(source.products(service, scope or None, group))
     out: dict[str, Any] = {}
     for table, query, w in plan:
+        if (table, w.key) in optional and not found.get(w):
+            continue  # not in this region's price list: stays unpriced, its reason kept
         try:
             v = value(table, query, found.get(w, []), w, bool(tables[table].get("tiered")))
         except RefreshError as err:
@@ -472,7 +481,13 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
         raise RefreshError("\n".join(errors))
     src = (f"{source_name}, on-demand list prices fetched {today} by `python -m ladder prices refresh`: "
            "one product per price (Infracost's filters, full-match usage types), units checked, tiers kept")
-    return {"retrieved": today, "source": src, **{t: out[t] for t in tables}}
+    for table in list(unpriced):
+        if table in out and all(k in out[table] for k in (elsewhere or {}).get(table, set())):
+            del unpriced[table]  # every type the other regions list is priced here now
+    kept = {k: v for k, v in current.items() if k not in tables and k not in REGION_META and k != "unpriced_types"}
+    if unpriced:
+        kept["unpriced_types"] = unpriced
+    return {"retrieved": today, "source": src, **kept, **{t: out[t] for t in tables}}
 
 
 # ---------------------------------------------------------------------------
@@ -590,8 +605,11 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
         failed: list[str] = []
         for region in regions:
             current = data["regions"].get(region) or {k: v for k, v in base.items() if k not in REGION_META}
+            elsewhere = {t: {k for r, block in data["regions"].items() if r != region
+                             for k in (block.get(t) or {}) if isinstance(block.get(t), dict)}
+                         for t, q in QUERIES.items() if q.by}
             try:
-                new[region] = refresh_region(source, region, current, today, tables, add, name)
+                new[region] = refresh_region(source, region, current, today, tables, add, name, elsewhere)
                 print(f"{region}: every table refreshed ({len(tables)})")
             except RefreshError as err:
                 failed.append(f"{region}:\n  " + str(err).replace("\n", "\n  "))

@@ -326,3 +326,49 @@ def test_api_source_needs_credentials_and_says_bulk_does_not(monkeypatch, tmp_pa
     err = capsys.readouterr().err
     assert "no AWS credentials" in err and "--source bulk" in err and "catalog is unchanged" in err
     assert CATALOG_PATH.read_text() == before
+
+
+def test_the_writer_round_trips_the_shipped_catalog_and_keeps_its_header(tmp_path):
+    """Per-type maps, tier lists, long `unpriced_types` reasons: written and read back equal."""
+    path = tmp_path / "prices.yaml"
+    path.write_text(CATALOG_PATH.read_text())
+    data = yaml.safe_load(path.read_text())
+    prices_refresh.write(data["regions"], path)
+    text = path.read_text()
+    shipped = CATALOG_PATH.read_text()
+    assert text[: text.index("\nregions:")] == shipped[: shipped.index("\nregions:")]
+    assert yaml.safe_load(text) == data
+
+
+def eu_offer(*types: str) -> dict:
+    """eu-west-1 EC2 products: the recorded c4.large re-homed (regionCode, the EU- usage-type prefix)."""
+    offer = ec2_offer()
+    out = {"products": {}, "terms": {"OnDemand": {}}}
+    for t in types:
+        sku, product, terms = variant(offer, f"EU{t.replace('.', '').upper()}", instanceType=t,
+                                      usagetype=f"EU-BoxUsage:{t}", regionCode="eu-west-1")
+        out["products"][sku] = product
+        out["terms"]["OnDemand"][sku] = terms
+    return out
+
+
+def test_a_region_with_unpriced_types_gains_those_its_price_list_has(tmp_path):
+    us = ec2_offer(variant(ec2_offer(), "CONSTRUCTEDM7GLG", instanceType="m7g.large", usagetype="BoxUsage:m7g.large"))
+    path = tmp_path / "prices.yaml"
+    reason = {"ec2_instance_hour": "m7g: no Europe (Ireland) price found"}
+    regions = {"us-east-1": {"retrieved": "x", "source": "x", "ec2_instance_hour": {"c4.large": 0.1, "m7g.large": 0.1}},
+               "eu-west-1": {"retrieved": "x", "source": "x", "unpriced_types": reason,
+                             "ec2_instance_hour": {"c4.large": 0.1}}}
+    path.write_text(HEADER + yaml.safe_dump({"tables": {"ec2_instance_hour": TABLES["ec2_instance_hour"]},
+                                             "regions": regions}, sort_keys=False))
+    (tmp_path / "a").mkdir()
+    source, _ = bulk(tmp_path / "a", {("AmazonEC2", "us-east-1"): us, ("AmazonEC2", "eu-west-1"): eu_offer("c4.large")})
+    assert cmd_prices(args(path), source=source) == 0
+    eu = yaml.safe_load(path.read_text())["regions"]["eu-west-1"]
+    assert eu["ec2_instance_hour"] == {"c4.large": 0.1} and eu["unpriced_types"] == reason  # still not priced there
+    (tmp_path / "b").mkdir()
+    source, _ = bulk(tmp_path / "b", {("AmazonEC2", "us-east-1"): us,
+                                      ("AmazonEC2", "eu-west-1"): eu_offer("c4.large", "m7g.large")})
+    assert cmd_prices(args(path), source=source) == 0
+    eu = yaml.safe_load(path.read_text())["regions"]["eu-west-1"]
+    assert sorted(eu["ec2_instance_hour"]) == ["c4.large", "m7g.large"] and "unpriced_types" not in eu

@@ -124,6 +124,17 @@ class Case:
     needs: str = ""  # the issue-17 rule this case waits for (strict xfail until it lands)
 
 
+def _extended_version() -> str:
+    """A Kubernetes minor in EKS extended support on the price catalog's date."""
+    from datetime import date
+
+    from ladder import aws_facts
+    from ladder.prices import catalog
+
+    day = date.fromisoformat(str(catalog().meta("us-east-1")["retrieved"]))
+    return next(v for v, r in aws_facts.EKS_CALENDAR.items() if r.end_of_standard <= day < r.end_of_extended)
+
+
 def lt(name: str, itype: str, disks: tuple[tuple[int, str], ...] = ()) -> dict[str, Any]:
     return res(LT, name, {"instanceType": itype, "blockDeviceMappings": [
         {"deviceName": f"/dev/sd{chr(97 + n)}", "ebs": {"volumeSize": size, "volumeType": kind}}
@@ -144,13 +155,17 @@ CASES: tuple[Case, ...] = (
     # instance_test.tf instance1_detailedMonitoring: monitoring = true (m3.large: not compared).
     Case("ec2-detailed-monitoring", "instance_test.golden", "aws_instance.instance1_detailedMonitoring", "us-east-1",
          (res(INSTANCE, "mon", {"instanceType": "t3.micro", "monitoring": True}),),
-         (Line("EC2 detailed monitoring", "mon", "cloudwatch_detailed_monitoring"),),
+         (Line("EC2 detailed monitoring", "mon", "cloudwatch_metric_month",
+               why="7 metrics billed as custom metrics at $0.30"),),
          needs="EC2 detailed monitoring (H2)"),
     # instance_test.usage.yml t3_unlimited_cpuCredits: 730 credit hours x 2 vCPUs; ours at the CPU target.
     Case("ec2-cpu-credits", "instance_test.golden", "aws_instance.t3_unlimited_cpuCredits", "us-east-1",
-         (res(INSTANCE, "burst", {"instanceType": "t3.medium", "creditSpecification": {"cpuCredits": "unlimited"}}),),
-         (Line("CPU credits", "burst", "ec2_cpu_credits", "price",
-               why="quantity is ours (CPU target), the golden's from its usage file: $/vCPU-hour only"),),
+         # ours: a host running the API (user data ROLES, cloudinit/app.yaml.j2) busy enough to burst
+         (res(INSTANCE, "burst", {"instanceType": "t3.medium", "creditSpecification": {"cpuCredits": "unlimited"},
+                                  "userData": 'ROLES="api"'}),),
+         (Line("CPU credits", "burst", "ec2_cpu_credit_vcpu_hour", "price",
+               why="quantity is ours (CPU at the priced load), the golden's from its usage file: $/vCPU-hour only"),),
+         {**QUIET, "api_requests": 1e9},
          needs="CPU credits for burstable classes (H2)"),
     # autoscaling_group_test.tf asg_lt_cpu_credits_noUsage: desired 2 (min 1, max 3), t3.large.
     Case("asg-t3.large", "autoscaling_group_test.golden", "aws_autoscaling_group.asg_lt_cpu_credits_noUsage",
@@ -162,8 +177,8 @@ CASES: tuple[Case, ...] = (
     Case("eks-node-disk", "eks_node_group_test.golden",
          "aws_eks_node_group.example_with_launch_template_with_prefix", "us-east-1",
          (lt("nodes-lt", "m6i.large", ((100, "gp3"),)),
-          res(NODES, "nodes", {"instanceTypes": ["m6i.large"], "scalingConfig": {"desiredSize": 3, "minSize": 3,
-                                                                                  "maxSize": 3}},
+          res(NODES, "nodes", {"instanceTypes": ["m6i.large"], "launchTemplate": {"name": "nodes-lt", "version": "1"},
+                               "scalingConfig": {"desiredSize": 3, "minSize": 3, "maxSize": 3}},
               (urn(LT, "nodes-lt"),))),
          (Line("aws_launch_template.prefix / Instance usage", "nodes", "ec2_instance_hour", "quantity",
                why="m5.large is not in our catalog (m6i.large stands in): node-hours only"),
@@ -244,9 +259,13 @@ CASES: tuple[Case, ...] = (
                why="cache.r5.4xlarge is not in our catalog (cache.r6g.large stands in): node-hours only"),)),
     Case("eks-cluster", "eks_cluster_test.golden", "aws_eks_cluster.my_aws_eks_cluster", "us-east-1",
          (res(EKS, "eks", {"name": "my_aws_eks_cluster"}),), (Line("EKS cluster", "eks", "eks_cluster"),)),
+    # Infracost prices every version it lists (1.23-1.29) at the extended rate; ours reads the calendar
+    # (ladder/aws_facts.py) on the catalog's date, when 1.29 is past extended support (AWS upgrades it):
+    # a version in extended support that day stands in.
     Case("eks-extended-support", "eks_cluster_test.golden", 'aws_eks_cluster.extended_support["1.29"]', "us-east-1",
-         (res(EKS, "old", {"name": "cluster", "version": "1.29"}),),
-         (Line("EKS cluster (extended support)", "old", "eks_cluster"),), needs="EKS extended support (H2)"),
+         (res(EKS, "old", {"name": "cluster", "version": _extended_version()}),),
+         (Line("EKS cluster (extended support)", "old", "eks_extended_support_cluster_hour"),),
+         needs="EKS extended support (H2)"),
     # cloudfront_distribution_test.usage.yml s3_distribution_with_usage, US/Mexico/Canada: 12,340,000 GB
     # to the internet (all seven tiers), 123,400 HTTPS requests; an S3 origin only, so all of it is /static
     # traffic (the API rides CloudFront only with a custom origin: cdn.apiPath).
@@ -331,9 +350,7 @@ def compare(case: Case, tmp: Path) -> list[str]:
 
 # Cases whose rule has not landed yet: strict xfail naming the rule, so the day it lands the
 # test fails as XPASS until the entry is removed here.
-PENDING: set[str] = {"ec2-detailed-monitoring", "ec2-cpu-credits", "eks-node-disk", "eks-extended-support",
-                     "cloudfront-tiers", "data-transfer-us-east-1", "data-transfer-eu-west-1",
-                     "data-transfer-eu-central-1"}
+PENDING: set[str] = set()
 
 
 def _param(case: Case) -> Any:

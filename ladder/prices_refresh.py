@@ -4,8 +4,11 @@ Two sources answer the same questions (`Source.products`):
 - `bulk` (default): the public Price List Bulk API offer files, no credentials. Service index
   `/offers/v1.0/aws/index.json` -> the service's `currentRegionIndexUrl` -> the region's
   `currentVersionUrl` (a global service such as CloudFront: the service's `currentVersionUrl`)
-  (AWS Billing User Guide, "Getting price list files using the AWS Price List Bulk API" and
-  "Service Region index file for AWS services"). A regional offer file can be gigabytes (EC2),
+  (AWS Billing User Guide: "Getting price list files manually" gives the index URL
+  https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/index.json; "Reading the service index
+  file" its `offers.<code>.currentVersionUrl`/`currentRegionIndexUrl`; "Service Region index file
+  for AWS services" `regions.<code>.currentVersionUrl`, e.g.
+  /offers/v1.0/aws/AmazonRDS/20230328234721/us-east-2/index.json). A regional offer file can be gigabytes (EC2),
   so it is downloaded once to a cache file in chunks and stream-parsed twice with ijson (yajl2 C
   backend; pinned in requirements.txt): `products` first, keeping only products a query
   matches, then `terms.OnDemand` for those SKUs only. Memory stays at the matches.
@@ -294,7 +297,7 @@ class ApiSource:
 # ---------------------------------------------------------------------------
 # The public bulk offer files (no credentials)
 
-PRICE_LIST_HOST = "https://pricing.us-east-1.amazonaws.com"  # AWS Billing User Guide, "Using the bulk API"
+PRICE_LIST_HOST = "https://pricing.us-east-1.amazonaws.com"  # AWS Billing, "Getting price list files manually"
 OFFER_INDEX = "/offers/v1.0/aws/index.json"
 
 Opener = Callable[[str], IO[bytes]]
@@ -413,8 +416,10 @@ def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool)
     where = f"{table}{':' + w.key if w.key else ''} in {w.region or 'every region (global)'}"
     if len(found) != 1:
         listed = "".join(f"\n    - {p.describe()}" for p in found) or " none"
-        raise RefreshError(f"{where}: {len(found)} products match {w.describe()}, expected exactly 1; candidates:"
-                           f"{listed}")
+        hint = (f" (no usage-type prefix is known for {w.region}: add it to USAGE_PREFIX in ladder/prices_refresh.py)"
+                if w.region and w.region not in USAGE_PREFIX and not found else "")
+        raise RefreshError(f"{where}: {len(found)} products match {w.describe()}, expected exactly 1{hint}; "
+                           f"candidates:{listed}")
     t = tiers(found[0], query, where)
     if tiered:
         return [{"upto": (int(u) if u is not None and float(u).is_integer() else u), "usd": usd} for u, usd in t]
@@ -495,6 +500,8 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
 
 
 def _scalar(v: Any) -> str:
+    if isinstance(v, dt.date):
+        return json.dumps(v.isoformat())
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -542,7 +549,7 @@ def write(regions: dict[str, Any], path: Path = CATALOG_PATH) -> None:
     text = path.read_text()
     head = text[: text.index("\nregions:") + 1] if "\nregions:" in text else text
     new = head + dump_regions(regions)
-    if yaml.safe_load(new)["regions"] != json.loads(json.dumps(regions)):
+    if yaml.safe_load(new)["regions"] != json.loads(json.dumps(regions, default=str)):
         raise RefreshError("internal: the written regions do not read back as refreshed; catalog left as it was")
     path.write_text(new)
     catalog.cache_clear()

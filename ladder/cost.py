@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import capacity, engine
+from . import aws_facts, capacity, engine, redis_settings, userdata
+from . import metrics as metrics_contract
 from .cli import COMMANDS
 from .diff import PlanUnavailable, load
 from .phases import PHASES
-from .prices import PriceCatalog, catalog
+from .prices import PriceCatalog, catalog, tiered_cost
 
 HOURS = 730
 USAGE_DIR = engine.REPO / "usage"
@@ -95,8 +100,10 @@ def derive(phase: int, a: dict[str, float], monthly: dict[str, float], users: fl
     q["static_gb"] = q["page_loads"] * a["kb_static_per_page_load"] / 1e6
     q["egress_gb"] = q["api_gb"] + q["static_gb"]
     q["db_gb"] = q["api_requests"] * a["kb_db_per_request"] / 1e6
-    q["nat_gb"] = a["nat_gb_base"] + (q["api_requests"] * a["kb_nat_per_request"]
-                                      + q["messages"] * a["kb_nat_per_message"]) / 1e6
+    q["cache_gb"] = q["api_requests"] * a["kb_cache_per_request"] / 1e6
+    # NAT: the outbound bytes leave AWS (internet egress); image pulls and updates come in (free in)
+    q["nat_egress_gb"] = (q["api_requests"] * a["kb_nat_per_request"] + q["messages"] * a["kb_nat_per_message"]) / 1e6
+    q["nat_gb"] = a["nat_gb_base"] + q["nat_egress_gb"]
     q["s3_storage_gb"] = a["static_assets_gb"]
     q["s3_get_requests"] = q["static_requests"] * (1 - a["cdn_cache_hit_ratio"])
     q["s3_put_requests"] = a["s3_put_requests"]
@@ -104,6 +111,10 @@ def derive(phase: int, a: dict[str, float], monthly: dict[str, float], users: fl
     q["cdn_log_put_requests"] = a["cdn_log_put_requests"]
     q["log_gb_per_source"] = a["log_gb_per_source"]
     q["secret_api_calls"] = a["secret_api_calls"]
+    share = a.get("free_allowance_share", 1.0)
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
+        raise ValueError(f"usage assumption free_allowance_share: {share!r}; allowed: a number from 0 (the AWS "
+                         "Organization uses the free tier elsewhere) to 1 (this stack has the account's own)")
     unknown = set(monthly) - set(q)
     if unknown:
         raise ValueError(f"usage monthly: unknown quantities {sorted(unknown)}; allowed: {', '.join(q)}")
@@ -112,6 +123,9 @@ def derive(phase: int, a: dict[str, float], monthly: dict[str, float], users: fl
 
 # ---------------------------------------------------------------------------
 # Line items
+
+
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
 
 @dataclass
@@ -137,6 +151,7 @@ class Context:
     a: dict[str, float]
     by_urn: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: list[str] = field(default_factory=list)  # URNs that send traffic to the internet
+    pools: dict[str, Pool] = field(default_factory=dict)  # tiered tables priced on the stack's total
 
     @property
     def region(self) -> str:
@@ -155,14 +170,242 @@ class Context:
 
     @property
     def has_cdn(self) -> bool:
-        return any(r["type"] == "aws:cloudfront/distribution:Distribution" for r in self.plan["resources"])
+        return any(r["type"] == DISTRIBUTION for r in self.plan["resources"])
+
+    @property
+    def api_via_cdn(self) -> bool:
+        """The distribution carries the API: it has an app (custom) origin (`cdn.apiPath: cloudfront`).
+        Else it serves /static only and the API enters at the load balancer (`loadBalancer`)."""
+        return any((o or {}).get("customOriginConfig") for r in self.plan["resources"] if r["type"] == DISTRIBUTION
+                   for o in r["inputs"].get("origins") or [])
+
+    def cdn_quantity(self, what: str) -> float:
+        """Monthly `gb` or `requests` through CloudFront: /static always, the API only when it rides it."""
+        static, api = {"gb": ("static_gb", "api_gb"), "requests": ("static_requests", "api_requests")}[what]
+        return self.q[static] + (self.q[api] if self.api_via_cdn else 0.0)
+
+    def direct_entries(self) -> list[str]:
+        """The entries other than CloudFront: they carry what CloudFront does not (all of it without one)."""
+        return [u for u in self.entries if self.by_urn.get(u, {}).get("type") != DISTRIBUTION]
 
     def egress(self, res: dict[str, Any]) -> list[LineItem]:
-        if res["urn"] not in self.entries:
+        """`res`'s internet egress (entries and NAT gateways), its share of the stack's tiered pool."""
+        return self.pooled(res, EGRESS)
+
+    def pool(self, table: str) -> Pool:
+        if table not in self.pools:
+            self.pools[table] = build_pool(self, table)
+        return self.pools[table]
+
+    def pooled(self, res: dict[str, Any], table: str) -> list[LineItem]:
+        """`res`'s line of a pooled table: its quantity, and the pool's cost apportioned by its share."""
+        pool = self.pool(table)
+        quantity = pool.shares.get(res["urn"], 0.0)
+        if quantity <= 0:
             return []
-        share = self.q["egress_gb"] / len(self.entries)
-        part = "" if len(self.entries) == 1 else f", 1/{len(self.entries)} of the stack's"
-        return [self.item(res, "data_transfer_out_gb", share, usage=True, note=f"internet egress{part}")]
+        usd = pool.part(res["urn"])
+        return [LineItem(res["urn"], res["type"], res["name"], component_of(res, self.by_urn), table,
+                         round(quantity, 4), self.prices.unit(table), round(usd / quantity, 6), round(usd, 2), True,
+                         f"{pool.notes[res['urn']]}; {pool.describe(self.prices.unit(table))}")]
+
+
+# ---------------------------------------------------------------------------
+# Data transfer (issue 17 item 1): AWS tiers the ACCOUNT's monthly total, so each tiered table is
+# one pool over the stack's resources (sources: ladder/catalog/prices.yaml comments).
+
+EGRESS = "data_transfer_out_gb"
+CDN_GB = "cloudfront_gb_out"
+CDN_REQUESTS = "cloudfront_https_requests_10k"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A table's monthly quantity summed over its contributors, priced once through the tiers less
+    the stack's share of the always-free allowance, and apportioned by each contributor's share."""
+    table: str
+    shares: dict[str, float]  # URN -> monthly quantity
+    notes: dict[str, str]
+    usd: float
+    free: float  # allowance units applied (off the first units)
+
+    @property
+    def total(self) -> float:
+        return sum(self.shares.values())
+
+    def part(self, urn: str) -> float:
+        return self.usd * self.shares.get(urn, 0.0) / self.total if self.total > 0 else 0.0
+
+    def describe(self, unit: str) -> str:
+        whose = (f"tiered on the stack's {self.total:,.0f} {unit} over {len(self.shares)} resources, cost apportioned "
+                 "by share") if len(self.shares) > 1 else "tiered on the stack's total"
+        free = f", first {self.free:,.0f} {unit} free" if self.free > 0 else ", no free allowance"
+        return whose + free
+
+
+def _free_units(ctx: Context, table: str) -> float:
+    """The stack's part of `table`'s always-free monthly allowance: `free_allowance_share` of it."""
+    return ctx.prices.free_per_month(table) * float(ctx.a.get("free_allowance_share", 1.0))
+
+
+def pool_contributors(ctx: Context, table: str) -> dict[str, tuple[float, str]]:
+    """URN -> (monthly quantity, note) of every resource a pooled table charges."""
+    q = ctx.q
+    if table == EGRESS:
+        direct = ctx.direct_entries()
+        # Beside a distribution (cdn.apiPath loadBalancer) the load balancers send the API's bytes only.
+        gb = q["api_gb"] if ctx.has_cdn else q["egress_gb"]
+        what = "API egress (CloudFront serves /static)" if ctx.has_cdn else "internet egress"
+        part = "" if len(direct) == 1 else f", 1/{len(direct)} of the stack's"
+        out = {u: (gb / len(direct), f"{what}{part}") for u in direct}
+        nats = sorted(r["urn"] for r in ctx.plan["resources"] if r["type"] == NAT_GATEWAY)
+        share = "" if len(nats) == 1 else f", 1/{len(nats)} of it"
+        out.update({u: (q["nat_egress_gb"] / len(nats), f"NAT egress to the internet (outbound API calls, webhooks)"
+                        f"{share}") for u in nats})
+        return out
+    dists = sorted(r["urn"] for r in ctx.plan["resources"] if r["type"] == DISTRIBUTION)
+    what = "API + static" if ctx.api_via_cdn else "static (the API goes to the load balancer)"
+    part = "" if len(dists) == 1 else f", 1/{len(dists)} of the stack's"
+    if table == CDN_GB:
+        return {u: (ctx.cdn_quantity("gb") / len(dists), f"{what} viewer traffic{part}") for u in dists}
+    if table == CDN_REQUESTS:
+        return {u: (ctx.cdn_quantity("requests") / 1e4 / len(dists), f"{what} requests{part}") for u in dists}
+    raise KeyError(f"{table} is not a pooled table; pooled: {EGRESS}, {CDN_GB}, {CDN_REQUESTS}")
+
+
+def build_pool(ctx: Context, table: str) -> Pool:
+    contributors = pool_contributors(ctx, table)
+    total = sum(quantity for quantity, _ in contributors.values())
+    free = _free_units(ctx, table)
+    usd = tiered_cost(total, ctx.prices.tiers(ctx.region, table), free)
+    return Pool(table, {u: quantity for u, (quantity, _) in contributors.items()},
+                {u: note for u, (_, note) in contributors.items()}, usd, min(free, total))
+
+
+# -- Inter-AZ transfer, from the topology ----------------------------------------------------
+# AWS charges $0.01/GB out of one AZ and $0.01/GB into the other (prices.yaml `inter_az_gb`); ALB
+# -> targets is free ("Exploring Data Transfer Costs for Classic and Application Load Balancers",
+# AWS Networking & Content Delivery blog: no charge between an ALB and its targets across AZs); an
+# NLB with cross-zone on pays it ("When enabling cross-zone load balancing for a Network Load
+# Balancer, EC2 data transfer charges apply", ELB docs "Cross-zone load balancing for target
+# groups"); RDS Multi-AZ standby replication and in-Region read-replica replication are free (RDS
+# pricing "Data Transfer"; AWS Architecture blog "Exploring Data Transfer Costs for AWS Managed
+# Databases"). ElastiCache replication between nodes is not priced (not confirmed on an AWS page).
+
+SUBNET = "aws:ec2/subnet:Subnet"
+ASG = "aws:autoscaling/group:Group"
+RDS = "aws:rds/instance:Instance"
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+
+
+def cross_az_share(senders: frozenset[str], receivers: frozenset[str]) -> float:
+    """Share of flows that cross an AZ when senders spread evenly over `senders` and each flow goes
+    to a receiver spread evenly over (or placed by AWS in one of) `receivers`: 1 - P(same AZ)."""
+    if not senders or not receivers:
+        return 0.0
+    return 1 - len(senders & receivers) / (len(senders) * len(receivers))
+
+
+def _azs(ctx: Context, subnet_ids: Any) -> frozenset[str]:
+    by_id = {r.get("id"): r["inputs"].get("availabilityZone") for r in ctx.plan["resources"] if r["type"] == SUBNET}
+    return frozenset(str(by_id[i]) for i in subnet_ids or [] if by_id.get(i))
+
+
+def _group_azs(ctx: Context, suffix: str) -> frozenset[str] | None:
+    """AZs of the Auto Scaling group whose name ends with `suffix` (its vpcZoneIdentifiers)."""
+    for r in ctx.plan["resources"]:
+        if r["type"] == ASG and str(r["inputs"].get("name") or r["name"]).endswith(suffix):
+            return _azs(ctx, r["inputs"].get("vpcZoneIdentifiers"))
+    return None
+
+
+def _app_azs(ctx: Context) -> tuple[frozenset[str], str]:
+    """Where the app runs: its Auto Scaling group, else the EKS nodes (app pods), else its VM."""
+    azs = _group_azs(ctx, "-app")
+    if azs is not None:
+        return azs, "app hosts"
+    nodes = frozenset().union(*[_azs(ctx, r["inputs"].get("subnetIds")) for r in ctx.plan["resources"]
+                                if r["type"] == "aws:eks/nodeGroup:NodeGroup"])
+    if nodes:
+        return nodes, "app pods (EKS nodes)"
+    vms = frozenset().union(*[_azs(ctx, [r["inputs"].get("subnetId")]) for r in ctx.plan["resources"]
+                              if r["type"] == "aws:ec2/instance:Instance"])
+    return vms, "app host"
+
+
+def _subnet_group_azs(ctx: Context, type_: str, name: Any) -> frozenset[str]:
+    """AZs of the subnet group `name` (a physical name: the resource's name plus a suffix)."""
+    groups = [r for r in ctx.plan["resources"] if r["type"] == type_]
+    match = [r for r in groups if name and (r["inputs"].get("name") == name or str(name).startswith(r["name"] + "-"))]
+    chosen = match or (groups if len(groups) == 1 else [])
+    return frozenset().union(*[_azs(ctx, r["inputs"].get("subnetIds")) for r in chosen])
+
+
+def _writer_azs(ctx: Context, db: dict[str, Any]) -> frozenset[str]:
+    az = db["inputs"].get("availabilityZone")
+    return frozenset([str(az)]) if az else _subnet_group_azs(ctx, "aws:rds/subnetGroup:SubnetGroup",
+                                                           db["inputs"].get("dbSubnetGroupName"))
+
+
+def _cache_azs(ctx: Context, cache: dict[str, Any]) -> frozenset[str]:
+    preferred = cache["inputs"].get("preferredCacheClusterAzs") or []
+    return frozenset([str(preferred[0])]) if preferred else _subnet_group_azs(
+        ctx, "aws:elasticache/subnetGroup:SubnetGroup", cache["inputs"].get("subnetGroupName"))
+
+
+def _az_text(azs: frozenset[str]) -> str:
+    return f"{len(azs)} AZ{'s' if len(azs) != 1 else ''}"
+
+
+def _inter_az(ctx: Context, res: dict[str, Any], gb: float, hops: list[tuple[float, str]], what: str) -> list[LineItem]:
+    """One line: `gb` a month over `hops` (share crossing, why), billed out of one AZ and into the other."""
+    share = sum(s for s, _ in hops)
+    if gb <= 0 or share <= 0:
+        return []
+    why = "; ".join(f"{text}: {s:.0%} cross" for s, text in hops)
+    return [ctx.item(res, "inter_az_gb", 2 * gb * share, usage=True,
+                     note=f"{what} {gb:,.0f} GB; {why}; billed out and in (x2)")]
+
+
+def _nlb_in_front_of(ctx: Context) -> dict[str, Any] | None:
+    return next((r for r in ctx.plan["resources"] if r["type"] == "aws:lb/loadBalancer:LoadBalancer"
+                 and r["inputs"].get("loadBalancerType") == "network" and r["inputs"].get("internal")), None)
+
+
+def inter_az_items(ctx: Context) -> list[LineItem]:
+    """Inter-AZ transfer on the app's data paths: app -> (PgBouncer ->) DB writer, app <-> Redis."""
+    app, who = _app_azs(ctx)
+    out: list[LineItem] = []
+    db = next((r for r in ctx.plan["resources"] if r["type"] == RDS and not r["inputs"].get("replicateSourceDb")), None)
+    pgbouncer = _group_azs(ctx, "pgbouncer")
+    service = _k8s(ctx, K8S_SERVICE, "pgbouncer")
+    gb = ctx.q["db_gb"]
+    if pgbouncer is not None and (nlb := _nlb_in_front_of(ctx)) is not None:
+        nodes = _azs(ctx, nlb["inputs"].get("subnets"))
+        cross_zone = bool(nlb["inputs"].get("enableCrossZoneLoadBalancing"))
+        hops = [(cross_az_share(app, nodes), f"{who} ({_az_text(app)}) -> NLB node of the DNS answer ({_az_text(nodes)})"),
+                (cross_az_share(nodes, pgbouncer) if cross_zone else 0.0,
+                 f"cross-zone {'on' if cross_zone else 'off'}: NLB node -> PgBouncer host ({_az_text(pgbouncer)})")]
+        out += _inter_az(ctx, nlb, gb, hops, "app <-> PgBouncer")
+    elif service is not None:
+        pgbouncer = app  # PgBouncer pods run on the same nodes; a ClusterIP Service picks any pod
+        out += _inter_az(ctx, service, gb, [(cross_az_share(app, pgbouncer), f"{who} -> PgBouncer pod (ClusterIP, "
+                                                                                 f"{_az_text(pgbouncer)})")],
+                         "app <-> PgBouncer")
+    if db is not None:
+        writer = _writer_azs(ctx, db)
+        src, src_who = (app, who) if pgbouncer is None else (pgbouncer, "PgBouncer")
+        out += _inter_az(ctx, db, gb, [(cross_az_share(src, writer),
+                                        f"{src_who} ({_az_text(src)}) -> writer placed in one of {_az_text(writer)}")],
+                         "DB traffic (Multi-AZ and read-replica replication: free)")
+    cache = next((r for r in ctx.plan["resources"] if r["type"] == REDIS), None)
+    if cache is not None:
+        primary = _cache_azs(ctx, cache)
+        out += _inter_az(ctx, cache, ctx.q["cache_gb"],
+                         [(cross_az_share(app, primary), f"{who} ({_az_text(app)}) -> primary in one of {_az_text(primary)}")],
+                         "app <-> Redis (replication between nodes: not priced)")
+    return out
 
 
 def component_of(res: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:
@@ -208,7 +451,7 @@ def _instance(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     return ([ctx.item(res, "ec2_instance_hour", HOURS, key=i.get("instanceType")),
              ctx.item(res, "ebs_gp3_gb_month", disk, note="EBS volumes")]
             + _ipv4(ctx, res, bool(i.get("associatePublicIpAddress")) and not has_eip, "auto-assigned public IPv4")
-            + ctx.egress(res))
+            + ctx.egress(res) + _host_credits(res, ctx, i, 1) + _metric_lines(res, ctx))
 
 
 def _average_rates(ctx: Context) -> tuple[float, float]:
@@ -266,7 +509,8 @@ def _asg(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     public = any(n.get("associatePublicIpAddress") in (True, "true") for n in li.get("networkInterfaces") or [])
     return ([ctx.item(res, "ec2_instance_hour", HOURS * count, key=li.get("instanceType"), note=note),
              ctx.item(res, "ebs_gp3_gb_month", disk * count, note=f"{disk:g} GB per instance")]
-            + _ipv4(ctx, res, count if public else 0, "public IPv4 per instance") + ctx.egress(res))
+            + _ipv4(ctx, res, count if public else 0, "public IPv4 per instance") + ctx.egress(res)
+            + _host_credits(res, ctx, li, count, lt) + _metric_lines(res, ctx))
 
 
 @rule("aws:ec2/eip:Eip")
@@ -279,7 +523,8 @@ def _nat(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     nats = sum(r["type"] == res["type"] for r in ctx.plan["resources"])
     share = "NAT traffic" if nats == 1 else f"1/{nats} of NAT traffic"
     return [ctx.item(res, "nat_gateway_hour", HOURS, note="public IPv4 priced on its Elastic IP"),
-            ctx.item(res, "nat_gateway_gb", ctx.q["nat_gb"] / nats, usage=True, note=share)]
+            ctx.item(res, "nat_gateway_gb", ctx.q["nat_gb"] / nats, usage=True, note=f"{share} processed (both ways)")
+            ] + ctx.egress(res)  # what leaves also pays data transfer out (AWS NAT gateway pricing)
 
 
 def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tuple[float, str]:
@@ -300,7 +545,8 @@ def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tu
 
 
 def _load_balancer(res: dict[str, Any], ctx: Context, kind: str, internal: bool, subnets: int) -> list[LineItem]:
-    share = 1 / max(1, len(ctx.entries)) if res["urn"] in ctx.entries else 0.0
+    direct = ctx.direct_entries()
+    share = 1 / max(1, len(direct)) if res["urn"] in direct else 0.0
     units, note = _capacity_units(ctx, internal, kind, share or 1.0)
     table = "alb" if kind == "alb" else "nlb"
     unit_table = "alb_lcu_hour" if kind == "alb" else "nlb_nlcu_hour"
@@ -332,10 +578,7 @@ def _rds(res: dict[str, Any], ctx: Context) -> list[LineItem]:
            ctx.item(res, "rds_gp3_gb_month", storage * copies, note=f"{storage:g} GB; {note}")]
     if i.get("manageMasterUserPassword"):
         out.append(ctx.item(res, "secretsmanager_secret_month", 1, note="master password secret managed by RDS"))
-    logs = len(i.get("enabledCloudwatchLogsExports") or [])
-    if logs:
-        out.append(_log_ingest(res, ctx, logs, f"{logs} exported log type(s)"))
-    return out
+    return out + _log_lines(res, ctx) + _rds_credits(res, ctx)  # exports into groups it does not create
 
 
 @rule("aws:elasticache/replicationGroup:ReplicationGroup")
@@ -347,7 +590,8 @@ def _redis(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     else:
         nodes = _num(i.get("numCacheClusters"), 1)
         note = f"{nodes:g} node(s) (num_cache_clusters)"
-    return [ctx.item(res, "elasticache_node_hour", HOURS * nodes, key=i.get("nodeType"), note=note)]
+    return [ctx.item(res, redis_settings.node_price_table(str(i.get("engine") or "redis")), HOURS * nodes,
+                     key=i.get("nodeType"), note=note)] + _backup_storage(res, ctx)
 
 
 @rule("aws:elasticache/cluster:Cluster")
@@ -356,16 +600,15 @@ def _cache_cluster(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     if i.get("replicationGroupId"):
         return []  # a member of a replication group, priced there
     nodes = _num(i.get("numCacheNodes"), 1)
-    return [ctx.item(res, "elasticache_node_hour", HOURS * nodes, key=i.get("nodeType"), note=f"{nodes:g} node(s)")]
+    return [ctx.item(res, redis_settings.node_price_table(str(i.get("engine") or "redis")), HOURS * nodes,
+                     key=i.get("nodeType"), note=f"{nodes:g} node(s)")]
 
 
 @rule("aws:eks/cluster:Cluster")
 def _eks(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    logs = len(res["inputs"].get("enabledClusterLogTypes") or [])
-    out = [ctx.item(res, "eks_cluster_hour", HOURS, note="control plane")]
-    if logs and not ctx.dependency(res, LOG_GROUP):  # else priced on the log group the program creates
-        out.append(_log_ingest(res, ctx, logs, f"{logs} control-plane log type(s)"))
-    return out
+    table, note = _eks_hour_table(res, ctx)
+    # logs: here unless the program creates the cluster's log group (priced there)
+    return [ctx.item(res, table, HOURS, note=note)] + _log_lines(res, ctx)
 
 
 def _cpu_cores(quantity: Any) -> float:
@@ -389,6 +632,15 @@ def _pod_cpu(deployment: dict[str, Any] | None, default: float) -> float:
 def _cluster_pods(ctx: Context) -> tuple[list[float], str]:
     """CPU requests of the pods phase 6 runs on average at the priced load: the app within its
     HPA bounds, the workers within KEDA's, PgBouncer's fixed replicas, the cluster services."""
+    counts, cpus = _pod_counts(ctx)
+    app, workers, pgbouncers = counts["app"], counts["workers"], counts["pgbouncer"]
+    pods = capacity.cluster_pods(app, workers, pgbouncers, cpus["app"], cpus["workers"], cpus["pgbouncer"])
+    return pods, (f"{_average_rates(ctx)[0]:,.0f} req/s average: {app} app pods, {workers} workers, {pgbouncers} "
+                  f"PgBouncer + {len(capacity.system_pod_cpus())} cluster-service pods")
+
+
+def _pod_counts(ctx: Context) -> tuple[dict[str, int], dict[str, float]]:
+    """(pods, CPU request per pod) of the app, workers and PgBouncer Deployments at the priced load."""
     rps, jobs = _average_rates(ctx)
     deploy = "kubernetes:apps/v1:Deployment"
     hpa = (_k8s(ctx, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app") or {}).get("inputs", {}).get("spec", {})
@@ -404,27 +656,33 @@ def _cluster_pods(ctx: Context) -> tuple[list[float], str]:
     workers = capacity.clamp(capacity.replicas_for(jobs, capacity.WORKER_JOBS_PER_S.value),
                              int(_num(scaled.get("minReplicaCount"), 0)), int(_num(scaled.get("maxReplicaCount"), 1)))
     pgbouncers = int(_num(((pgb or {}).get("inputs", {}).get("spec") or {}).get("replicas"), 0))
-    pods = capacity.cluster_pods(app, workers, pgbouncers, app_cpu, worker_cpu, pgb_cpu)
-    return pods, (f"{rps:,.0f} req/s average: {app} app pods, {workers} workers, {pgbouncers} PgBouncer "
-                  f"+ {len(capacity.system_pod_cpus())} cluster-service pods")
+    return ({"app": app, "workers": workers, "pgbouncer": pgbouncers},
+            {"app": app_cpu, "workers": worker_cpu, "pgbouncer": pgb_cpu})
 
 
 @rule("aws:eks/nodeGroup:NodeGroup")
 def _node_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    i = res["inputs"]
-    scaling = i.get("scalingConfig") or {}
-    low = int(_num(scaling.get("minSize"), _num(scaling.get("desiredSize"), 1)))
-    high = int(_num(scaling.get("maxSize"), low))
-    types = i.get("instanceTypes") or []
+    types = res["inputs"].get("instanceTypes") or []
     lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
     itype = types[0] if types else (lt or {}).get("inputs", {}).get("instanceType")
-    disk = _num(i.get("diskSize"), 20)
+    nodes, note = _node_count_note(res, ctx, itype)
+    disk, where = _node_disk(res, ctx)
+    return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
+            ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB {where}")] + _metric_lines(res, ctx)
+
+
+def _node_count_note(res: dict[str, Any], ctx: Context, itype: Any) -> tuple[int, str]:
+    """Nodes the capacity model needs for the pods at the priced load, within the group's bounds."""
+    scaling = res["inputs"].get("scalingConfig") or {}
+    low = int(_num(scaling.get("minSize"), _num(scaling.get("desiredSize"), 1)))
+    high = int(_num(scaling.get("maxSize"), low))
     pods, why = _cluster_pods(ctx)
     need = capacity.nodes_for(pods, str(itype))
-    nodes = capacity.clamp(need, low, high)
-    note = f"{why} need {need} nodes (capacity model); {_bounds(need, low, high)}"
-    return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
-            ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB per node")]
+    return capacity.clamp(need, low, high), f"{why} need {need} nodes (capacity model); {_bounds(need, low, high)}"
+
+
+def _node_count(res: dict[str, Any], ctx: Context, itype: Any) -> int:
+    return _node_count_note(res, ctx, itype)[0]
 
 
 @rule("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -436,7 +694,20 @@ def _alarm(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     table = "cloudwatch_alarm_high_res_metric_month" if min(periods) < 60 else "cloudwatch_alarm_metric_month"
     note = f"metric math over {metrics} metrics" if queries else (
         f"percentile {i['extendedStatistic']}" if i.get("extendedStatistic") else "")
-    return [ctx.item(res, table, metrics, note=note)]
+    if table == "cloudwatch_alarm_high_res_metric_month":  # the free 10 are standard-resolution only
+        return [ctx.item(res, table, metrics, note=note)]
+    lines = {r["urn"]: float(_alarm_metrics(r)[0]) for r in ctx.plan["resources"] if r["type"] == res["type"]
+             and _alarm_metrics(r)[1] == table}
+    return _less_free(ctx, res, table, lines, note)
+
+
+def _alarm_metrics(res: dict[str, Any]) -> tuple[int, str]:
+    """(metrics an alarm evaluates, its price table)."""
+    i = res["inputs"]
+    queries = i.get("metricQueries") or []
+    periods = [_num(i.get("period"), 60)] + [_num((m.get("metric") or {}).get("period"), 60) for m in queries]
+    table = "cloudwatch_alarm_high_res_metric_month" if min(periods) < 60 else "cloudwatch_alarm_metric_month"
+    return sum(1 for m in queries if m.get("metric")) or 1, table
 
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -444,16 +715,9 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 @rule(LOG_GROUP)
 def _log_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    """One log source, or as many as the EKS log types of a cluster that writes to this group."""
-    sources = sum(len(r["inputs"].get("enabledClusterLogTypes") or []) for r in ctx.plan["resources"]
-                  if r["type"] == "aws:eks/cluster:Cluster" and _depends(r, res))
-    return [_log_ingest(res, ctx, max(1, sources),
-                        f"ingestion, {sources} EKS control-plane log type(s)" if sources else "ingestion")]
-
-
-def _log_ingest(res: dict[str, Any], ctx: Context, sources: int, note: str) -> LineItem:
-    """CloudWatch Logs ingestion: a usage-driven volume per log source (usage/defaults.yml)."""
-    return ctx.item(res, "cloudwatch_logs_ingest_gb", sources * ctx.q["log_gb_per_source"], usage=True, note=note)
+    """One log source, or the EKS log types of a cluster that writes to this group: ingestion and
+    storage for its retention (`_log_lines`)."""
+    return _log_lines(res, ctx)
 
 
 @rule("aws:secretsmanager/secret:Secret")
@@ -469,17 +733,23 @@ def _kms(res: dict[str, Any], ctx: Context) -> list[LineItem]:
 
 @rule("aws:cloudfront/distribution:Distribution")
 def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
-    requests = ctx.q["api_requests"] + ctx.q["static_requests"]
-    return [ctx.item(res, "cloudfront_gb_out", ctx.q["egress_gb"], usage=True, note="all viewer traffic"),
-            ctx.item(res, "cloudfront_https_requests_10k", requests / 1e4, usage=True, note="API + static requests")]
+    """Viewer bytes and requests: one tier ladder and one free allowance for all the stack's
+    distributions (CloudFront tiers each geographic region's monthly total, not a distribution's)."""
+    return ctx.pooled(res, CDN_GB) + ctx.pooled(res, CDN_REQUESTS)
 
 
 @rule("aws:wafv2/webAcl:WebAcl")
 def _web_acl(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     """Every request that enters through the protected ALB or distribution is inspected: API and
-    static alike (phases 2-4 serve static files through the ALB; CloudFront's web ACL sees /static too)."""
+    static alike (phases 2-4 serve static files through the ALB; CloudFront's web ACL sees /static too).
+    Beside a distribution a REGIONAL web ACL sees the API only, and CloudFront's sees the API only
+    when the API rides it (`cdn.apiPath`)."""
     rules = len(res["inputs"].get("rules") or [])
-    requests = ctx.q["api_requests"] + ctx.q["static_requests"]
+    q = ctx.q
+    if res["inputs"].get("scope") == "CLOUDFRONT":
+        requests = ctx.cdn_quantity("requests")
+    else:
+        requests = q["api_requests"] + (0.0 if ctx.has_cdn else q["static_requests"])
     return [ctx.item(res, "waf_web_acl_month", 1),
             ctx.item(res, "waf_rule_month", rules, note=f"{rules} rules (rate limit + managed groups)"),
             ctx.item(res, "waf_requests_1m", requests / 1e6, usage=True, note="API + static requests inspected")]
@@ -582,15 +852,429 @@ def internet_entries(plan: dict[str, Any]) -> list[str]:
     """Where user traffic leaves AWS for the internet: CloudFront if present, else the
     internet-facing load balancers, else instances with a public address."""
     res = plan["resources"]
-    cdn = [r["urn"] for r in res if r["type"] == "aws:cloudfront/distribution:Distribution"]
-    if cdn:
-        return cdn
+    cdn = [r["urn"] for r in res if r["type"] == DISTRIBUTION]
     lbs = [r["urn"] for r in res if _public_load_balancer(r)]
+    if cdn:  # with the API straight to the load balancers (no app origin) they send the API's bytes
+        api_via_cdn = any((o or {}).get("customOriginConfig") for r in res if r["type"] == DISTRIBUTION
+                          for o in r["inputs"].get("origins") or [])
+        return cdn if api_via_cdn else cdn + lbs
     if lbs:
         return lbs
     with_eip = {u for r in res if r["type"] == "aws:ec2/eip:Eip" for u in r["options"].get("dependsOn") or []}
     return [r["urn"] for r in res if r["type"] == "aws:ec2/instance:Instance"
             and (r["urn"] in with_eip or r["inputs"].get("associatePublicIpAddress"))]
+
+
+# ---------------------------------------------------------------------------
+# Compute rules (issue 17 item 1): CPU credits, detailed monitoring and custom metrics,
+# ElastiCache snapshots, CloudWatch Logs storage, EKS extended support, Kubernetes volumes.
+# Facts in ladder/aws_facts.py, prices and free allowances in ladder/catalog/prices.yaml.
+
+
+def _free(ctx: Context, table: str, urn: str, lines: dict[str, float], free: float | None = None) -> float:
+    """The part of an always-free monthly allowance (prices.yaml `free_per_month`, or `free`) that
+    falls on the line of `urn`. AWS applies the allowance to the account's total of `table`
+    (`lines`: URN -> quantity, the whole stack); the stack gets `free_allowance_share` of it
+    (usage/defaults.yml; 0 when the Organization uses it elsewhere). It goes to the lines in URN
+    order, so the total is exact and no line keeps a sliver."""
+    allowance = (ctx.prices.free_per_month(table) if free is None else free) * float(ctx.a.get("free_allowance_share", 1.0))
+    before = sum(q for u, q in lines.items() if u < urn)
+    return max(0.0, min(lines.get(urn, 0.0), allowance - before))
+
+
+def _less_free(ctx: Context, res: dict[str, Any], table: str, lines: dict[str, float], note: str,
+               usage: bool = False, key: str | None = None) -> list[LineItem]:
+    """This resource's `lines[urn]` of `table` less what the free allowance covers of it (`_free`);
+    no line when nothing is left."""
+    quantity = lines.get(res["urn"], 0.0)
+    free = _free(ctx, table, res["urn"], lines)
+    less = f"less {free:,.4g} free ({ctx.prices.unit(table)}, the account's allowance)"
+    note = (f"{note}; {less}" if note else less) if free else note
+    return _priced([ctx.item(res, table, quantity - free, key=key, usage=usage, note=note)])
+
+
+def _priced(items: list[LineItem]) -> list[LineItem]:
+    """The items worth a cent or more: a line that rounds to $0.00 (a sliver left after a free
+    allowance, a few MB of logs) is left out rather than shown as a $0 usage line."""
+    return [i for i in items if i.monthly_usd > 0]
+
+
+# -- CPU credits ----------------------------------------------------------------------------
+
+def _unlimited(spec: Any, instance_type: str) -> bool:
+    """Whether surplus credits are billed: the launch's `creditSpecification.cpuCredits`, else the
+    family's default (T3/T3a/T4g unlimited, T2 standard)."""
+    family = aws_facts.burstable_family(instance_type)
+    if family is None:
+        return False
+    chosen = (spec or {}).get("cpuCredits") if isinstance(spec, dict) else None
+    return chosen == "unlimited" if chosen in ("standard", "unlimited") else aws_facts.BURSTABLE_DEFAULT_UNLIMITED[family]
+
+
+def _cpu_credits(ctx: Context, res: dict[str, Any], instance_type: str, count: float, cpu: float, why: str,
+                 table: str = "ec2_cpu_credit_vcpu_hour") -> list[LineItem]:
+    """Surplus credits of `count` burstable instances averaging `cpu` % (of all vCPUs): AWS bills
+    (average - baseline) x vCPUs x hours when the 24-hour average exceeds the baseline."""
+    vcpus, baseline = aws_facts.BURSTABLE_BASELINE[instance_type.removeprefix("db.")]
+    surplus = max(0.0, cpu - baseline)
+    if surplus <= 0 or count <= 0:
+        return []
+    hours = surplus / 100 * vcpus * HOURS * count
+    return _priced([ctx.item(res, table, hours, key=aws_facts.burstable_family(instance_type), usage=True,
+                             note=f"{why}: {cpu:.1f} % average vs {baseline:g} % baseline x {vcpus} vCPUs "
+                                  f"x {count:g} x {HOURS} h")])
+
+
+def _host_cpu(ctx: Context, instance_type: str, count: float, roles: str) -> float:
+    """Average CPU % of one of `count` hosts sharing the priced load of `roles` (api, worker,
+    pgbouncer), from the capacity model's per-core rates: what target tracking holds a group at
+    while the load sets its size, less when the group sits at its minimum."""
+    if count <= 0:
+        return 0.0
+    rps, jobs = _average_rates(ctx)
+    cores = 0.0
+    if "api" in roles:
+        cores += min(rps / count / capacity.APP_RPS_PER_CORE.value, capacity.APP_PROCESSES_PER_HOST.value)
+    if "worker" in roles:
+        cores += jobs / count * capacity.WORKER_POD_CPU.value / capacity.WORKER_JOBS_PER_S.value
+    if "pgbouncer" in roles:
+        cores += min(rps * capacity.DB_TRANSACTIONS_PER_REQUEST.value / count / capacity.PGBOUNCER_TPS_PER_CORE.value, 1)
+    return min(100.0, 100 * cores / capacity.vcpus(instance_type))
+
+
+def _roles(template_or_instance: dict[str, Any]) -> str:
+    """What a host runs, from its user data: `ROLES="api worker"` (cloudinit/app.yaml.j2), or
+    "pgbouncer" for the PgBouncer tier's hosts; "" when the plan carries no readable user data."""
+    text = _user_data(template_or_instance)
+    if "scaleladder-pgbouncer-metrics" in text:
+        return "pgbouncer"
+    match = re.search(r'ROLES="([^"]*)"', text)
+    return match.group(1) if match else ""
+
+
+def _user_data(res: dict[str, Any]) -> str:
+    value = res["inputs"].get("userData") or res["inputs"].get("userDataBase64")
+    return _decoded(value) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=64)
+def _decoded(value: str) -> str:
+    """User data as cloud-init reads it (base64, gzip or not: ladder.userdata.decode)."""
+    try:
+        return userdata.decode(value)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return value
+
+
+def _rds_credits(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """RDS db.t3/db.t4g run unlimited: surplus above the baseline at the `db_cpu_percent` assumption
+    (the instance that serves: a Multi-AZ standby runs no queries)."""
+    cls = str(res["inputs"].get("instanceClass") or "")
+    if aws_facts.burstable_family(cls) not in aws_facts.RDS_UNLIMITED_FAMILIES:
+        return []
+    return _cpu_credits(ctx, res, cls, 1, _num(ctx.a.get("db_cpu_percent"), 0), "db_cpu_percent assumption",
+                        "rds_cpu_credit_vcpu_hour")
+
+
+def _host_credits(res: dict[str, Any], ctx: Context, launch: dict[str, Any], count: float,
+                  template: dict[str, Any] | None = None) -> list[LineItem]:
+    """Surplus credits of EC2 hosts (an instance, or a group's `count`) at the CPU the priced load
+    puts on them (`_host_cpu`), unless their launch sets `creditSpecification.cpuCredits: standard`."""
+    itype = str(launch.get("instanceType") or "")
+    if not _unlimited(launch.get("creditSpecification"), itype):
+        return []
+    roles = _roles(template or res)
+    if not roles:
+        return []
+    sharing = max(count, _api_hosts(ctx)) if "api" in roles and template is None else count
+    cpu = _host_cpu(ctx, itype, sharing, roles)
+    return _cpu_credits(ctx, res, itype, count, cpu, f"{roles} at the priced load (capacity model)")
+
+
+# -- CloudWatch metrics: detailed monitoring and the hosts' publishers -------------------------
+
+def _metric_lines(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """Custom-metric months and PutMetricData requests this resource causes, less its share of the
+    account's free 10 metrics / 1M requests (apportioned over the whole stack)."""
+    mine = _metrics_of(res, ctx)
+    if mine is None:
+        return []
+    every = {r["urn"]: m for r in ctx.plan["resources"] if (m := _metrics_of(r, ctx)) is not None}
+    return (_less_free(ctx, res, "cloudwatch_metric_month", {u: m[0] for u, m in every.items()}, mine[2])
+            + _less_free(ctx, res, "cloudwatch_api_requests_1k", {u: m[1] / 1e3 for u, m in every.items()},
+                         "PutMetricData calls, one flush a minute", usage=True))
+
+
+def _monitored(res: dict[str, Any], ctx: Context) -> tuple[dict[str, Any] | None, float]:
+    """(the launch settings, instance count) of an instance, group or node group; (None, 0) else."""
+    if res["type"] == "aws:ec2/instance:Instance":
+        return res["inputs"], 1.0
+    if res["type"] == DEPLOYMENT and _publishes_itself(res, ctx):
+        name = str((res["inputs"].get("metadata") or {}).get("name"))
+        return {}, float(_pod_counts(ctx)[0].get(name, 0))
+    if res["type"] in ("aws:autoscaling/group:Group", "aws:eks/nodeGroup:NodeGroup"):
+        lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
+        if lt is None:
+            return None, 0.0
+        itype = lt["inputs"].get("instanceType") or (res["inputs"].get("instanceTypes") or [None])[0]
+        count = (_group_count(res, ctx, itype)[0] if res["type"] == "aws:autoscaling/group:Group"
+                 else _node_count(res, ctx, itype))
+        return lt["inputs"], count
+    return None, 0.0
+
+
+def _metrics_of(res: dict[str, Any], ctx: Context) -> tuple[float, float, str] | None:
+    """(metric-months, PutMetricData requests a month, note) of one resource, None if it has none.
+    Detailed monitoring: 7 metrics per instance. Publishers (ladder/metrics.py contract): the app's
+    ScaleLadder/App metrics carry only the Stack dimension, so every host publishes into the same
+    metrics (counted once, on the API hosts); memory is one metric per group (or per lone instance),
+    PgBouncer's three per group. Requests: each host calls once a minute per 20 data
+    (metrics.MAX_DATA_PER_CALL), a timer taking one datum per 150 distinct values."""
+    inputs, count = _monitored(res, ctx)
+    if inputs is None or not count:
+        return None
+    if res["type"] == DEPLOYMENT:
+        return _pod_metrics(res, ctx, count)
+    monitoring = inputs.get("monitoring")
+    detailed = monitoring is True or (isinstance(monitoring, dict) and monitoring.get("enabled") in (True, "true"))
+    metrics = aws_facts.EC2_DETAILED_MONITORING_METRICS * count if detailed else 0.0
+    parts = [f"detailed monitoring: {aws_facts.EC2_DETAILED_MONITORING_METRICS} metrics x {count:g}"] if detailed else []
+    lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate") or res
+    text, roles = _user_data(lt), _roles(lt)
+    requests, minutes = 0.0, HOURS * 60
+    if "scaleladder-metrics" in text:
+        api = "api" in roles
+        if api:
+            metrics += len(metrics_contract.app_metrics()) + 1  # + the ApiAnswers probe
+            parts.append("the stack's ScaleLadder/App metrics")
+        rps = _average_rates(ctx)[0] / max(1, _api_hosts(ctx)) if api else 0.0
+        # ServerErrors (every host, 0 in a quiet minute) + QueueWaiting (workers) + ApiAnswers and the
+        # RequestLatency values in datums of 150 (API hosts; every latency taken as distinct)
+        data = 1 + ("worker" in roles) + (1 + math.ceil(rps * 60 / metrics_contract.MAX_VALUES_PER_DATUM) if api else 0)
+        requests += count * minutes * math.ceil(data / metrics_contract.MAX_DATA_PER_CALL)
+    if "scaleladder-host-metrics" in text:
+        metrics += 1
+        requests += count * minutes
+        parts.append("MemoryUtilization")
+    if "scaleladder-pgbouncer-metrics" in text:
+        metrics += 3
+        requests += count * minutes
+        parts.append("3 PgBouncer metrics")
+    if not metrics and not requests:
+        return None
+    return metrics, requests, "; ".join(parts)
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def _publishes_itself(res: dict[str, Any], ctx: Context) -> bool:
+    """Phase 6: a Deployment whose env ConfigMap says METRICS_PUBLISH=cloudwatch (ladder.metrics
+    direct_env): its pods call PutMetricData themselves."""
+    refs = [str((e.get("configMapRef") or {}).get("name")) for c in
+            (((res["inputs"].get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+            for e in c.get("envFrom") or []]
+    return any(r["type"] == "kubernetes:core/v1:ConfigMap" and (r["inputs"].get("data") or {}).get("METRICS_PUBLISH")
+               == "cloudwatch" and any(ref == (r["inputs"].get("metadata") or {}).get("name")
+                                       or ref.startswith(r["name"] + "-") for ref in refs)
+               for r in ctx.plan["resources"])
+
+
+def _pod_metrics(res: dict[str, Any], ctx: Context, pods: float) -> tuple[float, float, str] | None:
+    """The app pods publish the contract's ScaleLadder/App metrics (Stack dimension: counted once,
+    here) with their request latencies; the worker pods QueueWaiting only (publisher_eks)."""
+    name = str((res["inputs"].get("metadata") or {}).get("name"))
+    minutes = HOURS * 60
+    if name == "app":
+        rps = _average_rates(ctx)[0] / pods
+        data = 1 + math.ceil(rps * 60 / metrics_contract.MAX_VALUES_PER_DATUM)
+        metrics = sum(1 for m in metrics_contract.CONTRACT if m.namespace == metrics_contract.APP_NAMESPACE
+                      and m.publisher_eks)
+        return metrics, pods * minutes * math.ceil(data / metrics_contract.MAX_DATA_PER_CALL), \
+            f"the stack's ScaleLadder/App metrics, published by {pods:g} pods"
+    if name == "workers":
+        return 0.0, pods * minutes, f"QueueWaiting from {pods:g} worker pods"
+    return None
+
+
+def _api_hosts(ctx: Context) -> float:
+    """EC2 hosts running the API (the priced load is split over them)."""
+    total = 0.0
+    for r in ctx.plan["resources"]:
+        if r["type"] in ("aws:ec2/instance:Instance", "aws:autoscaling/group:Group"):
+            lt = ctx.dependency(r, "aws:ec2/launchTemplate:LaunchTemplate") or r
+            if "api" in _roles(lt):
+                total += _monitored(r, ctx)[1]
+    return total
+
+
+# -- ElastiCache snapshots ---------------------------------------------------------------------
+
+def _backup_storage(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """Automatic snapshots kept `snapshotRetentionLimit` days: one per cluster is free, each other
+    holds the dataset (usage `redis_dataset_gb`)."""
+    kept = int(_num(res["inputs"].get("snapshotRetentionLimit"), 0))
+    if kept <= 1:
+        return []
+    gb = _num(ctx.a.get("redis_dataset_gb"), 0) * (kept - 1)
+    return _priced([ctx.item(res, "elasticache_backup_gb_month", gb, usage=True,
+                             note=f"{kept} daily snapshots, one free: {kept - 1} x redis_dataset_gb")])
+
+
+# -- CloudWatch Logs ---------------------------------------------------------------------------
+
+EKS_LOG_ASSUMPTIONS = {"audit": "eks_audit_log_gb", "api": "eks_api_log_gb"}
+
+
+def _eks_log_gb(ctx: Context, types: list[str]) -> float:
+    """Monthly GB of an EKS cluster's control-plane log types (audit and api: their own assumptions)."""
+    return sum(_num(ctx.a.get(EKS_LOG_ASSUMPTIONS.get(t, "")), ctx.q["log_gb_per_source"]) for t in types)
+
+
+def _rds_log_groups(res: dict[str, Any], ctx: Context) -> set[str]:
+    """The exported log types whose group the program creates (/aws/rds/instance/<id>/<type>)."""
+    ident = res["inputs"].get("identifier")
+    names = {str(r["inputs"].get("name")) for r in ctx.plan["resources"] if r["type"] == LOG_GROUP}
+    return {t for t in res["inputs"].get("enabledCloudwatchLogsExports") or [] if f"/aws/rds/instance/{ident}/{t}" in names}
+
+
+def _log_volume(r: dict[str, Any], ctx: Context) -> tuple[float, float, str] | None:
+    """(GB ingested a month, GB-months stored, what) of one log source: a log group the program
+    creates, or the exports of an RDS instance / EKS cluster into a group it does not create.
+    Stored = ingested x `log_storage_compression` x the retention in months (a year if never)."""
+    if r["type"] == LOG_GROUP:
+        types = [t for c in ctx.plan["resources"] if c["type"] == "aws:eks/cluster:Cluster" and _depends(c, r)
+                 for t in c["inputs"].get("enabledClusterLogTypes") or []]
+        gb = _eks_log_gb(ctx, types) if types else ctx.q["log_gb_per_source"]
+        what = f"{len(types)} EKS control-plane log type(s)" if types else "ingestion"
+        days = _num(r["inputs"].get("retentionInDays"), 0)
+    elif r["type"] == "aws:rds/instance:Instance":
+        exports = [t for t in r["inputs"].get("enabledCloudwatchLogsExports") or [] if t not in _rds_log_groups(r, ctx)]
+        gb, what, days = len(exports) * ctx.q["log_gb_per_source"], f"{len(exports)} exported log type(s)", 0
+    elif r["type"] == "aws:eks/cluster:Cluster" and not ctx.dependency(r, LOG_GROUP):
+        types = list(r["inputs"].get("enabledClusterLogTypes") or [])
+        gb, what, days = _eks_log_gb(ctx, types), f"{len(types)} control-plane log type(s)", 0
+    else:
+        return None
+    if not gb:
+        return None
+    months = days / (365 / 12) if days else 12.0
+    return gb, gb * _num(ctx.a.get("log_storage_compression"), 0) * months, what
+
+
+def _log_lines(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """Ingestion and archived storage of one log source, less their share of the free 5 GB (which
+    covers ingestion and storage together: taken off ingestion first, the dearer unit)."""
+    mine = _log_volume(res, ctx)
+    if mine is None:
+        return []
+    vols = {r["urn"]: v for r in ctx.plan["resources"] if (v := _log_volume(r, ctx)) is not None}
+    ingest, stored, what = mine
+    ingested = {u: v[0] for u, v in vols.items()}
+    pool = ctx.prices.free_per_month("cloudwatch_logs_ingest_gb")  # ingestion and storage together
+    free_in = _free(ctx, "cloudwatch_logs_ingest_gb", res["urn"], ingested)
+    left = max(0.0, pool * float(ctx.a.get("free_allowance_share", 1.0)) - sum(ingested.values()))
+    free_st = _free(ctx, "cloudwatch_logs_storage_gb_month", res["urn"], {u: v[1] for u, v in vols.items()},
+                    free=left / max(float(ctx.a.get("free_allowance_share", 1.0)), 1e-9))
+    days = _num(res["inputs"].get("retentionInDays"), 0) if res["type"] == LOG_GROUP else 0
+    kept = f"kept {days:g} days" if days else "never expires: a year's logs"
+    return _priced([ctx.item(res, "cloudwatch_logs_ingest_gb", ingest - free_in, usage=True,
+                             note=what + (f"; less {free_in:.3g} GB of the free 5 GB" if free_in else "")),
+                    ctx.item(res, "cloudwatch_logs_storage_gb_month", stored - free_st, usage=True,
+                             note=f"{kept}, compressed x {_num(ctx.a.get('log_storage_compression'), 0):g}"
+                                  + (f"; less {free_st:.3g} GB-month free" if free_st else ""))])
+
+
+# -- EKS ---------------------------------------------------------------------------------------
+
+def _eks_hour_table(res: dict[str, Any], ctx: Context) -> tuple[str, str]:
+    """(price table, note): extended support when the version is past standard support on the
+    catalog's date and the upgrade policy lets the cluster stay (EXTENDED, the default)."""
+    version = res["inputs"].get("version")
+    policy = (res["inputs"].get("upgradePolicy") or {}).get("supportType")
+    if not version or str(version) not in aws_facts.EKS_CALENDAR:
+        return "eks_cluster_hour", "control plane"
+    day = date.fromisoformat(str(ctx.prices.meta(ctx.region)["retrieved"]))
+    support = aws_facts.eks_support_on(str(version), policy, day)
+    if support == "extended":
+        return "eks_extended_support_cluster_hour", (f"control plane, {version} in extended support on {day} "
+                                                     f"(upgradePolicy {policy or 'EXTENDED (default)'})")
+    if support == "upgraded":
+        return "eks_cluster_hour", f"control plane; {version} past standard support: AWS upgrades it (STANDARD)"
+    return "eks_cluster_hour", "control plane"
+
+
+def _node_disk(res: dict[str, Any], ctx: Context) -> tuple[float, str]:
+    """GB per node: the launch template's block devices when the group uses one (EKS then ignores
+    `diskSize`), else `diskSize` (20 GB default)."""
+    lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
+    if lt is not None and res["inputs"].get("launchTemplate"):
+        sizes = [_num((m.get("ebs") or {}).get("volumeSize"), 0) for m in lt["inputs"].get("blockDeviceMappings") or []]
+        if sum(sizes):
+            return sum(sizes), "per node, from the launch template"
+    return _num(res["inputs"].get("diskSize"), 20), "per node (diskSize)"
+
+
+# -- Kubernetes volumes --------------------------------------------------------------------------
+
+def _k8s_gib(quantity: Any) -> float:
+    """A Kubernetes storage quantity ("10Gi", "500Mi", "1Ti", "20G") in GiB (EBS bills GiB-months)."""
+    text = str(quantity or 0)
+    units = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10, "K": 1e3 / 2**30, "M": 1e6 / 2**30,
+             "G": 1e9 / 2**30, "T": 1e12 / 2**30}
+    for suffix in sorted(units, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * units[suffix]
+    return float(text) / 2**30
+
+
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+EBS_TABLES = {"gp3": "ebs_gp3_gb_month", "gp2": "ebs_gp2_gb_month"}
+
+
+def _volume_table(ctx: Context, claim_spec: dict[str, Any]) -> tuple[str, str]:
+    """(price table, class) of a claim: its storage class's EBS `type` (the EBS CSI driver's default
+    is gp3; the in-tree kubernetes.io/aws-ebs provisioner's gp2), EKS's own `gp2` class without one."""
+    name = claim_spec.get("storageClassName")
+    classes = [r for r in ctx.plan["resources"] if r["type"] == STORAGE_CLASS]
+    default = [r for r in classes if _annotations(r).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    cls = next((r for r in classes if (r["inputs"].get("metadata") or {}).get("name") == name), None) if name else (
+        default[0] if default else None)
+    if cls is None:
+        return EBS_TABLES["gp2"], name or "gp2 (EKS's pre-installed class)"
+    i = cls["inputs"]
+    kind = (i.get("parameters") or {}).get("type") or ("gp2" if i.get("provisioner") == "kubernetes.io/aws-ebs" else "gp3")
+    if kind not in EBS_TABLES:
+        raise ValueError(f"{cls['urn']}: EBS volume type {kind!r} has no price; priced types: {', '.join(EBS_TABLES)}")
+    return EBS_TABLES[kind], f"{(i.get('metadata') or {}).get('name')} ({kind})"
+
+
+def _claim(ctx: Context, res: dict[str, Any], spec: dict[str, Any], copies: float, what: str) -> list[LineItem]:
+    gib = _k8s_gib(((spec.get("resources") or {}).get("requests") or {}).get("storage"))
+    table, cls = _volume_table(ctx, spec)
+    return [ctx.item(res, table, gib * copies, note=f"{what}: {copies:g} x {gib:g} GiB, class {cls}")] if gib else []
+
+
+@rule(DEPLOYMENT)
+def _deployment(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """Pods cost nothing themselves (nodes are priced); the metrics they publish do."""
+    return _metric_lines(res, ctx)
+
+
+@rule("kubernetes:core/v1:PersistentVolumeClaim")
+def _pvc(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """A claim the program creates: an EBS volume the CSI driver provisions (priced by class)."""
+    return _claim(ctx, res, res["inputs"].get("spec") or {}, 1, "PersistentVolumeClaim")
+
+
+@rule("kubernetes:apps/v1:StatefulSet")
+def _statefulset(res: dict[str, Any], ctx: Context) -> list[LineItem]:
+    """One volume per replica per volumeClaimTemplate."""
+    spec = res["inputs"].get("spec") or {}
+    replicas = _num(spec.get("replicas"), 1)
+    return [item for t in spec.get("volumeClaimTemplates") or []
+            for item in _claim(ctx, res, t.get("spec") or {}, replicas, "volumeClaimTemplate")]
+
 
 
 # ---------------------------------------------------------------------------
@@ -652,11 +1336,14 @@ class CostReport:
 
 def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: float | None = None,
                messages_per_day: float | None = None, band: str | None = None,
-               with_band: bool = True) -> CostReport:
+               with_band: bool = True, free_tier: bool = True) -> CostReport:
     """Price `plan` at a load: its phase's capacity target unless `users`/`messages_per_day` are
-    given; `with_band` also prices it under each usage band (usage/bands.yml) at the same load."""
+    given; `with_band` also prices it under each usage band (usage/bands.yml) at the same load;
+    `free_tier=False` (`--no-free-tier`) gives the stack none of the always-free allowances."""
     phase = int(plan["phase"])
     assumptions, monthly, files = load_usage(phase, usage_file, band)
+    if not free_tier:
+        assumptions["free_allowance_share"] = 0.0
     q = derive(phase, assumptions, monthly, users, messages_per_day)
     ctx = Context(plan, catalog(), q, assumptions, {r["urn"]: r for r in plan["resources"]}, internet_entries(plan))
     items: list[LineItem] = []
@@ -666,6 +1353,7 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: floa
             items += RULES[res["type"]](res, ctx)
         elif not ctx.prices.is_free(res["type"]):
             unpriced.add(res["type"])
+    items += inter_az_items(ctx)
     totals: dict[str, float] = {}
     for i in items:
         totals[i.component] = totals.get(i.component, 0) + i.monthly_usd
@@ -675,7 +1363,7 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: floa
     report = CostReport(plan, items, sorted(unpriced), usage)
     if with_band:
         report.band = {name: price_plan(plan, usage_file, q["peak_concurrent_users"], q["messages_per_day"], name,
-                                        with_band=False).total for name in bands()}
+                                        with_band=False, free_tier=free_tier).total for name in bands()}
     return report
 
 
@@ -829,13 +1517,14 @@ def print_delta(d: dict[str, Any], console: Console) -> None:
 
 
 def cost_of(spec: str, usage_file: Path | None = None, users: float | None = None,
-            messages_per_day: float | None = None) -> CostReport:
+            messages_per_day: float | None = None, free_tier: bool = True) -> CostReport:
     plan = load(spec)
     plan["source"] = spec
-    return price_plan(plan, usage_file, users, messages_per_day)
+    return price_plan(plan, usage_file, users, messages_per_day, free_tier=free_tier)
 
 
-def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, users: float | None = None) -> dict[str, Any]:
+def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, users: float | None = None,
+                     free_tier: bool = True) -> dict[str, Any]:
     """`cost --diff A B`: both plans priced at the same load (`equal_load`)."""
     plans = []
     for spec in (spec_a, spec_b):
@@ -843,7 +1532,7 @@ def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, u
         plan["source"] = spec
         plans.append(plan)
     peak, messages = equal_load(plans[0], plans[1], users)
-    return delta(*(price_plan(p, usage_file, peak, messages) for p in plans))
+    return delta(*(price_plan(p, usage_file, peak, messages, free_tier=free_tier) for p in plans))
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -853,7 +1542,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.diff:
-            d = equal_load_delta(args.diff[0], args.diff[1], args.usage, args.users)
+            d = equal_load_delta(args.diff[0], args.diff[1], args.usage, args.users, not args.no_free_tier)
             print(json.dumps(d, indent=2) if args.json else delta_markdown(d)) if args.json or args.markdown \
                 else print_delta(d, console)
             return 0
@@ -861,7 +1550,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
             print("error: cost needs STACK or --diff A B", file=sys.stderr)
             return 2
         report = cost_of(args.stack, args.usage, args.users,
-                         None if args.users is None else args.users * _messages_per_user(args.stack))
+                         None if args.users is None else args.users * _messages_per_user(args.stack),
+                         free_tier=not args.no_free_tier)
     except (PlanUnavailable, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -885,6 +1575,9 @@ def _cost_args(p: argparse.ArgumentParser) -> None:
                         "(the higher phase's capacity target unless --users)")
     p.add_argument("--users", type=int, metavar="N",
                    help="price at N peak concurrent users (messages/day scale with the phase's messages per user)")
+    p.add_argument("--no-free-tier", action="store_true",
+                   help="no always-free allowances (CloudFront 1 TB and 10M requests, 100 GB egress, ...): the "
+                        "AWS Organization uses its one free tier elsewhere (usage assumption free_allowance_share 0)")
 
 
 def _messages_per_user(spec: str) -> float:

@@ -55,7 +55,8 @@ class Query:
 
     service: str
     family: str | None  # productFamily; None where the products of the service carry none we filter on
-    usagetype: str  # regex matched in full; {code} = the region's usage-type prefix, {edge} = CloudFront edge
+    usagetype: str  # regex matched in full; {code}: the region's optional usage-type prefix, {region}: the
+    # region name, {edge}: the CloudFront edge prefix, {key}: the per-type key (by="usagetype")
     unit: str  # the price list's unit of the price dimensions (Hrs, GB-Mo, GB, LCU-Hrs, Requests ...)
     filters: dict[str, str] = field(default_factory=dict)  # exact attribute values
     by: str | None = None  # attribute holding the per-type key (instanceType); "usagetype": the key is {key}
@@ -142,8 +143,9 @@ QUERIES: dict[str, Query] = {
                                          "Secrets"),
     "secretsmanager_api_calls_10k": Query("AWSSecretsManager", "API Request", r"{code}AWSSecretsManager-APIRequest",
                                           "API Requests", scale=1e4),
-    # Infracost kms_key.go: "Encryption Key", /KMS-Keys/
-    "kms_key_month": Query("awskms", "Encryption Key", r"{code}KMS-Keys", "Keys"),
+    # Infracost kms_key.go: "Encryption Key", /KMS-Keys/; KMS prefixes the region name ("sa-east-1-KMS-Keys"
+    # in a public price-list estimator's lookups), so both prefix forms are allowed
+    "kms_key_month": Query("awskms", "Encryption Key", r"(?:{region}-)?{code}KMS-Keys", "Keys"),
     "vpc_interface_endpoint_hour": Query("AmazonVPC", "VpcEndpoint", r"{code}VpcEndpoint-Hours", "Hrs"),
     # AWS WAF, as Infracost filters it (internal/resources/aws/wafv2_web_acl.go): Shield-protected variants
     # excluded by the full match.
@@ -255,7 +257,7 @@ def want(table: str, query: Query, region: str, key: str | None = None) -> Want:
         if query.by != "usagetype":
             exact[query.by] = key
     pattern = query.usagetype.replace(_P, region_prefix(region)).replace("{edge}", prefix)
-    pattern = pattern.replace("{key}", re.escape(key or ""))
+    pattern = pattern.replace("{key}", re.escape(key or "")).replace("{region}", re.escape(region))
     return Want(table, key, query.service, None if query.scope == "edge" else region, tuple(exact.items()), pattern)
 
 

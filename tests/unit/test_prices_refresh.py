@@ -372,3 +372,16 @@ def test_a_region_with_unpriced_types_gains_those_its_price_list_has(tmp_path):
     assert cmd_prices(args(path), source=source) == 0
     eu = yaml.safe_load(path.read_text())["regions"]["eu-west-1"]
     assert sorted(eu["ec2_instance_hour"]) == ["c4.large", "m7g.large"] and "unpriced_types" not in eu
+
+
+def test_per_family_keys_are_matched_whole():
+    """CPU credits are keyed by family inside the usage type (Infracost: CPUCredits:<family>$): t3 must not
+    take t3a's product, nor KMS's key price its rotation surcharge."""
+    import re
+
+    t3 = want("ec2_cpu_credit_vcpu_hour", QUERIES["ec2_cpu_credit_vcpu_hour"], "eu-west-1", "t3")
+    assert ("instanceType", "t3") not in t3.exact  # the key lives in the usage type only
+    assert [u for u in ("EU-CPUCredits:t3", "EU-CPUCredits:t3a", "EU-CPUCredits:t3.micro") if re.fullmatch(t3.usagetype, u)] \
+        == ["EU-CPUCredits:t3"]
+    kms = want("kms_key_month", QUERIES["kms_key_month"], "us-east-1").usagetype
+    assert re.fullmatch(kms, "us-east-1-KMS-Keys") and not re.fullmatch(kms, "us-east-1-KMS-Keys-Rotation")

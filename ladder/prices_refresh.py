@@ -312,8 +312,8 @@ def _urlopen(url: str) -> IO[bytes]:
 class BulkSource:
     """Offer files: index -> region index -> region offer, each downloaded once to `cache`."""
 
-    def __init__(self, opener: Opener = _urlopen, base: str = PRICE_LIST_HOST, cache: Path | None = None) -> None:
-        self.open, self.base = opener, base
+    def __init__(self, opener: Opener | None = None, base: str = PRICE_LIST_HOST, cache: Path | None = None) -> None:
+        self.open, self.base = opener or _urlopen, base
         self.cache = cache or Path(tempfile.mkdtemp(prefix="scaleladder-offers-"))
         self._json: dict[str, Any] = {}
 
@@ -632,12 +632,29 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
         print("error: prices refresh failed; the catalog is unchanged (no region is stamped):\n" + "\n".join(failed),
               file=sys.stderr)
         return 1
+    for region, tables_new in new.items():
+        for line in changes(data["regions"].get(region) or {}, tables_new, list(tables)):
+            print(f"  {region} {line}")
     data["regions"].update(new)
     write(data["regions"], path)
     for table, types in add.items():
         print(f"added to {table}: {', '.join(types)}")
     print(f"wrote {path}")
     return 0
+
+
+def changes(old: dict[str, Any], new: dict[str, Any], tables: list[str]) -> list[str]:
+    """What a refresh changed, one line per price (added, removed, new value), for the reviewer."""
+    out: list[str] = []
+    for table in tables:
+        a, b = old.get(table), new.get(table)
+        if isinstance(a, dict) or isinstance(b, dict):
+            a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+            out += [f"{table}:{k}: {a.get(k, 'added')} -> {b.get(k, 'removed')}"
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{table}: {a} -> {b}")
+    return out
 
 
 def _prices_args(p: argparse.ArgumentParser) -> None:

@@ -385,3 +385,21 @@ def test_per_family_keys_are_matched_whole():
         == ["EU-CPUCredits:t3"]
     kms = want("kms_key_month", QUERIES["kms_key_month"], "us-east-1").usagetype
     assert re.fullmatch(kms, "us-east-1-KMS-Keys") and not re.fullmatch(kms, "us-east-1-KMS-Keys-Rotation")
+
+
+def test_the_cli_refreshes_from_the_offer_files_without_credentials_and_lists_changes(monkeypatch, tmp_path, capsys):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    path = catalog_file(tmp_path, TABLES, OLD)
+    host = Host({("AmazonEC2", "us-east-1"): ec2_offer(),
+                 ("AWSDataTransfer", "us-east-1"): load("constructed/offer-AWSDataTransfer-us-east-1.json"),
+                 ("AmazonEKS", "us-east-1"): eks_offer()})
+    monkeypatch.setattr(prices_refresh, "_urlopen", lambda url: host(url.replace(prices_refresh.PRICE_LIST_HOST,
+                                                                                "https://offers.test")))
+    assert cli.main(["prices", "refresh", "--catalog", str(path), "--cache", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "us-east-1 ec2_instance_hour:c4.large: 0.09 -> 0.1" in out and "us-east-1 eks_cluster_hour: 0.1 -> 0.0225" in out
+    assert host.opened[0] == "/offers/v1.0/aws/index.json"
+    assert any((tmp_path / "cache").iterdir())  # downloads kept for a re-run

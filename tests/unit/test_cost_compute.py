@@ -149,6 +149,11 @@ def test_a_publishing_host_pays_for_the_contracts_metrics_and_its_calls(tmp_path
     # datums: 7 <= 20) + host-metrics 1 call = 2 x 43,800 minutes = 87,600 calls x $0.01/1,000 = $0.88
     (calls,) = lines(report, "cloudwatch_api_requests_1k", "app")
     assert calls.quantity == pytest.approx(87.6) and calls.monthly_usd == 0.88
+    # at 100 req/s: 6,000 latencies / 150 = 40 datums + 3 = 43 -> 3 calls a minute (20 data each) + 1
+    # host-metrics call = 4 x 43,800 = 175,200 calls = $1.75
+    busy = price(tmp_path, [vm], monthly={"api_requests": 100 * SECONDS})
+    (calls,) = lines(busy, "cloudwatch_api_requests_1k", "app")
+    assert calls.quantity == pytest.approx(175.2) and calls.monthly_usd == 1.75
 
 
 # ---------------------------------------------------------------------------
@@ -262,3 +267,19 @@ def test_ten_standard_alarm_metrics_a_month_are_free_for_the_account(tmp_path):
     alarms = [res(ALARM, f"a{n}", {"period": 60, "metricName": "CPUUtilization"}) for n in range(12)]
     assert usd(price(tmp_path, alarms, {"free_allowance_share": 1}), "cloudwatch_alarm") == pytest.approx(0.20, abs=0.01)
     assert usd(price(tmp_path, alarms), "cloudwatch_alarm") == 1.20  # --no-free-tier: 12 x $0.10
+
+
+# ---------------------------------------------------------------------------
+# The presets
+
+
+def test_phase6_node_disks_are_the_launch_templates_50_gb():
+    from ladder.diff import load
+
+    plan = load("phase6")
+    template = next(r for r in plan["resources"] if r["type"] == LT and r["name"] == "eks-nodes")
+    (size,) = [m["ebs"]["volumeSize"] for m in template["inputs"]["blockDeviceMappings"]]
+    report = price_plan(plan, with_band=False)
+    (hours,) = lines(report, "ec2_instance_hour", "eks-nodes")
+    (disk,) = lines(report, "ebs_gp3_gb_month", "eks-nodes")
+    assert size == 50 and disk.quantity == pytest.approx(50 * hours.quantity / 730)

@@ -1,6 +1,9 @@
 """CDN (phase 5 on): CloudFront in front of everything; `/static/*` from a private
 S3 bucket through origin access control, the rest from the phase's load balancer,
-uncached.
+uncached. With `cdn.apiPath: loadBalancer` (docs/api-path.md) the distribution has no app
+origin: it serves the bucket only (clients send the API to the load balancer, whose
+certificate and REGIONAL web ACL face them), with CORS headers since the pages come from
+the API's host.
 
 Data safety. The `static-assets` bucket keeps its logical name (and so its URN) in
 every phase >= 5 and sets none of its replace-forcing inputs (`bucket`,
@@ -48,6 +51,7 @@ APP_ORIGIN_ID = "app"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 # CloudFront managed policies, looked up by name (their ids are fixed; see ladder.aws_facts).
 CACHING_OPTIMIZED = "Managed-CachingOptimized"
+CORS_AND_SECURITY_HEADERS = "Managed-CORS-and-SecurityHeadersPolicy"
 CACHING_DISABLED = "Managed-CachingDisabled"
 ALL_VIEWER_EXCEPT_HOST = "Managed-AllViewerExceptHostHeader"
 SECURITY_HEADERS = "Managed-SecurityHeadersPolicy"
@@ -88,8 +92,9 @@ class OriginVerify(Tier):
 
 @dataclass(frozen=True)
 class CdnArgs:
-    origin_domain: pulumi.Input[str]
-    """DNS name CloudFront reaches the app at: the load balancer's, or `cdn.originDomain`."""
+    origin_domain: pulumi.Input[str] | None
+    """DNS name CloudFront reaches the app at: the load balancer's, or `cdn.originDomain`; None: no app
+    origin (`cdn.apiPath: loadBalancer`), the distribution serves the static bucket only."""
     origin_https: bool
     """`https-only` to the origin (the app has a certificate covering `origin_domain`), else `http-only`."""
     price_class: str
@@ -113,6 +118,9 @@ class CdnArgs:
     healthy (components/workloads.py), so CloudFront never moves to an ALB without targets."""
     web_acl_arn: pulumi.Input[str] | None = None
     """AWS WAF web ACL (CLOUDFRONT scope, us-east-1) in front of the distribution (components/waf.py)."""
+    gate: pulumi.Input[bool] = True
+    """A climb check the distribution waits for (ladder.climb_eks.check raises instead of resolving):
+    without an app origin nothing else of the distribution depends on it."""
 
 
 class Cdn(Tier):
@@ -154,36 +162,46 @@ class Cdn(Tier):
         all_viewer = aws.cloudfront.get_origin_request_policy_output(name=ALL_VIEWER_EXCEPT_HOST, opts=invoke).id
         headers = aws.cloudfront.get_response_headers_policy_output(name=SECURITY_HEADERS, opts=invoke).id
 
+        api = args.origin_domain is not None
+        # Pages from the API's own host load /static from the distribution's: cross-origin, so CORS.
+        static_headers = headers if api else aws.cloudfront.get_response_headers_policy_output(
+            name=CORS_AND_SECURITY_HEADERS, opts=invoke).id
+        static_origin = aws.cloudfront.DistributionOriginArgs(
+            # No s3_origin_config: with OAC the S3 origin carries no origin access identity.
+            origin_id=STATIC_ORIGIN_ID, domain_name=self.bucket.bucket_regional_domain_name,
+            origin_access_control_id=oac.id)
         self.distribution = aws.cloudfront.Distribution(
             "cdn",
-            enabled=True,
-            comment=f"{args.name_prefix}: /static/* from S3, the rest from the app",
+            enabled=True if api else pulumi.Output.from_input(args.gate).apply(lambda _: True),
+            comment=f"{args.name_prefix}: /static/* from S3, the rest from the app" if api
+            else f"{args.name_prefix}: static assets from S3 (the API goes to the load balancer)",
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class=args.price_class,
             aliases=list(args.aliases) or None,
-            origins=[
-                # No s3_origin_config: with OAC the S3 origin carries no origin access identity.
+            origins=[static_origin, *([
                 aws.cloudfront.DistributionOriginArgs(
-                    origin_id=STATIC_ORIGIN_ID, domain_name=self.bucket.bucket_regional_domain_name,
-                    origin_access_control_id=oac.id),
-                aws.cloudfront.DistributionOriginArgs(
-                    origin_id=APP_ORIGIN_ID, domain_name=args.origin_domain,
+                    origin_id=APP_ORIGIN_ID, domain_name=args.origin_domain or "",
                     custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
                         http_port=80, https_port=443,
                         origin_protocol_policy="https-only" if args.origin_https else "http-only",
                         origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=60, origin_keepalive_timeout=5),
                     custom_headers=[aws.cloudfront.DistributionOriginCustomHeaderArgs(
                         name=ORIGIN_VERIFY_HEADER, value=args.origin_verify)] if args.origin_verify is not None else None),
-            ],
+            ] if api else [])],
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
                 target_origin_id=APP_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
                 allowed_methods=ALL_METHODS, cached_methods=["GET", "HEAD"], compress=True,
-                cache_policy_id=disabled, origin_request_policy_id=all_viewer, response_headers_policy_id=headers),
+                cache_policy_id=disabled, origin_request_policy_id=all_viewer, response_headers_policy_id=headers)
+            if api else aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                # No app origin: what is not /static/* is looked up in the bucket too (a 403 for a missing key).
+                target_origin_id=STATIC_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
+                allowed_methods=["GET", "HEAD", "OPTIONS"], cached_methods=["GET", "HEAD"], compress=True,
+                cache_policy_id=optimized, response_headers_policy_id=static_headers),
             ordered_cache_behaviors=[aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
                 path_pattern=STATIC_PATH, target_origin_id=STATIC_ORIGIN_ID, viewer_protocol_policy="redirect-to-https",
                 allowed_methods=["GET", "HEAD", "OPTIONS"], cached_methods=["GET", "HEAD"], compress=True,
-                cache_policy_id=optimized, response_headers_policy_id=headers)],
+                cache_policy_id=optimized, response_headers_policy_id=static_headers)],
             logging_config=aws.cloudfront.DistributionLoggingConfigArgs(
                 bucket=self.logs.bucket_domain_name, prefix="cloudfront/", include_cookies=False),
             restrictions=aws.cloudfront.DistributionRestrictionsArgs(

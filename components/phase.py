@@ -172,11 +172,21 @@ def build(cfg: StackConfig) -> dict[str, Any]:
 
     specs: list[AlarmSpec] = [queue_alarm(stack), *pgbouncer_specs]
     # Phase 5+: the secret header CloudFront sends and the load balancer requires (components/cdn.py).
-    origin_verify = OriginVerify("origin-verify", OriginVerifyArgs(prefix, tags)) if cfg.phase >= 5 else None
+    # With cdn.apiPath loadBalancer CloudFront never reaches the load balancer (it serves /static from S3):
+    # no header to send or check (ladder.edge.origin_verified decides where it is checked).
+    origin_verify = OriginVerify("origin-verify", OriginVerifyArgs(prefix, tags)) \
+        if edge.api_via_cloudfront(cfg) else None
     verify = origin_verify.value if origin_verify is not None else None
+    # Phase 6 with the API straight to the Ingress's ALB: its REGIONAL web ACL exists before the
+    # Ingress names it (alb.ingress.kubernetes.io/wafv2-acl-arn); its alarm gets a topic of its own,
+    # since the stack's alarm topic is made last.
+    ingress_acl = build_edge_firewall(cfg, prefix, tags, scope="REGIONAL") \
+        if cfg.phase == 6 and edge.alb_faces_clients(cfg) else None
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
-        work = build_workloads(cfg, app, eks, db, redis, static_url, origin_verify=verify)
+        work = build_workloads(cfg, app, eks, db, redis, static_url,
+                               origin_verify=verify if edge.origin_verified(cfg) else None,
+                               web_acl_arn=ingress_acl.acl.arn if ingress_acl is not None else None)
         pod_metrics_identity(eks.cluster_name, work.args.namespace, tags)  # the pods publish the metrics contract
         eks_container_logs(eks.cluster_name, cfg.logs.retention_days, tags, after=list(eks.releases.values()))
         origin = work.ingress_hostname
@@ -187,7 +197,10 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         outputs["url"] = pulumi.Output.concat(scheme, cfg.cdn.origin_domain or origin)
         if keep_ec2:  # the phase-5 tier, unchanged, until an `up` has brought the EKS path up serving
             fleet = build_fleet(cfg5, net, sg, role, app, ends, prefix, stack, tags5, image_parameter, ami,
-                                after=[pgb.group] if pgb is not None else [], origin_verify=verify)
+                                after=[pgb.group] if pgb is not None else [],
+                                origin_verify=verify if edge.origin_verified(cfg5) else None)
+            if ingress_acl is not None and edge.alb_faces_clients(cfg5):  # its clients, until DNS moved to EKS
+                ingress_acl.associate("ec2-alb", fleet.alb.arn)  # type: ignore[union-attr]  # phase 5 runs an ALB
             specs += fleet_alarms(fleet, stack)
             outputs.update({climb_eks.OUT_EC2_KEPT: True, climb_eks.OUT_EC2_ALB: fleet.endpoint})
             outputs.update(template_versions(fleet))
@@ -219,24 +232,28 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             fleet = build_fleet(cfg, net, sg, role, app, ends, prefix, stack, tags,
                                 image_parameter if cfg.load_balancer == "nginx" else None, ami,
                                 after=[pgb.group] if pgb is not None and ends.db_via_pgbouncer else [],
-                                origin_verify=None if cfg.climb.keep_alb_open else verify,
+                                origin_verify=verify if edge.origin_verified(cfg) else None,
                                 serve_direct_clients=cfg.climb.keep_alb_open)
             specs += fleet_alarms(fleet, stack)
             outputs.update(template_versions(fleet))
             outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
             outputs[climb.OUT_FLEET_SERVED] = fleet.served
             if cfg.phase == 5:
-                outputs[climb.OUT_ALB_OPEN] = cfg.climb.keep_alb_open
+                outputs[climb.OUT_ALB_OPEN] = edge.alb_faces_clients(cfg)
             origin = fleet.endpoint
 
     if cfg.phase >= 5:
         cdn_acl = build_edge_firewall(cfg, prefix, tags, scope="CLOUDFRONT")
         # The origin moves only in an `up` the 5 <-> 6 rules allow, and (phase 6) once the app
         # Deployment is ready behind the Ingress's load balancer.
-        cdn = build_cdn(cfg, origin, prefix, tags, web_acl_arn=cdn_acl.acl.arn, allowed=eks_step, origin_verify=verify,
+        cdn = build_cdn(cfg, origin if edge.api_via_cloudfront(cfg) else None, prefix, tags,
+                        web_acl_arn=cdn_acl.acl.arn, allowed=eks_step, origin_verify=verify,
                         origin_ready=[work.app] if eks is not None else fleet.serving)
         outputs["originUrl"] = outputs["url"]
-        outputs.update({"url": cdn.url, "cdnDomain": cdn.domain_name, "cdnDistributionArn": cdn.distribution.arn,
+        # The API's address: the distribution's, or (cdn.apiPath loadBalancer) the load balancer's name.
+        api_url = cdn.url if edge.api_via_cloudfront(cfg) else f"https://{cfg.cdn.origin_domain}"
+        outputs[climb.OUT_API_PATH] = edge.api_path_state(cfg)
+        outputs.update({"url": api_url, "cdnDomain": cdn.domain_name, "cdnDistributionArn": cdn.distribution.arn,
                         "staticBucket": cdn.bucket_name, "staticUrl": cdn.static_url})
         if eks is not None:  # resolved only after the distribution update, which waited for the app
             outputs[climb_eks.OUT_EKS_SERVED] = pulumi.Output.all(cdn.distribution.id, work.ingress_hostname).apply(
@@ -247,7 +264,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     nodes = (r.shards if r.cluster_mode == "enabled" else 1) * (1 + r.replicas_per_shard)
     specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
     alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags, dashboard_name=prefix, region=cfg.region))
-    if edge.alb_faces_clients(cfg):
+    if edge.alb_faces_clients(cfg) and cfg.phase <= 5:  # phase 6: the Ingress's ALB (ingress_acl above)
         build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", protect=fleet.alb.arn,  # type: ignore[union-attr]  # phases 2-5 with an ALB
                             topic=alarms.topic.arn)
 
@@ -294,7 +311,8 @@ def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksClu
 
 
 def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Database, redis: Cache,
-                    static_url: pulumi.Input[str] | None, origin_verify: pulumi.Input[str] | None = None) -> Workloads:
+                    static_url: pulumi.Input[str] | None, origin_verify: pulumi.Input[str] | None = None,
+                    web_acl_arn: pulumi.Input[str] | None = None) -> Workloads:
     a, h, w, p = cfg.app, cfg.eks.hpa, cfg.workers, cfg.pgbouncer
     return Workloads("apps", WorkloadsArgs(
         namespace="scaleladder", app=app, app_scale=Scale(h.min_replicas, h.max_replicas), cpu_percent=h.cpu_percent,
@@ -306,7 +324,7 @@ def build_workloads(cfg: StackConfig, app: AppSpec, eks: EksCluster, db: Databas
         pgbouncer=PgBouncerSpec(replicas=p.instances, version=p.version, pool_mode=p.pool_mode,
                                 max_client_conn=p.max_client_conn, default_pool_size=p.default_pool_size,
                                 reserve_pool_size=p.reserve_pool_size),
-        static_url=static_url, origin_verify=origin_verify, vpc_cidr=cfg.network.cidr,
+        static_url=static_url, origin_verify=origin_verify, web_acl_arn=web_acl_arn, vpc_cidr=cfg.network.cidr,
         after=list(eks.releases.values())),
         opts=pulumi.ResourceOptions(providers=[eks.provider]))
 
@@ -330,16 +348,18 @@ def with_ec2_tier(eks_plan: FirewallPlan, ec2_plan: FirewallPlan) -> FirewallPla
                         union(ec2_plan.outbound, eks_plan.outbound), external=eks_plan.external)
 
 
-def build_cdn(cfg: StackConfig, origin: pulumi.Input[str], prefix: str, tags: dict,
+def build_cdn(cfg: StackConfig, origin: pulumi.Input[str] | None, prefix: str, tags: dict,
               web_acl_arn: pulumi.Input[str] | None = None, origin_ready: Sequence[pulumi.Resource] = (),
               allowed: pulumi.Input[bool] = True, origin_verify: pulumi.Input[str] | None = None) -> Cdn:
     """The same `cdn` component (same URNs) in phases 5 and 6; only its app origin moves, and only
-    once `allowed` resolved (ladder.climb_eks.check raises instead, naming the key)."""
+    once `allowed` resolved (ladder.climb_eks.check raises instead, naming the key). `origin` None
+    (cdn.apiPath loadBalancer): no app origin, the distribution serves the bucket only."""
     c = cfg.cdn
     https = cfg.app.certificate_arn is not None
     domain = c.origin_domain if https and c.origin_domain else origin
     return Cdn("cdn", CdnArgs(
-        origin_domain=pulumi.Output.all(domain, allowed).apply(lambda v: v[0]), origin_https=https,
+        origin_domain=None if origin is None else pulumi.Output.all(domain, allowed).apply(lambda v: v[0]),
+        origin_https=https, gate=allowed,
         price_class=c.price_class, name_prefix=prefix, tags=tags, aliases=c.aliases, certificate_arn=c.certificate_arn,
         web_acl_arn=web_acl_arn, origin_ready=origin_ready, origin_verify=origin_verify))
 

@@ -48,7 +48,8 @@ class EdgeFirewallArgs:
     region: str = ""
     """The Region dimension of REGIONAL metrics; CloudFront metrics have none."""
     associate_arn: pulumi.Input[str] | None = None
-    """REGIONAL: the load balancer to protect. CloudFront takes the ACL ARN as `web_acl_id` instead."""
+    """REGIONAL: the load balancer to protect. CloudFront takes the ACL ARN as `web_acl_id` instead, and the
+    phase-6 Ingress's ALB the annotation `alb.ingress.kubernetes.io/wafv2-acl-arn` (the controller associates it)."""
 
 
 def _visibility(metric: str) -> w.WebAclRuleVisibilityConfigArgs:
@@ -126,6 +127,7 @@ class EdgeFirewall(Tier):
 
     def __init__(self, name: str, args: EdgeFirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
+        self._name = name
         rules = [rate_rule(args.rate_limit_per_minute)]
         rules += [managed_rule(group, 10 + i) for i, group in enumerate(args.managed_rule_groups)]
         self.acl = w.WebAcl(
@@ -146,6 +148,12 @@ class EdgeFirewall(Tier):
             topic = own.arn
         self.blocked_alarm = self._blocked_alarm(name, args, topic)
         self.register_outputs({"webAclArn": self.acl.arn})
+
+    def associate(self, suffix: str, resource_arn: pulumi.Input[str]) -> w.WebAclAssociation:
+        """One more load balancer behind this REGIONAL web ACL (a web ACL may protect several): the
+        phase-5 ALB kept beside EKS (climb.keepEc2Tier) while its clients still reach it directly."""
+        return w.WebAclAssociation(f"{self._name}-{suffix}", resource_arn=resource_arn, web_acl_arn=self.acl.arn,
+                                   opts=self.child())
 
     def _blocked_alarm(self, name: str, args: EdgeFirewallArgs, topic: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
         dims = {"WebACL": args.name, "Rule": "ALL", **({"Region": args.region} if args.scope == "REGIONAL" else {})}

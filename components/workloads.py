@@ -228,6 +228,9 @@ class WorkloadsArgs:
     origin_verify: pulumi.Input[str] | None = None
     """The secret X-Origin-Verify value CloudFront sends (components/cdn.py OriginVerify): the
     Ingress's ALB admits only CloudFront's prefix list and forwards only requests carrying it."""
+    web_acl_arn: pulumi.Input[str] | None = None
+    """`cdn.apiPath: loadBalancer`: the REGIONAL web ACL the controller associates with the Ingress's ALB,
+    which then faces the clients (internet on 80/443, HTTP redirected to HTTPS)."""
     after: Sequence[pulumi.Resource] = ()
     """Cluster services every object waits for: the load balancer controller's webhooks
     intercept Services and Pods, KEDA's CRDs must exist before ScaledObjects."""
@@ -576,9 +579,15 @@ class Workloads(Tier):
         the origin header's value, a Pulumi secret (encrypted in the state)."""
         a = self.args
         notes: dict[str, pulumi.Input[str]] = dict(self._plain_ingress_annotations())
+        prefix = "alb.ingress.kubernetes.io"
+        if a.web_acl_arn is not None:
+            # aws-load-balancer-controller docs/guide/ingress/annotations.md: wafv2-acl-arn ("Only Regional
+            # WAFv2 is supported"); inbound-cidrs (default 0.0.0.0/0, ::/0; the ALB is IPv4 here), stated
+            # so the open edge is explicit; listen-ports 80 + 443 and ssl-redirect come with the certificate.
+            notes[f"{prefix}/wafv2-acl-arn"] = a.web_acl_arn
+            notes[f"{prefix}/inbound-cidrs"] = "0.0.0.0/0"
         if a.origin_verify is None:
             return notes
-        prefix = "alb.ingress.kubernetes.io"
         # aws-load-balancer-controller docs, "Ingress annotations": security-group-prefix-lists
         # (inbound sources of the managed group), actions.<name> (a fixed response, referenced as a
         # backend with port `use-annotation`), conditions.<service> (extra rule conditions).

@@ -17,6 +17,10 @@ itself), so it can refuse, naming the key, a step whose new path has not served 
   3 -> 4 step 3: cluster mode `enabled`, which ends the primary endpoint) only once
   `climb.refreshedTemplates` confirms the template versions that `up` recorded.
 - one phase at a time: phase 6 straight from phases 1-4 is refused (5 -> 6: ladder/climb_eks.py).
+- `cdn.apiPath` (phases 5-6) moves between `cloudfront` and `loadBalancer` only through an `up` that
+  serves both (phase 5 with `climb.keepAlbOpen`: the load balancer open to the internet with its
+  REGIONAL web ACL while CloudFront still carries the API); DNS moves while both serve
+  (docs/api-path.md). Phase 6 has no such state: the switch is refused there.
 
 Stacks deployed before an output existed lack it: a last `up` at phase 1 without `fleetServed`
 counts as the VM being the only serving path, whether or not `singleHostIp` was recorded.
@@ -30,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import edge
 from .config import ConfigError, StackConfig, key
 
 # Stack outputs the program writes for the next `up` to read (one name each, used by both sides).
@@ -41,7 +46,8 @@ OUT_DB_ROUTE = "appDatabaseRoute"  # the route the app hosts of that `up` were g
 OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once its NLB targets are healthy
 OUT_AMI = "hostsAmi"  # the AMI every EC2 host was launched from
 OUT_CDN = "cdnDistributionArn"  # the CloudFront distribution, once created
-OUT_ALB_OPEN = "albOpen"  # phase 5: the load balancer still served direct clients (climb.keepAlbOpen)
+OUT_ALB_OPEN = "albOpen"  # phase 5: the load balancer served direct clients (climb.keepAlbOpen, cdn.apiPath loadBalancer)
+OUT_API_PATH = "apiPath"  # phases 5-6: cloudfront | loadBalancer | both (ladder.edge.api_path_state)
 # Rolling changes: the launch template versions the last `up` wrote (its instance refresh rolls the
 # hosts onto them, not awaited by `pulumi up`), and what that `up` kept of the old path.
 OUT_APP_TEMPLATE = "appTemplateVersion"  # the app group's launch template (ALB mode; nginx mode has none)
@@ -50,7 +56,7 @@ OUT_DIRECT_DB_RULES = "directDbRules"  # the direct app/workers -> RDS rules sta
 OUT_REDIS_MODE = "redisClusterMode"  # the Redis group's cluster mode
 REFRESH_KEYS = (OUT_APP_TEMPLATE, OUT_WORKER_TEMPLATE, OUT_DIRECT_DB_RULES, OUT_REDIS_MODE)
 PREVIOUS_KEYS = (OUT_PHASE, OUT_SINGLE_HOST, OUT_FLEET_SERVED, OUT_DB_ROUTE, OUT_PGBOUNCER_SERVED, OUT_AMI, OUT_CDN,
-                 OUT_ALB_OPEN, *REFRESH_KEYS)
+                 OUT_ALB_OPEN, OUT_API_PATH, *REFRESH_KEYS)
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,7 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
             f"{key('phase')}: stepping back to 4 deletes the distribution clients reach the app through while the "
             f"load balancer refuses them; first `pulumi up` at phase 5 with {key('climb.keepAlbOpen')}: true, point "
             "DNS at the load balancer (`originUrl`), then phase 4; allowed now: 5")
+    out += _api_path_problems(cfg, previous)
     route = previous_route(previous)
     if (cfg.phase <= 5 and cfg.app_database_route == "pgbouncer" and deployed and route == "direct"
             and not previous.get(OUT_PGBOUNCER_SERVED)):
@@ -157,6 +164,36 @@ def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
         out += _unrefreshed(cfg, previous, "Redis's primary endpoint (cluster mode enabled), which hosts not yet "
                                            "replaced still use")
     return out
+
+
+def previous_api_path(previous: Mapping[str, Any]) -> str | None:
+    """The API path the last `up` served (None without a distribution); stacks deployed before the
+    `apiPath` output had CloudFront carry the API."""
+    if previous.get(OUT_API_PATH):
+        return str(previous[OUT_API_PATH])
+    return "cloudfront" if previous.get(OUT_CDN) else None
+
+
+def _api_path_problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
+    """A switch of `cdn.apiPath` that would drop the path clients use before DNS moved: from
+    `cloudfront` the distribution loses its app origin, from `loadBalancer` the load balancer
+    closes to all but CloudFront. Both need an `up` that serves both ways first."""
+    before = previous_api_path(previous)
+    if cfg.phase < 5 or before not in ("cloudfront", "loadBalancer"):
+        return []
+    now = edge.api_path_state(cfg)
+    if now in ("both", before):
+        return []
+    where = ("CloudFront would stop carrying the API while clients' DNS still points at it" if before == "cloudfront"
+             else "the load balancer would refuse the clients that reach it directly")
+    if cfg.phase == 6:
+        return [f"{key('cdn.apiPath')}: the last `pulumi up` served the API by {before}; {where}, and phase 6 "
+                f"has no `up` serving both; switch it in phase 5 (with {key('climb.keepAlbOpen')}: true first); "
+                f"allowed now: {before}"]
+    return [f"{key('climb.keepAlbOpen')}: the last `pulumi up` served the API by {before} and this one by {now}; "
+            f"{where}; set true for this `pulumi up` (both paths serve: the load balancer open to the internet "
+            "with its REGIONAL web ACL, CloudFront still carrying the API), move the API's DNS name, then "
+            "remove it; allowed now: true"]
 
 
 def step(cfg: StackConfig, previous: Mapping[str, Any]) -> Step:

@@ -233,6 +233,14 @@ class CdnConfig(Section):
     origin_domain: str | None = Field(
         None, description="DNS name, covered by app.certificateArn and pointed at the load balancer, that CloudFront "
                           "reaches the app at over HTTPS; required when app.certificateArn is set.")
+    api_path: Literal["cloudfront", "loadBalancer"] = Field(
+        "cloudfront", description="Phases 5-6: how clients reach the API. `cloudfront`: through the distribution "
+                                  "(uncached), the load balancer admitting CloudFront only. `loadBalancer`: straight "
+                                  "to the load balancer at https://<cdn.originDomain> (internet on 443, HTTP "
+                                  "redirected, a REGIONAL web ACL with the same rate limit and rule groups), "
+                                  "CloudFront serving /static only; no per-request CloudFront fee on API calls. "
+                                  "Switching a deployed stack takes an `up` with climb.keepAlbOpen (phase 5; "
+                                  "docs/api-path.md).")
 
     @field_validator("origin_domain")
     @classmethod
@@ -490,6 +498,12 @@ class StackConfig(Section):
         `singleHostType` (stacks deployed before that output, or a VM the 2 -> 1 step back creates).
         Set by `load`; else this config's own type."""
         return self._phase1_instance_type or self.app_tier.instance_type
+
+    @property
+    def api_direct(self) -> bool:
+        """Phases 5-6 with `cdn.apiPath: loadBalancer`: clients send the API straight to the load
+        balancer; CloudFront carries /static only (ladder.edge says who is guarded by what)."""
+        return self.phase >= 5 and self.cdn.api_path == "loadBalancer"
 
     @property
     def app_database_route(self) -> Literal["direct", "pgbouncer"]:

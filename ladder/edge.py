@@ -11,6 +11,7 @@ it depends on what faces the clients:
 | 2, `loadBalancer: nginx` | the nginx load balancer host | nginx `limit_req` |
 | 5-6 | CloudFront | AWS WAF web ACL (CLOUDFRONT scope, created in us-east-1) on the distribution |
 | 5, first `up` with `climb.keepAlbOpen` | CloudFront, and the ALB for clients whose DNS still points there | both web ACLs |
+| 5-6, `cdn.apiPath: loadBalancer` | the ALB for the API (phase 6: the Ingress's), CloudFront for `/static` | REGIONAL web ACL on the ALB (phase 6: `alb.ingress.kubernetes.io/wafv2-acl-arn`), CLOUDFRONT web ACL on the distribution |
 
 Why not a second web ACL on the origin load balancer in phases 5-6 (the phase-6 Ingress
 could take one through `alb.ingress.kubernetes.io/wafv2-acl-arn`): behind CloudFront the ALB
@@ -52,8 +53,9 @@ class RateLimit:
 
 
 def enforcer(cfg: StackConfig) -> Enforcer:
+    """Who rate-limits the API's clients (with `cdn.apiPath: loadBalancer` the API enters at the ALB)."""
     if cfg.phase >= 5:
-        return "waf-cloudfront"
+        return "waf-alb" if cfg.api_direct else "waf-cloudfront"
     if cfg.phase == 1:
         return "nginx-host"
     return "waf-alb" if cfg.load_balancer == "alb" else "nginx-lb"
@@ -61,9 +63,31 @@ def enforcer(cfg: StackConfig) -> Enforcer:
 
 def alb_faces_clients(cfg: StackConfig) -> bool:
     """An ALB that takes client traffic directly gets the REGIONAL web ACL: phases 2-4 with an
-    ALB, and phase 5's first `up` while `climb.keepAlbOpen` still lets in the clients whose DNS
-    points at the ALB (ladder/climb.py). CloudFront's web ACL covers only what enters through it."""
+    ALB, phases 5-6 with `cdn.apiPath: loadBalancer` (phase 6: the Ingress's ALB), and phase 5's
+    first `up` while `climb.keepAlbOpen` still lets in the clients whose DNS points at the ALB
+    (ladder/climb.py). CloudFront's web ACL covers only what enters through it."""
     return enforcer(cfg) == "waf-alb" or (cfg.phase == 5 and cfg.climb.keep_alb_open)
+
+
+def api_via_cloudfront(cfg: StackConfig) -> bool:
+    """The distribution carries the API (an app origin as its default behaviour): phases 5-6 with
+    `cdn.apiPath: cloudfront`, and, while `climb.keepAlbOpen` switches the path either way, with
+    `loadBalancer` too (both paths serve while DNS moves)."""
+    return cfg.phase >= 5 and (not cfg.api_direct or cfg.climb.keep_alb_open)
+
+
+def origin_verified(cfg: StackConfig) -> bool:
+    """The load balancer forwards only requests carrying CloudFront's X-Origin-Verify header (and
+    admits only CloudFront's prefix list): phases 5-6 whenever no client reaches it directly."""
+    return cfg.phase >= 5 and not alb_faces_clients(cfg)
+
+
+def api_path_state(cfg: StackConfig) -> str:
+    """What the stack output `apiPath` records for the next `up` (ladder.climb): `cloudfront`,
+    `loadBalancer`, or `both` while the switch keeps both paths serving."""
+    if api_via_cloudfront(cfg) and alb_faces_clients(cfg):
+        return "both"
+    return "cloudfront" if api_via_cloudfront(cfg) else "loadBalancer"
 
 
 def rate_limit(cfg: StackConfig) -> RateLimit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import edge
 from .config import StackConfig
 
 INTERNET = "0.0.0.0/0"
@@ -62,9 +63,12 @@ def firewall_plan(cfg: StackConfig) -> FirewallPlan:
             # the list weighs 55 of a group's 60 rules); the listener also checks the origin header.
             # While climb.keepAlbOpen serves direct clients (4 -> 5, 5 -> 4) the internet rules stay
             # beside it (55 + 2 of 60), under phase 4's names: the climb keeps them in place.
-            *([Rule("lb", HTTPS, CLOUDFRONT, "HTTPS from CloudFront's origin-facing servers only")] if p == 5 else []),
+            # With cdn.apiPath loadBalancer clients reach the ALB for the API (CloudFront serves /static
+            # from S3 and never reaches the ALB): the internet rules, and no prefix-list rule.
+            *([Rule("lb", HTTPS, CLOUDFRONT, "HTTPS from CloudFront's origin-facing servers only")]
+              if p == 5 and edge.api_via_cloudfront(cfg) else []),
             *([Rule("lb", HTTP, INTERNET, "HTTP from the internet"),
-               Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")] if p < 5 or cfg.climb.keep_alb_open else []),
+               Rule("lb", HTTPS, INTERNET, "HTTPS from the internet")] if p < 5 or edge.alb_faces_clients(cfg) else []),
             Rule("app", HTTP, "lb", "load balancer to nginx on app instances"),
         ]
         if cfg.climb.keep_single_host:  # the phase-1 VM (app tier, public subnet) serves until DNS moved

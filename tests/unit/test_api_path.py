@@ -1,0 +1,208 @@
+"""`cdn.apiPath` (issue 17 item 5): the API straight to the load balancer, CloudFront for /static.
+
+With `loadBalancer` the distribution keeps only the S3 origin, the load balancer (phase 6: the
+Ingress's) faces the clients over TLS with a REGIONAL web ACL carrying the same rate limit and
+managed groups, and the cost moves from CloudFront request fees to load balancer egress. With
+`cloudfront` (the default) the stack is today's. Switching a deployed stack goes through an `up`
+that serves both ways (ladder/climb.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ladder import climb, cost, engine
+from ladder.phases import PHASES
+from ladder.topology import INTERNET
+from tests.unit.plans import ingress, plan
+
+DIRECT = {"cdn": {"apiPath": "loadBalancer"}}
+ACL = "aws:wafv2/webAcl:WebAcl"
+ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+LISTENER = "aws:lb/listener:Listener"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+NOTE = "alb.ingress.kubernetes.io"
+
+
+def _acls(p) -> dict[str, object]:
+    return {a.inputs["scope"]: a for a in p.of_type(ACL)}
+
+
+def _rules(acl) -> dict[str, dict]:
+    return {r["name"]: r for r in acl.inputs["rules"]}
+
+
+def _alb(p):
+    [alb] = [lb for lb in p.of_type("aws:lb/loadBalancer:LoadBalancer") if lb.inputs["loadBalancerType"] == "application"]
+    return alb
+
+
+@pytest.mark.parametrize("stack", ["phase5", "phase6"])
+def test_distribution_keeps_only_the_static_origin(stack):
+    d = plan(stack, **DIRECT).one(DISTRIBUTION)
+    origins = d.inputs["origins"]
+    assert [o["originId"] for o in origins] == ["static-assets"]
+    assert not any(o.get("customOriginConfig") or o.get("customHeaders") for o in origins)  # no app, no verify header
+    behaviours = [d.inputs["defaultCacheBehavior"], *d.inputs.get("orderedCacheBehaviors", [])]
+    assert {b["targetOriginId"] for b in behaviours} == {"static-assets"}
+    assert all(set(b["allowedMethods"]) == {"GET", "HEAD", "OPTIONS"} for b in behaviours)  # nothing writes through it
+
+
+@pytest.mark.parametrize("stack", ["phase5", "phase6"])
+def test_regional_acl_has_the_cdn_acls_rate_limit_and_groups(stack):
+    p = plan(stack, cdn={"apiPath": "loadBalancer"}, edge={"rateLimitPerMinute": 240})
+    acls = _acls(p)
+    assert set(acls) == {"REGIONAL", "CLOUDFRONT"}  # /static keeps its edge ACL
+    regional, edge_acl = _rules(acls["REGIONAL"]), _rules(acls["CLOUDFRONT"])
+    assert regional == edge_acl  # same rate rule (same limit, window, 429) and the same managed groups
+    assert regional["rate-per-ip"]["statement"]["rateBasedStatement"]["limit"] == 240
+
+
+def test_phase5_alb_is_behind_the_regional_acl():
+    p = plan("phase5", **DIRECT)
+    regional = _acls(p)["REGIONAL"]
+    [assoc] = p.of_type(ASSOCIATION)
+    assert (assoc.inputs["resourceArn"], assoc.inputs["webAclArn"]) == (_alb(p).state["arn"], regional.state["arn"])
+
+
+def test_phase6_ingress_takes_the_regional_acl_and_the_internet():
+    p = plan("phase6", **DIRECT)
+    notes = p.one(INGRESS).inputs["metadata"]["annotations"]
+    assert notes[f"{NOTE}/wafv2-acl-arn"] == _acls(p)["REGIONAL"].state["arn"]
+    assert notes[f"{NOTE}/inbound-cidrs"] == INTERNET
+    assert f"{NOTE}/security-group-prefix-lists" not in notes and f"{NOTE}/conditions.app" not in notes
+    # TLS only: HTTP is answered with a redirect to 443, with the stack's certificate and a TLS 1.2+ policy
+    assert json.loads(notes[f"{NOTE}/listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert notes[f"{NOTE}/ssl-redirect"] == "443"
+    assert notes[f"{NOTE}/certificate-arn"] == p.config.app.certificate_arn
+    assert notes[f"{NOTE}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13-")
+
+
+def test_phase5_alb_admits_the_internet_over_tls_only():
+    p = plan("phase5", **DIRECT)
+    lb_rules = {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
+    assert (443, INTERNET) in lb_rules and (80, INTERNET) in lb_rules
+    assert all(src == INTERNET for _, src in lb_rules)  # no CloudFront prefix-list rule: CloudFront never comes here
+    listeners = {int(r.inputs["port"]): r.inputs for r in p.of_type(LISTENER)}
+    https, http = listeners[443], listeners[80]
+    assert https["protocol"] == "HTTPS" and https["certificateArn"] == p.config.app.certificate_arn
+    assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
+    assert [a["type"] for a in https["defaultActions"]] == ["forward"]  # direct clients are served
+    [redirect] = http["defaultActions"]
+    assert redirect["type"] == "redirect" and (redirect["redirect"]["protocol"], redirect["redirect"]["port"]) == ("HTTPS", "443")
+    assert not p.of_type("aws:lb/listenerRule:ListenerRule")  # no X-Origin-Verify check left to lock clients out
+    assert not [r.name for r in p.resources if r.name.startswith("origin-verify")]  # no header secret to keep
+
+
+def test_outputs_point_the_api_at_the_load_balancer_and_static_at_cloudfront():
+    p = plan("phase5", **DIRECT)
+    out = engine.public(p.outputs)
+    assert out["url"] == f"https://{p.config.cdn.origin_domain}"
+    assert out["staticUrl"] == f"https://{out['cdnDomain']}/static"
+    assert out[climb.OUT_API_PATH] == "loadBalancer" and out[climb.OUT_ALB_OPEN] is True
+
+
+def test_static_from_another_host_gets_cors_headers():
+    from ladder.aws_facts import CLOUDFRONT_MANAGED_POLICIES as managed
+    d = plan("phase5", **DIRECT).one(DISTRIBUTION)
+    assert d.inputs["defaultCacheBehavior"]["responseHeadersPolicyId"] == managed["Managed-CORS-and-SecurityHeadersPolicy"]
+
+
+@pytest.mark.parametrize("stack", ["phase5", "phase6"])
+def test_default_is_todays_cloudfront_path(stack):
+    default, explicit = plan(stack), plan(stack, cdn={"apiPath": "cloudfront"})
+    assert {r.urn: r.inputs for r in default.resources} == {r.urn: r.inputs for r in explicit.resources}
+    d = default.one(DISTRIBUTION)
+    assert [o["originId"] for o in d.inputs["origins"]] == ["static-assets", "app"]
+    assert d.inputs["defaultCacheBehavior"]["targetOriginId"] == "app"
+    assert set(_acls(default)) == {"CLOUDFRONT"} and not default.of_type(ASSOCIATION)
+    if stack == "phase5":
+        lb_rules = {(port, src) for tier, port, src in ingress(default) if tier == "lb"}
+        assert INTERNET not in {src for _, src in lb_rules}  # only CloudFront's prefix list
+        https = next(r.inputs for r in default.of_type(LISTENER) if int(r.inputs["port"]) == 443)
+        assert https["defaultActions"][0]["type"] == "fixed-response"  # no origin header: 403
+    else:
+        notes = default.one(INGRESS).inputs["metadata"]["annotations"]
+        assert f"{NOTE}/security-group-prefix-lists" in notes and f"{NOTE}/wafv2-acl-arn" not in notes
+
+
+@pytest.mark.parametrize("stack", ["phase5", "phase6"])
+def test_policy_pack_passes_with_the_api_at_the_load_balancer(stack):
+    from ladder import policy as offline
+    assert offline.mandatory(offline.check(plan(stack, **DIRECT))) == []
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+def _quantities(report: cost.CostReport) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i in report.items:
+        out[i.sku.split(":")[0]] = out.get(i.sku.split(":")[0], 0.0) + i.quantity
+    return out
+
+
+def _usd(report: cost.CostReport, prefix: str) -> float:
+    return sum(i.monthly_usd for i in report.items if i.sku.startswith(prefix))
+
+
+def test_cost_moves_api_traffic_from_cloudfront_to_the_load_balancer():
+    """Phase 5 at its target, by hand from usage/defaults.yml: 100,000 peak users x 0.4 = 40,000
+    average; API 40,000 x 730 h x 60 x 3 = 5.256e9 requests of 10 KB = 52,560 GB; static 40,000 x
+    730 x 1 page x 20 objects = 5.84e8 requests, x 400 KB = 11,680 GB."""
+    users = PHASES[5].concurrent_users * 0.4
+    api_requests, static_requests = users * 730 * 60 * 3, users * 730 * 20
+    api_gb, static_gb = api_requests * 10 / 1e6, users * 730 * 400 / 1e6
+    assert (api_requests, static_requests, api_gb, static_gb) == pytest.approx((5.256e9, 5.84e8, 52_560, 11_680))
+    via = cost.price_plan(plan("phase5").to_json(), with_band=False)
+    direct = cost.price_plan(plan("phase5", **DIRECT).to_json(), with_band=False)
+    qv, qd = _quantities(via), _quantities(direct)
+    assert qv["cloudfront_https_requests_10k"] == pytest.approx((api_requests + static_requests) / 1e4)
+    assert qd["cloudfront_https_requests_10k"] == pytest.approx(static_requests / 1e4)  # the API pays none
+    assert qd["cloudfront_gb_out"] == pytest.approx(static_gb)
+    assert qd["data_transfer_out_gb"] == pytest.approx(api_gb) and "data_transfer_out_gb" not in qv
+    # both web ACLs together inspect each request once: REGIONAL the API, CloudFront's /static
+    assert qd["waf_requests_1m"] == pytest.approx(qv["waf_requests_1m"]) == pytest.approx(
+        (api_requests + static_requests) / 1e6)
+    # the ALB carries the API either way: its LCUs do not fall (bound by processed bytes in this model)
+    assert qd["alb_lcu_hour"] >= qv["alb_lcu_hour"] > 0
+    assert _usd(direct, "cloudfront_https_requests") < _usd(via, "cloudfront_https_requests") / 5
+    assert direct.total < via.total
+
+
+# -- climb ----------------------------------------------------------------------------------------
+
+def _previous(path: str) -> dict:
+    out = engine.public(plan("phase5").outputs)
+    return {**out, climb.OUT_API_PATH: path}
+
+
+def test_switching_either_way_needs_an_up_that_serves_both():
+    to_direct = plan("phase5", **DIRECT).config
+    found = "\n".join(climb.problems(to_direct, _previous("cloudfront")))
+    assert "scaleladder:climb.keepAlbOpen" in found and "allowed now: true" in found
+    both = plan("phase5", cdn={"apiPath": "loadBalancer"}, climb={"keepAlbOpen": True}).config
+    assert climb.problems(both, _previous("cloudfront")) == []
+    assert climb.problems(to_direct, _previous("both")) == []
+    back = plan("phase5").config
+    assert "scaleladder:climb.keepAlbOpen" in "\n".join(climb.problems(back, _previous("loadBalancer")))
+    assert climb.problems(back, _previous("both")) == []
+    # a stack deployed before the apiPath output existed had CloudFront carry the API
+    legacy = {k: v for k, v in _previous("cloudfront").items() if k != climb.OUT_API_PATH}
+    assert "scaleladder:climb.keepAlbOpen" in "\n".join(climb.problems(to_direct, legacy))
+
+
+def test_phase6_refuses_the_switch():
+    found = "\n".join(climb.problems(plan("phase6", **DIRECT).config, {**_previous("cloudfront"), "phase": 6}))
+    assert "scaleladder:cdn.apiPath" in found and "allowed now: cloudfront" in found
+
+
+def test_both_paths_serve_during_the_switch():
+    """The intermediate `up`: CloudFront still carries the API, the ALB also takes clients behind its web ACL."""
+    p = plan("phase5", cdn={"apiPath": "loadBalancer"}, climb={"keepAlbOpen": True})
+    d = p.one(DISTRIBUTION)
+    assert d.inputs["defaultCacheBehavior"]["targetOriginId"] == "app"
+    assert set(_acls(p)) == {"REGIONAL", "CLOUDFRONT"}
+    assert (443, INTERNET) in {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
+    assert engine.public(p.outputs)[climb.OUT_API_PATH] == "both"

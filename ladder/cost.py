@@ -983,6 +983,9 @@ def _host_credits(res: dict[str, Any], ctx: Context, launch: dict[str, Any], cou
     itype = str(launch.get("instanceType") or "")
     if not _unlimited(launch.get("creditSpecification"), itype):
         return []
+    measured = _num(ctx.a.get("host_cpu_percent"), 0)
+    if measured > 0:  # a team's measured average replaces the model's
+        return _cpu_credits(ctx, res, itype, count, measured, "host_cpu_percent assumption")
     roles = _roles(template or res)
     if not roles:
         return []

@@ -283,3 +283,11 @@ def test_phase6_node_disks_are_the_launch_templates_50_gb():
     (hours,) = lines(report, "ec2_instance_hour", "eks-nodes")
     (disk,) = lines(report, "ebs_gp3_gb_month", "eks-nodes")
     assert size == 50 and disk.quantity == pytest.approx(50 * hours.quantity / 730)
+
+
+def test_a_measured_host_cpu_replaces_the_models(tmp_path):
+    # 100 req/s keeps the model's host at 10 %; measured 60 % on the one host: (60 - 20) % x 2 x 730
+    # = 584 vCPU-hours = $29.20
+    report = price(tmp_path, app_group(), {"host_cpu_percent": 60}, {"api_requests": 100 * SECONDS})
+    assert usd(report, "ec2_cpu_credit_vcpu_hour", "fleet-app") == 29.20
+    assert not lines(price(tmp_path, app_group(credits="standard"), {"host_cpu_percent": 60}), "ec2_cpu_credit")

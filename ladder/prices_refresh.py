@@ -449,8 +449,12 @@ def tiers(product: Product, query: Query, where: str) -> list[Tier]:
     return out
 
 
-def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool) -> Any:
-    """The catalog value of one price: exactly one product, else a loud error."""
+def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool, free: float | None = None) -> Any:
+    """The catalog value of one price: exactly one product, else a loud error.
+
+    `free` is the table's `free_per_month`: a price list that also carries that allowance as a $0
+    first tier would count it twice, so a flat table skips a $0 tier that ends exactly there, and
+    anything else with both is an error."""
     where = f"{table}{':' + w.key if w.key else ''} in {w.region or 'every region (global)'}"
     if len(found) != 1:
         listed = "".join(f"\n    - {p.describe()}" for p in found) or " none"
@@ -459,6 +463,11 @@ def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool)
         raise RefreshError(f"{where}: {len(found)} products match {w.describe()}, expected exactly 1{hint}; "
                            f"candidates:{listed}")
     t = tiers(found[0], query, where)
+    if free is not None and t[0][1] == 0:
+        if tiered or t[0][0] != free or len(t) == 1:
+            raise RefreshError(f"{where}: the price list's first tier is free ({t[0]}) and the catalog also declares "
+                               f"free_per_month: {free:g}; one of them would count the allowance twice")
+        t = t[1:]
     if tiered:
         return [{"upto": (int(u) if u is not None and float(u).is_integer() else u), "usd": usd} for u, usd in t]
     if len(t) > 1 and not query.first_tier:
@@ -512,7 +521,9 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
         if (table, w.key) in optional and not found.get(w):
             continue  # not in this region's price list: stays unpriced, its reason kept
         try:
-            v = value(table, query, found.get(w, []), w, bool(tables[table].get("tiered")))
+            free = tables[table].get("free_per_month")
+            v = value(table, query, found.get(w, []), w, bool(tables[table].get("tiered")),
+                      None if free is None else float(free))
         except RefreshError as err:
             errors.append(str(err))
             continue

@@ -403,3 +403,17 @@ def test_the_cli_refreshes_from_the_offer_files_without_credentials_and_lists_ch
     assert "us-east-1 ec2_instance_hour:c4.large: 0.09 -> 0.1" in out and "us-east-1 eks_cluster_hour: 0.1 -> 0.0225" in out
     assert host.opened[0] == "/offers/v1.0/aws/index.json"
     assert any((tmp_path / "cache").iterdir())  # downloads kept for a re-run
+
+
+def test_a_free_first_tier_and_a_free_per_month_allowance_are_never_both_counted(tmp_path):
+    """The global data-transfer product carries 100 GB at $0 (constructed fixture)."""
+    source, _ = bulk(tmp_path, {("AWSDataTransfer", "us-east-1"): load("constructed/offer-AWSDataTransfer-us-east-1.json")})
+    q = replace(QUERIES["data_transfer_out_gb"], usagetype="Global-DataTransfer-Out-Bytes", scope="global-test")
+    w = replace(want("data_transfer_out_gb", QUERIES["data_transfer_out_gb"], "us-east-1"),
+                exact=(("transferType", "AWS Outbound"), ("fromLocation", "Global")), usagetype="Global-DataTransfer-Out-Bytes")
+    found = source.products("AWSDataTransfer", "us-east-1", [w])[w]
+    assert [p.sku for p in found] == ["DTOUTGLOBALFREE"]
+    with pytest.raises(RefreshError, match="also declares free_per_month: 100"):
+        prices_refresh.value("data_transfer_out_gb", q, found, w, tiered=True, free=100)
+    with pytest.raises(RefreshError, match="first price tier is free"):
+        prices_refresh.value("data_transfer_out_gb", q, found, w, tiered=False)

@@ -686,8 +686,25 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
     write(data["regions"], path)
     for table, types in add.items():
         print(f"added to {table}: {', '.join(types)}")
+        for line in missing_facts(table, types):
+            print(f"note: {line}", file=sys.stderr)
     print(f"wrote {path}")
     return 0
+
+
+def missing_facts(table: str, types: list[str]) -> list[str]:
+    """Added types the non-price facts do not know yet (the plan sizes from them), to say so."""
+    from . import aws_facts
+
+    facts = {"rds_postgres_instance_hour": ("RDS_CLASS_MEMORY_GIB", "max_connections"),
+             "elasticache_node_hour": ("ELASTICACHE_NODE_SPECS", "node sizing"),
+             "elasticache_valkey_node_hour": ("ELASTICACHE_NODE_SPECS", "node sizing")}
+    if table not in facts:
+        return []
+    name, use = facts[table]
+    known = getattr(aws_facts, name, {})
+    return [f"{t} is priced now but ladder/aws_facts.py {name} has no entry for it ({use}); add one before a "
+            "stack uses it" for t in types if t not in known]
 
 
 def changes(old: dict[str, Any], new: dict[str, Any], tables: list[str]) -> list[str]:

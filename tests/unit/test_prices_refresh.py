@@ -417,3 +417,8 @@ def test_a_free_first_tier_and_a_free_per_month_allowance_are_never_both_counted
         prices_refresh.value("data_transfer_out_gb", q, found, w, tiered=True, free=100)
     with pytest.raises(RefreshError, match="first price tier is free"):
         prices_refresh.value("data_transfer_out_gb", q, found, w, tiered=False)
+
+
+def test_an_added_db_class_without_memory_facts_is_named():
+    lines = prices_refresh.missing_facts("rds_postgres_instance_hour", ["db.t4g.micro", "db.zz9.large"])
+    assert len(lines) == 1 and "db.zz9.large" in lines[0] and "RDS_CLASS_MEMORY_GIB" in lines[0]

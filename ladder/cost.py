@@ -601,7 +601,7 @@ def _cache_cluster(res: dict[str, Any], ctx: Context) -> list[LineItem]:
         return []  # a member of a replication group, priced there
     nodes = _num(i.get("numCacheNodes"), 1)
     return [ctx.item(res, redis_settings.node_price_table(str(i.get("engine") or "redis")), HOURS * nodes,
-                     key=i.get("nodeType"), note=f"{nodes:g} node(s)")]
+                     key=i.get("nodeType"), note=f"{nodes:g} node(s)")] + _backup_storage(res, ctx)
 
 
 @rule("aws:eks/cluster:Cluster")

@@ -291,3 +291,12 @@ def test_a_measured_host_cpu_replaces_the_models(tmp_path):
     report = price(tmp_path, app_group(), {"host_cpu_percent": 60}, {"api_requests": 100 * SECONDS})
     assert usd(report, "ec2_cpu_credit_vcpu_hour", "fleet-app") == 29.20
     assert not lines(price(tmp_path, app_group(credits="standard"), {"host_cpu_percent": 60}), "ec2_cpu_credit")
+
+
+def test_a_standalone_cache_cluster_keeps_snapshots_too_a_member_none(tmp_path):
+    alone = res("aws:elasticache/cluster:Cluster", "cache", {"engine": "redis", "nodeType": "cache.t4g.small",
+                                                               "numCacheNodes": 1, "snapshotRetentionLimit": 3})
+    # 3 kept, one free: 2 x 1 GB = 2 GB-months x $0.085 = $0.17
+    assert usd(price(tmp_path, [alone], {"redis_dataset_gb": 1}), "elasticache_backup_gb_month") == 0.17
+    alone["inputs"]["replicationGroupId"] = "rg"  # priced on its replication group
+    assert not lines(price(tmp_path, [alone], {"redis_dataset_gb": 1}), "elasticache_backup")

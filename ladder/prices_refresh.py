@@ -666,7 +666,7 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
                          for t, q in QUERIES.items() if q.by}
             try:
                 new[region] = refresh_region(source, region, current, today, tables, add, name, elsewhere)
-                print(f"{region}: every table refreshed ({len(tables)})")
+                print(f"{region}: all {len(tables)} tables priced from the price list")
             except RefreshError as err:
                 failed.append(f"{region}:\n  " + str(err).replace("\n", "\n  "))
     except RefreshError as err:
@@ -683,7 +683,11 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
         for line in changes(data["regions"].get(region) or {}, tables_new, list(tables)):
             print(f"  {region} {line}")
     data["regions"].update(new)
-    write(data["regions"], path)
+    try:
+        write(data["regions"], path)
+    except RefreshError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     for table, types in add.items():
         print(f"added to {table}: {', '.join(types)}")
         for line in missing_facts(table, types):

@@ -73,3 +73,19 @@ def test_the_doc_is_written_by_ladder_docs():
     from ladder import docs
 
     assert "cost_docs.render" in open(docs.__file__).read() and cost_docs.COST_DOC_PATH == engine.REPO / "docs" / "cost.md"
+
+
+def test_climbs_are_priced_at_the_higher_phases_target(fresh):
+    """Both sides at phase N+1's users and messages/day (not each at its own target)."""
+    from ladder.cost import price_plan
+
+    data = _plans()
+    rows = _rows(fresh, "## Climbing at equal load")[1:]
+    assert rows
+    for r in rows:
+        low, high = (int(x) for x in r[0].split(" -> "))
+        spec = PHASES[high]
+        assert _usd(r[1]) == spec.concurrent_users
+        before = price_plan(data[low], users=spec.concurrent_users, messages_per_day=spec.messages_per_day,
+                            with_band=False)
+        assert _usd(r[2]) == pytest.approx(before.total, abs=0.01), r[0]

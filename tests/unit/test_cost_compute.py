@@ -300,3 +300,18 @@ def test_a_standalone_cache_cluster_keeps_snapshots_too_a_member_none(tmp_path):
     assert usd(price(tmp_path, [alone], {"redis_dataset_gb": 1}), "elasticache_backup_gb_month") == 0.17
     alone["inputs"]["replicationGroupId"] = "rg"  # priced on its replication group
     assert not lines(price(tmp_path, [alone], {"redis_dataset_gb": 1}), "elasticache_backup")
+
+
+def test_phase1_prices_the_vms_monitoring_and_publisher_and_the_burstable_db(tmp_path):
+    from ladder.diff import load
+
+    usage = tmp_path / "usage.yml"
+    usage.write_text(yaml.safe_dump({"assumptions": {"free_allowance_share": 0, "db_cpu_percent": 30}}))
+    report = price_plan(load("phase1"), usage, with_band=False)
+    # the VM: monitoring=True (7) + ScaleLadder/App's 4 (its publisher probes the API) + MemoryUtilization
+    # = 12 metrics x $0.30 = $3.60
+    assert usd(report, "cloudwatch_metric_month", "app") == 3.60
+    # db.t4g.medium at 30 %: (30 - 20) % x 2 vCPUs x 730 h x $0.075 = $10.95
+    assert usd(report, "rds_cpu_credit_vcpu_hour", "db") == 10.95
+    # at phase 1's average load (20 req/s) the t3.medium VM stays under its 20 % baseline: no credits
+    assert not lines(report, "ec2_cpu_credit")

@@ -66,6 +66,7 @@ class Query:
     scale: float = 1.0  # price-list unit -> catalog unit (per request -> per 10k requests ...)
     scope: str = "region"  # region: regionCode + locationType; from: fromRegionCode; edge: CloudFront, global
     first_tier: bool = False  # a flat catalog table that states it keeps the first tier ("first 50 TB")
+    when_present: dict[str, str] = field(default_factory=dict)  # checked only where a product has the attribute
 
 
 # Usage-type prefixes of the catalog regions. us-east-1 products may carry none (EC2 "BoxUsage:..."),
@@ -99,8 +100,10 @@ _P = "{code}"
 # botocore data/pricing/2017-10-15/examples-1.json GetProducts), "LCU-Hrs" (ELB capacity units). The others
 # are the price list's customary units; a product in another unit fails the refresh loudly, never silently.
 QUERIES: dict[str, Query] = {
+    # marketoption: today's EC2 products carry OnDemand beside other market options (mattrobinsonsre/terrapod
+    # pricegen/providers/aws/defaults.yaml `canonical`, applied where a product has it; the 2018 recording has none)
     "ec2_instance_hour": Query("AmazonEC2", "Compute Instance", r"{code}BoxUsage:[a-z0-9]+\.[a-z0-9]+", "Hrs",
-                               _EC2, by="instanceType"),
+                               _EC2, by="instanceType", when_present={"marketoption": "OnDemand"}),
     "ebs_gp3_gb_month": Query("AmazonEC2", "Storage", r"{code}EBS:VolumeUsage\.gp3", "GB-Mo",
                               {"volumeApiName": "gp3"}),
     "public_ipv4_hour": Query("AmazonVPC", None, r"{code}PublicIPv4:InUseAddress", "Hrs"),
@@ -229,6 +232,7 @@ class Want:
     region: str | None  # None: a global service (CloudFront); the bulk source reads its global offer file
     exact: tuple[tuple[str, str], ...]  # attribute -> value; "productFamily" is the product's family
     usagetype: str
+    when_present: tuple[tuple[str, str], ...] = ()  # attribute -> value where the product has the attribute
 
     def matches(self, product: Product) -> bool:
         return self.test(product.family, product.attributes)
@@ -238,10 +242,13 @@ class Want:
         for k, v in self.exact:
             if (family if k == "productFamily" else attributes.get(k)) != v:
                 return False
+        for k, v in self.when_present:
+            if k in attributes and attributes[k] != v:
+                return False
         return _compiled(self.usagetype).fullmatch(str(attributes.get("usagetype", ""))) is not None
 
     def describe(self) -> str:
-        filters = ", ".join(f"{k}={v!r}" for k, v in self.exact)
+        filters = ", ".join([f"{k}={v!r}" for k, v in self.exact] + [f"{k}={v!r} if present" for k, v in self.when_present])
         return f"{self.service} [{filters}] usagetype ~ ^{self.usagetype}$"
 
 
@@ -271,7 +278,8 @@ def want(table: str, query: Query, region: str, key: str | None = None) -> Want:
             exact[query.by] = key
     pattern = query.usagetype.replace(_P, region_prefix(region)).replace("{edge}", prefix)
     pattern = pattern.replace("{key}", re.escape(key or "")).replace("{region}", re.escape(region))
-    return Want(table, key, query.service, None if query.scope == "edge" else region, tuple(exact.items()), pattern)
+    return Want(table, key, query.service, None if query.scope == "edge" else region, tuple(exact.items()), pattern,
+                tuple(query.when_present.items()))
 
 
 class Source(Protocol):

@@ -422,3 +422,13 @@ def test_a_free_first_tier_and_a_free_per_month_allowance_are_never_both_counted
 def test_an_added_db_class_without_memory_facts_is_named():
     lines = prices_refresh.missing_facts("rds_postgres_instance_hour", ["db.t4g.micro", "db.zz9.large"])
     assert len(lines) == 1 and "db.zz9.large" in lines[0] and "RDS_CLASS_MEMORY_GIB" in lines[0]
+
+
+def test_a_product_of_another_market_option_is_not_a_second_candidate(tmp_path):
+    offer = ec2_offer()
+    other = variant(offer, "OTHERMARKETC4L", marketoption="CapacityBlock", usd="0.0500000000")  # illustrative value
+    offer = ec2_offer(other)
+    offer["products"]["4C7N4APU9GEUZ6H6"]["attributes"]["marketoption"] = "OnDemand"
+    source, _ = bulk(tmp_path, {("AmazonEC2", "us-east-1"): offer})
+    out = refresh_region(source, "us-east-1", {"ec2_instance_hour": {"c4.large": 0.09}}, TODAY, {"ec2_instance_hour": {}})
+    assert out["ec2_instance_hour"] == {"c4.large": 0.1}

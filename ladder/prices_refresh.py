@@ -8,12 +8,13 @@ Two sources answer the same questions (`Source.products`):
   https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/index.json; "Reading the service index
   file" its `offers.<code>.currentVersionUrl`/`currentRegionIndexUrl`; "Service Region index file
   for AWS services" `regions.<code>.currentVersionUrl`, e.g.
-  /offers/v1.0/aws/AmazonRDS/20230328234721/us-east-2/index.json). A regional offer file can be gigabytes (EC2),
-  so it is downloaded once to a cache file in chunks and stream-parsed twice with ijson (yajl2 C
+  /offers/v1.0/aws/AmazonRDS/20230328234721/us-east-2/index.json). A regional EC2 offer is about
+  450 MB and 106k products (mattrobinsonsre/terrapod pricegen/fetch_offers.py, which streams it the same
+  way), so it is downloaded once to a cache file in chunks and stream-parsed twice with ijson (yajl2 C
   backend; pinned in requirements.txt): `products` first, keeping only products a query
   matches, then `terms.OnDemand` for those SKUs only. Memory stays at the matches; a synthetic
   165 MB EC2-like offer (200,000 products, 53 wants) takes 28 s on a loaded 2-core machine, so a
-  regional EC2 offer of several GB takes minutes (`--cache DIR` keeps the downloads for re-runs).
+  regional EC2 offer takes a minute or two (`--cache DIR` keeps the downloads for re-runs).
 - `api`: the Price List Query API (boto3 `pricing` get_products, us-east-1, credentials); the
   exact-match filters go to the API as TERM_MATCH, every page is read (NextToken).
 
@@ -381,7 +382,7 @@ class BulkSource:
         return str(regions[region]["currentVersionUrl"])
 
     def _file(self, url: str) -> Path:
-        """Download once, in chunks (an EC2 regional offer is gigabytes; it never sits in memory)."""
+        """Download once, in chunks (an EC2 regional offer is ~450 MB; it never sits in memory)."""
         target = self.cache / (re.sub(r"[^A-Za-z0-9.-]+", "_", url.strip("/")) or "offer.json")
         if not target.exists():
             partial = target.with_suffix(".part")

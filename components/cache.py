@@ -1,11 +1,13 @@
-"""Cache: the ElastiCache Redis replication group BullMQ and the app share.
+"""Cache: the ElastiCache replication group (Redis OSS or Valkey) BullMQ and the app share.
 
 One group, logical name `redis`, from phase 1 on: AWS moves a group from
 cluster mode disabled to `compatible` to `enabled` in place, once, never back,
 so every phase reaches the next without a new group. What AWS cannot do in place
 (ladder/inplace.py) is refused against the deployed group before it is registered. The auth token lives in
 Secrets Manager; `maxmemory-policy noeviction` (BullMQ's requirement) is set in
-both parameter groups.
+both parameter groups. `redis.engine: valkey` switches a deployed Redis OSS group to Valkey in
+place (engine, version and a Valkey-family parameter group in one ModifyReplicationGroup); the
+way back is refused (ladder/inplace.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class CacheArgs:
     # The deployed group in its input names (components/deployed.py: from AWS, else the last
     # outputs); empty when nothing is deployed. Checked with ladder/inplace.py before the group.
     deployed: pulumi.Input[dict[str, Any]] = field(default_factory=dict)
+    engine: str = "redis"  # redis (Redis OSS) | valkey: config redis.engine
 
 
 class Cache(Tier):
@@ -47,7 +50,7 @@ class Cache(Tier):
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
-        family = redis_settings.parameter_family(args.engine_version)
+        family = redis_settings.parameter_family(args.engine_version, args.engine)
         # Both groups exist in every phase so the climb only switches the group's reference.
         param_groups = {
             mode: aws.elasticache.ParameterGroup(
@@ -77,7 +80,7 @@ class Cache(Tier):
         self.group = aws.elasticache.ReplicationGroup(  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             name,
             description="scaleladder Redis (app cache and BullMQ)",
-            engine="redis",
+            engine=checked.apply(lambda w: w["engine"]),
             engine_version=checked.apply(lambda w: w["engineVersion"]),
             node_type=args.node_type,
             port=REDIS_PORT,
@@ -111,6 +114,7 @@ class Cache(Tier):
         self.port = REDIS_PORT
         self.cluster_mode = checked_mode
         self.engine_version = args.engine_version
+        self.engine = args.engine
         self.register_outputs({"redisEndpoint": self.endpoint, "redisSecretArn": self.secret.arn,
                                "redisClusterMode": checked_mode})
 
@@ -125,7 +129,7 @@ def _sizing(args: CacheArgs) -> dict[str, int]:
 def wanted_inputs(args: CacheArgs) -> dict[str, Any]:
     """The group's inputs the in-place rules look at, as the program will set them."""
     return {"clusterMode": args.cluster_mode, "engineVersion": args.engine_version, "nodeType": args.node_type,
-            "automaticFailoverEnabled": args.replicas_per_shard > 0, "engine": "redis",
+            "automaticFailoverEnabled": args.replicas_per_shard > 0, "engine": args.engine,
             "transitEncryptionEnabled": True, "atRestEncryptionEnabled": True, **_sizing_inputs(args)}
 
 

@@ -34,10 +34,12 @@ def _known(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def deployed_redis(previous: pulumi.StackReference) -> pulumi.Output[dict[str, Any]]:
-    """The Redis group's mode, engine version, node type and shape: from AWS when the outputs name
-    the group, else the last outputs' `redisClusterMode`/`redisEngineVersion`."""
-    def read(group_id: str | None, mode: str | None, engine: str | None) -> Any:
-        fallback = _known({"clusterMode": mode, "engineVersion": engine})
+    """The Redis group's mode, engine, engine version, node type and shape: from AWS when the outputs
+    name the group, else the last outputs' `redisClusterMode`/`redisEngine`/`redisEngineVersion`.
+    A group deployed before `redisEngine` existed ran Redis OSS (the only engine the program set)."""
+    def read(group_id: str | None, mode: str | None, version: str | None, engine: str | None) -> Any:
+        fallback = _known({"clusterMode": mode, "engineVersion": version,
+                           "engine": engine or ("redis" if group_id or mode or version else None)})
         if not group_id:
             return fallback
         group = aws.elasticache.get_replication_group_output(replication_group_id=group_id)
@@ -52,14 +54,16 @@ def deployed_redis(previous: pulumi.StackReference) -> pulumi.Output[dict[str, A
             merged = {**fallback, **state}
             if not g.member_clusters:
                 return merged
-            # The group reports no engine version; its member clusters do (all run the same one).
+            # The group reports no engine or engine version; its member clusters do (all run the same).
             member = aws.elasticache.get_cluster_output(cluster_id=sorted(g.member_clusters)[0])
-            return member.apply(lambda c: {**merged, **_known({"engineVersion": c.engine_version})})
+            return member.apply(lambda c: {**merged, **_known({"engineVersion": c.engine_version,
+                                                                "engine": c.engine})})
 
         return group.apply(live)
 
     return pulumi.Output.all(previous.get_output(REDIS_GROUP_ID_OUTPUT), previous.get_output("redisClusterMode"),
-                             previous.get_output("redisEngineVersion")).apply(lambda a: read(*a))
+                             previous.get_output("redisEngineVersion"),
+                             previous.get_output("redisEngine")).apply(lambda a: read(*a))
 
 
 def deployed_database(previous: pulumi.StackReference) -> pulumi.Output[dict[str, Any]]:

@@ -54,18 +54,32 @@ SRC_TRANSIT_ENCRYPTION = ('terraform-provider-aws internal/service/elasticache/r
                           '`ForceNewIf("transit_encryption_enabled")` below engine 7.0.5')
 SRC_NODE_GROUPS = ('terraform-provider-aws internal/service/elasticache/replication_group.go, CustomizeDiff '
                    '`ForceNewIf("node_group_configuration")` (explicitly configured and changed)')
-SRC_ENGINE_CHANGE = ('terraform-provider-aws internal/service/elasticache/replication_group.go, '
-                     '`customizeDiffEngineForceNewOnDowngrade` (any engine change but redis -> valkey forces a new '
-                     'group)')
+SRC_ENGINE_CHANGE = ('terraform-provider-aws internal/service/elasticache/engine_version.go '
+                     '`customizeDiffEngineForceNewOnDowngrade`, in replication_group.go\'s CustomizeDiff (any engine '
+                     'change but redis -> valkey forces a new group)')
+SRC_VALKEY_UPGRADE = ('AWS ElastiCache User Guide, "Upgrading engine versions including cross engine upgrades", '
+                      '"How to upgrade from Redis OSS to Valkey" (ModifyReplicationGroup with Engine valkey, the '
+                      'engine version and, for a custom parameter group, a Valkey one with the same static values; '
+                      '"minimal downtime when upgrading from Redis OSS 5.0.6 or higher"; from earlier versions "a '
+                      'failover time of 30 to 60 seconds during the DNS propagation"); terraform-provider-aws '
+                      'internal/service/elasticache/engine_version.go `customizeDiffEngineForceNewOnDowngrade` '
+                      '(redis -> valkey is the one engine change it applies in place)')
+SRC_VALKEY_ROLLBACK = ('terraform-provider-aws internal/service/elasticache/engine_version.go '
+                       '`customizeDiffEngineForceNewOnDowngrade` (valkey -> redis is ForceNew: a new, empty group); '
+                       'AWS ElastiCache User Guide, "How to downgrade from Valkey to Redis OSS" (AWS itself rolls '
+                       'back only Valkey 7.2 to Redis OSS 7.1)')
 
 CLUSTER_MODE_ORDER = {"disabled": 0, "compatible": 1, "enabled": 2}
 TRANSIT_ENCRYPTION_IN_PLACE_FROM = (7, 0, 5)
 CLUSTER_MODE_MIN_ENGINE = (7, 0)
+# Redis OSS -> Valkey without the 30-60 s DNS failover: from Redis OSS 5.0.6 (SRC_VALKEY_UPGRADE).
+VALKEY_SWITCH_NO_OUTAGE_FROM = (5, 0, 6)
 
 # Config keys the program's error messages name, by (resource type, input).
 CONFIG_KEYS: dict[tuple[str, str], str] = {
     (REPLICATION_GROUP, "clusterMode"): "scaleladder:redis.clusterMode",
     (REPLICATION_GROUP, "engineVersion"): "scaleladder:redis.engineVersion",
+    (REPLICATION_GROUP, "engine"): "scaleladder:redis.engine",
     (REPLICATION_GROUP, "nodeType"): "scaleladder:redis.nodeType",
     (REPLICATION_GROUP, "shards"): "scaleladder:redis.shards",
     (REPLICATION_GROUP, "replicas"): "scaleladder:redis.replicasPerShard",
@@ -196,7 +210,7 @@ def cluster_mode_refusals(name: str, before: Mapping[str, Any], after: Mapping[s
                                   ("replicas", old_replicas, new_replicas, old_replicas)):
         if was is not None and now is not None and was != now:
             yield Refusal(name, REPLICATION_GROUP, field, was, now, why + then, SRC_COMPATIBLE_ONLY, allowed=str(keep))
-    for field in ("nodeType", "engineVersion"):
+    for field in ("nodeType", "engineVersion", "engine"):
         was, now = before.get(field), after.get(field)
         if _known(was) and _known(now) and was != now and not (field == "engineVersion" and _same_version(was, now)):
             yield Refusal(name, REPLICATION_GROUP, field, was, now, why + then, SRC_COMPATIBLE_ONLY, allowed=str(was))
@@ -233,6 +247,28 @@ def redis_version_refusals(name: str, before: Mapping[str, Any], after: Mapping[
         yield Refusal(name, REPLICATION_GROUP, "engineVersion", old, new,
                       "ElastiCache cannot downgrade an engine: the provider would replace the group (a new, empty "
                       "one; every queued job lost)", SRC_REDIS_DOWNGRADE, allowed=f"{old} or newer")
+
+
+def redis_engine_refusals(name: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[Refusal]:
+    """Valkey -> Redis OSS (the provider replaces the group), and Redis OSS -> Valkey from a version
+    that AWS switches only with a failover outage. Redis OSS -> Valkey from 5.0.6 on is in place."""
+    old, new = before.get("engine"), after.get("engine")
+    if not (_known(old) and _known(new)) or old == new:
+        return
+    if (old, new) == ("valkey", "redis"):
+        yield Refusal(name, REPLICATION_GROUP, "engine", old, new,
+                      "the group runs Valkey, and the provider plans any engine change but Redis OSS -> Valkey as "
+                      "a replacement (a new, empty group; every queued job lost); AWS itself rolls back only "
+                      "Valkey 7.2 to Redis OSS 7.1", SRC_VALKEY_ROLLBACK, allowed="valkey")
+        return
+    source = version(before.get("engineVersion"))
+    if (old, new) == ("redis", "valkey") and source is not None and \
+            source + (0,) * (3 - len(source)) < VALKEY_SWITCH_NO_OUTAGE_FROM:
+        yield Refusal(name, REPLICATION_GROUP, "engine", old, new,
+                      f"the group runs Redis OSS {before.get('engineVersion')}: below 5.0.6 AWS switches it to Valkey "
+                      "with a 30-60 s failover (DNS propagation), a write outage the ladder does not take; upgrade "
+                      "Redis OSS first (scaleladder:redis.engine redis, scaleladder:redis.engineVersion 7.1), then "
+                      "switch", SRC_VALKEY_UPGRADE, allowed="redis (until the group runs Redis OSS 5.0.6 or later)")
 
 
 def redis_replace_inputs(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, str]:
@@ -324,6 +360,7 @@ def refusals(type_: str, name: str, before: Mapping[str, Any] | None, after: Map
     found: list[Refusal] = []
     if type_ == REPLICATION_GROUP:
         found += cluster_mode_refusals(name, before, after)
+        found += redis_engine_refusals(name, before, after)
         found += redis_version_refusals(name, before, after)
     elif type_ == RDS_INSTANCE:
         if after.get("replicateSourceDb") or before.get("replicateSourceDb"):

@@ -87,7 +87,8 @@ def deployed_from_outputs(previous_outputs: dict[str, Any]) -> dict[str, dict[st
     group, ident = previous_outputs.get("redisGroupId"), previous_outputs.get("dbIdentifier")
     if group:
         out["redis"] = {k: v for k, v in (("clusterMode", previous_outputs.get("redisClusterMode")),
-                                          ("engineVersion", previous_outputs.get("redisEngineVersion"))) if v}
+                                          ("engineVersion", previous_outputs.get("redisEngineVersion")),
+                                          ("engine", previous_outputs.get("redisEngine"))) if v}
     if ident:
         out["db"] = {k: v for k, v in (("allocatedStorage", previous_outputs.get("dbStorageGb")),
                                        ("engineVersion", previous_outputs.get("dbEngineVersion"))) if v}
@@ -129,7 +130,8 @@ class AwsMocks(pulumi.runtime.Mocks):
     def _cache_cluster(self, a: dict[str, Any]) -> dict[str, Any]:
         cid = a["clusterId"]
         state = self._deployed("redis", cid, "cache cluster")
-        return {"id": cid, "clusterId": cid, "engine": "redis", **{k: v for k, v in state.items() if k == "engineVersion"}}
+        return {"id": cid, "clusterId": cid, "engine": "redis",
+                **{k: v for k, v in state.items() if k in ("engineVersion", "engine")}}
 
     def _db_instance(self, a: dict[str, Any]) -> dict[str, Any]:
         ident = a["dbInstanceIdentifier"]

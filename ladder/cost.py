@@ -667,8 +667,9 @@ def _node_group(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     itype = types[0] if types else (lt or {}).get("inputs", {}).get("instanceType")
     nodes, note = _node_count_note(res, ctx, itype)
     disk, where = _node_disk(res, ctx)
-    return [ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
-            ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB {where}")] + _metric_lines(res, ctx)
+    return ([ctx.item(res, "ec2_instance_hour", HOURS * nodes, key=itype, note=note),
+             ctx.item(res, "ebs_gp3_gb_month", disk * nodes, note=f"{disk:g} GB {where}")]
+            + _node_credits(res, ctx, str(itype), nodes) + _metric_lines(res, ctx))
 
 
 def _node_count_note(res: dict[str, Any], ctx: Context, itype: Any) -> tuple[int, str]:
@@ -964,6 +965,23 @@ def _decoded(value: str) -> str:
         return userdata.decode(value)
     except (ValueError, OSError, UnicodeDecodeError):
         return value
+
+
+def _node_credits(res: dict[str, Any], ctx: Context, itype: str, nodes: float) -> list[LineItem]:
+    """Burstable EKS nodes (a node group of t3/t4g...) bill surplus credits on the CPU the pods use
+    at the priced load (app, workers, PgBouncer: the capacity model's per-core rates) spread over
+    the nodes; `host_cpu_percent` replaces it when measured."""
+    lt = ctx.dependency(res, "aws:ec2/launchTemplate:LaunchTemplate")
+    if not nodes or not _unlimited(((lt or {}).get("inputs") or {}).get("creditSpecification"), itype):
+        return []
+    measured = _num(ctx.a.get("host_cpu_percent"), 0)
+    if measured > 0:
+        return _cpu_credits(ctx, res, itype, nodes, measured, "host_cpu_percent assumption")
+    rps, jobs = _average_rates(ctx)
+    cores = (rps / capacity.APP_RPS_PER_CORE.value + jobs * capacity.WORKER_POD_CPU.value / capacity.WORKER_JOBS_PER_S.value
+             + rps * capacity.DB_TRANSACTIONS_PER_REQUEST.value / capacity.PGBOUNCER_TPS_PER_CORE.value)
+    cpu = min(100.0, 100 * cores / (nodes * capacity.vcpus(itype)))
+    return _cpu_credits(ctx, res, itype, nodes, cpu, "the pods' CPU at the priced load (capacity model)")
 
 
 def _rds_credits(res: dict[str, Any], ctx: Context) -> list[LineItem]:

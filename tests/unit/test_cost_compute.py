@@ -315,3 +315,16 @@ def test_phase1_prices_the_vms_monitoring_and_publisher_and_the_burstable_db(tmp
     assert usd(report, "rds_cpu_credit_vcpu_hour", "db") == 10.95
     # at phase 1's average load (20 req/s) the t3.medium VM stays under its 20 % baseline: no credits
     assert not lines(report, "ec2_cpu_credit")
+
+
+def test_burstable_eks_nodes_pay_surplus_on_the_pods_cpu(tmp_path):
+    plan = [res(EKS, "eks", {"version": "1.35"}),
+            res(NODES, "nodes", {"instanceTypes": ["t3.large"], "scalingConfig": {"minSize": 2, "maxSize": 2}})]
+    # 1,000 req/s: 2 cores of app (500 req/s per core) + 2,000 tx/s / 20,000 per PgBouncer core = 0.1
+    # -> 2.1 cores over 2 nodes x 2 vCPUs = 52.5 %; t3.large's baseline 30 %: 22.5 % x 2 vCPUs x 730 h
+    # x 2 nodes = 657 vCPU-hours x $0.05 = $32.85
+    report = price(tmp_path, plan, monthly={"api_requests": 1000 * SECONDS}, phase=6)
+    (credit,) = lines(report, "ec2_cpu_credit_vcpu_hour", "nodes")
+    assert credit.quantity == pytest.approx(657) and credit.monthly_usd == 32.85
+    plan[1]["inputs"]["instanceTypes"] = ["m6i.large"]
+    assert not lines(price(tmp_path, plan, monthly={"api_requests": 1000 * SECONDS}, phase=6), "ec2_cpu_credit")

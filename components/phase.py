@@ -111,7 +111,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     redis = Cache("redis", CacheArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
         engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
-        replicas_per_shard=cfg.redis.replicas_per_shard,
+        replicas_per_shard=cfg.redis.replicas_per_shard, engine=cfg.redis.engine,
         deployed=deployed_redis(previous), tags=tags))
 
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
@@ -278,6 +278,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "redisEndpoint": redis.endpoint,
         "redisClusterMode": redis.cluster_mode,
         "redisEngineVersion": redis.engine_version,
+        "redisEngine": redis.engine,  # components/deployed.py: the engine a later up keeps unless redis.engine says
         "redisSecretArn": redis.secret.arn,
         # what components/deployed.py reads from AWS on the next `up`
         REDIS_GROUP_ID_OUTPUT: redis.group.id,

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from . import aws_facts, images, registry
+from . import aws_facts, images, redis_settings, registry
 from .network import MIN_EKS_SUBNET_PREFIX, MIN_SUBNET_PREFIX, SUBNET_EXTRA_BITS, subnet_prefix
 from .phases import PHASES, deep_merge, phase_defaults
 from .prices import catalog
@@ -220,7 +220,15 @@ class PgBouncerConfig(Section):
 
 class RedisConfig(Section):
     node_type: str
-    engine_version: Literal["7.0", "7.1"]
+    # Default redis: every group deployed before this key existed runs Redis OSS, and the ladder never
+    # switches a stateful engine on its own (Valkey -> Redis OSS would need a new, empty group; see
+    # ladder/inplace.py). `ladder recommend` prices the switch; one key opts in, applied in place.
+    engine: Literal["redis", "valkey"] = Field(
+        "redis", description="ElastiCache engine: `redis` (Redis OSS) or `valkey` (about 20 % cheaper per node). "
+                             "A deployed Redis OSS group switches to Valkey in place without downtime; Valkey never "
+                             "goes back (the provider would replace the group).")
+    engine_version: Literal["7.0", "7.1", "7.2", "8.0", "8.1", "8.2"] = Field(
+        description="Engine version: Redis OSS 7.0 or 7.1; Valkey 7.2, 8.0, 8.1 or 8.2. Default: the engine's newest.")
     cluster_mode: Literal["disabled", "compatible", "enabled"]
     shards: int = Field(ge=1, le=aws_facts.ELASTICACHE_MAX_SHARDS)
     replicas_per_shard: int = Field(ge=0, le=aws_facts.ELASTICACHE_MAX_REPLICAS_PER_SHARD)
@@ -569,7 +577,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     known("ec2_instance_hour", cfg.pgbouncer.instance_type, "pgbouncer.instanceType")
     known("ec2_instance_hour", cfg.eks.node_instance_type, "eks.nodeInstanceType")
     known("rds_postgres_instance_hour", cfg.database.instance_class, "database.instanceClass")
-    known("elasticache_node_hour", cfg.redis.node_type, "redis.nodeType")
+    known(redis_settings.node_price_table(cfg.redis.engine), cfg.redis.node_type, "redis.nodeType")
 
     if cfg.phase >= 2 and cfg.network.nat_gateways == "none":
         problems.append(f"{key('network.natGateways')}: phase {cfg.phase} runs instances in private subnets that pull images and packages; allowed: single, perAz")
@@ -667,6 +675,11 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"{key('cdn.certificateArn')}: needs {key('cdn.aliases')}, the names the certificate is for")
 
     r = cfg.redis
+    engine_versions = aws_facts.ELASTICACHE_ENGINE_VERSIONS[r.engine]
+    if r.engine_version not in engine_versions:
+        problems.append(f"{key('redis.engineVersion')}: {r.engine_version} is not a {redis_settings.engine_name(r.engine)} "
+                        f"version on ElastiCache ({key('redis.engine')} is {r.engine}); allowed: "
+                        f"{', '.join(engine_versions)} (or unset: {engine_versions[-1]})")
     nodes = r.shards * (1 + r.replicas_per_shard)
     if nodes > aws_facts.ELASTICACHE_MAX_NODES:
         problems.append(f"{key('redis.shards')} x (1 + {key('redis.replicasPerShard')}) = {nodes} nodes; an ElastiCache "
@@ -720,6 +733,16 @@ def unused_keys(raw: Mapping[str, Any], phase: int) -> list[str]:
     return sorted(out)
 
 
+def _redis_version_default(merged: dict[str, Any]) -> dict[str, Any]:
+    """`redis.engineVersion` unset: the newest version of `redis.engine` (Redis OSS 7.1, the preset's
+    value before the engine key existed), so `redis.engine: valkey` alone is a complete switch."""
+    redis = merged.get("redis")
+    if not isinstance(redis, dict) or "engineVersion" in redis or "engine_version" in redis:
+        return merged
+    versions = aws_facts.ELASTICACHE_ENGINE_VERSIONS.get(str(redis.get("engine", "redis")))
+    return {**merged, "redis": {**redis, "engineVersion": versions[-1]}} if versions else merged
+
+
 def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     """Validate a stack's `scaleladder:*` values (keys without the namespace).
 
@@ -730,7 +753,7 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
         raise ConfigError([f"{key('phase')}: required, an integer 1..6 (got {phase!r})"])
     if "region" in raw:
         raise ConfigError([f"{key('region')}: unknown key; the region is aws:region"])
-    merged = deep_merge(phase_defaults(phase), dict(raw))
+    merged = _redis_version_default(deep_merge(phase_defaults(phase), dict(raw)))
     merged["region"] = region if region is not None else ""
     if region is None:
         raise ConfigError(["aws:region: required; allowed: " + ", ".join(sorted(catalog().regions))])

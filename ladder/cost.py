@@ -1261,8 +1261,9 @@ def _volume_table(ctx: Context, claim_spec: dict[str, Any]) -> tuple[str, str]:
     default = [r for r in classes if _annotations(r).get("storageclass.kubernetes.io/is-default-class") == "true"]
     cls = next((r for r in classes if (r["inputs"].get("metadata") or {}).get("name") == name), None) if name else (
         default[0] if default else None)
-    if cls is None:
-        return EBS_TABLES["gp2"], name or "gp2 (EKS's pre-installed class)"
+    if cls is None:  # a class the program does not create: EKS's own gp2, or one named after its type
+        kind = name if name in EBS_TABLES else "gp2"
+        return EBS_TABLES[kind], f"{name} (not in the plan: {kind})" if name else "gp2 (EKS's pre-installed class)"
     i = cls["inputs"]
     kind = (i.get("parameters") or {}).get("type") or ("gp2" if i.get("provisioner") == "kubernetes.io/aws-ebs" else "gp3")
     if kind not in EBS_TABLES:

@@ -328,3 +328,11 @@ def test_burstable_eks_nodes_pay_surplus_on_the_pods_cpu(tmp_path):
     assert credit.quantity == pytest.approx(657) and credit.monthly_usd == 32.85
     plan[1]["inputs"]["instanceTypes"] = ["m6i.large"]
     assert not lines(price(tmp_path, plan, monthly={"api_requests": 1000 * SECONDS}, phase=6), "ec2_cpu_credit")
+
+
+def test_a_claim_naming_a_class_the_plan_does_not_create(tmp_path):
+    claim = res(PVC, "data", {"spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "500Mi"}}}})
+    # 500 MiB = 0.48828 GiB; in a class named gp3: x $0.08 = $0.04
+    assert usd(price(tmp_path, [claim], phase=6), "ebs_gp3_gb_month", "data") == 0.04
+    claim["inputs"]["spec"]["storageClassName"] = "standard"  # unknown: EKS's gp2 ($0.10): $0.05
+    assert usd(price(tmp_path, [claim], phase=6), "ebs_gp2_gb_month", "data") == 0.05

@@ -749,11 +749,13 @@ def _web_acl(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     q = ctx.q
     if res["inputs"].get("scope") == "CLOUDFRONT":
         requests = ctx.cdn_quantity("requests")
+        what = "API + static" if ctx.api_via_cdn else "static"
     else:
         requests = q["api_requests"] + (0.0 if ctx.has_cdn else q["static_requests"])
+        what = "API" if ctx.has_cdn else "API + static"
     return [ctx.item(res, "waf_web_acl_month", 1),
             ctx.item(res, "waf_rule_month", rules, note=f"{rules} rules (rate limit + managed groups)"),
-            ctx.item(res, "waf_requests_1m", requests / 1e6, usage=True, note="API + static requests inspected")]
+            ctx.item(res, "waf_requests_1m", requests / 1e6, usage=True, note=f"{what} requests inspected")]
 
 
 def _bucket_role(res: dict[str, Any], ctx: Context) -> str:

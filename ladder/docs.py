@@ -174,7 +174,7 @@ def readme_with_phase_table(readme: str) -> str:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from . import cost_docs
+    from . import api_path_docs, cost_docs
     from .config_docs import config_markdown
     from .cost_docs import COST_DOC_PATH
 
@@ -185,6 +185,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     targets = ((DOC_PATH, render(plans)), (CONFIG_DOC_PATH, config_markdown()),
                (engine.REPO / SIGNALS_DOC, signals_markdown(plans)),
                (COST_DOC_PATH, cost_docs.render(cost_docs.plans_json(plans.items()))),
+               (api_path_docs.API_PATH_DOC, api_path_docs.render(api_path_docs.plans_json(plans))),
                (README_PATH, readme_with_metrics_table(readme_with_phase_table(README_PATH.read_text()))))
     for path, text in targets:
         name = path.relative_to(engine.REPO)

@@ -161,7 +161,10 @@ def test_cost_moves_api_traffic_from_cloudfront_to_the_load_balancer():
     assert qv["cloudfront_https_requests_10k"] == pytest.approx((api_requests + static_requests) / 1e4)
     assert qd["cloudfront_https_requests_10k"] == pytest.approx(static_requests / 1e4)  # the API pays none
     assert qd["cloudfront_gb_out"] == pytest.approx(static_gb)
-    assert qd["data_transfer_out_gb"] == pytest.approx(api_gb) and "data_transfer_out_gb" not in qv
+    # the load balancer's internet egress (NAT gateways' egress to the internet is their own line)
+    lb_egress = [sum(i.quantity for i in r.items if i.sku == "data_transfer_out_gb" and i.type != cost.NAT_GATEWAY)
+                 for r in (via, direct)]
+    assert lb_egress[1] == pytest.approx(api_gb) and lb_egress[0] == 0
     # both web ACLs together inspect each request once: REGIONAL the API, CloudFront's /static
     assert qd["waf_requests_1m"] == pytest.approx(qv["waf_requests_1m"]) == pytest.approx(
         (api_requests + static_requests) / 1e6)
@@ -206,3 +209,15 @@ def test_both_paths_serve_during_the_switch():
     assert set(_acls(p)) == {"REGIONAL", "CLOUDFRONT"}
     assert (443, INTERNET) in {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
     assert engine.public(p.outputs)[climb.OUT_API_PATH] == "both"
+
+
+def test_phase5_tier_kept_beside_eks_keeps_serving_its_direct_clients():
+    """5 -> 6 with climb.keepEc2Tier: the phase-5 ALB (whose DNS name the clients still use) stays open
+    behind the REGIONAL web ACL, which the Ingress's ALB shares; nothing requires CloudFront's header."""
+    p = plan("phase6", cdn={"apiPath": "loadBalancer"}, climb={"keepEc2Tier": True})
+    regional = _acls(p)["REGIONAL"]
+    [assoc] = p.of_type(ASSOCIATION)
+    assert (assoc.inputs["resourceArn"], assoc.inputs["webAclArn"]) == (_alb(p).state["arn"], regional.state["arn"])
+    assert (443, INTERNET) in {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
+    assert not p.of_type("aws:lb/listenerRule:ListenerRule")
+    assert p.one(INGRESS).inputs["metadata"]["annotations"][f"{NOTE}/wafv2-acl-arn"] == regional.state["arn"]

@@ -328,7 +328,7 @@ def _app_azs(ctx: Context) -> tuple[frozenset[str], str]:
     nodes = frozenset().union(*[_azs(ctx, r["inputs"].get("subnetIds")) for r in ctx.plan["resources"]
                                 if r["type"] == "aws:eks/nodeGroup:NodeGroup"])
     if nodes:
-        return nodes, "app pods (EKS nodes)"
+        return nodes, "app pods on EKS nodes"
     vms = frozenset().union(*[_azs(ctx, [r["inputs"].get("subnetId")]) for r in ctx.plan["resources"]
                               if r["type"] == "aws:ec2/instance:Instance"])
     return vms, "app host"
@@ -405,7 +405,23 @@ def inter_az_items(ctx: Context) -> list[LineItem]:
         out += _inter_az(ctx, cache, ctx.q["cache_gb"],
                          [(cross_az_share(app, primary), f"{who} ({_az_text(app)}) -> primary in one of {_az_text(primary)}")],
                          "app <-> Redis (replication between nodes: not priced)")
-    return out
+    return out + _nat_cross_az(ctx)
+
+
+def _nat_cross_az(ctx: Context) -> list[LineItem]:
+    """Private hosts in an AZ without a NAT gateway route to one in another AZ: "routing traffic
+    from one AZ to a NAT Gateway in a different AZ incurs additional inter-AZ data transfer
+    charges" (AWS Trusted Advisor notice on shared NAT gateways; VPC docs "NAT gateways": create
+    one per AZ for an AZ-independent architecture). Each NAT-less AZ's hosts are an even share."""
+    nats = sorted((r for r in ctx.plan["resources"] if r["type"] == NAT_GATEWAY), key=lambda r: r["urn"])
+    hosts = frozenset().union(*[_azs(ctx, r["inputs"].get("vpcZoneIdentifiers") or r["inputs"].get("subnetIds"))
+                                for r in ctx.plan["resources"] if r["type"] in (ASG, "aws:eks/nodeGroup:NodeGroup")])
+    nat_azs = frozenset().union(*[_azs(ctx, [r["inputs"].get("subnetId")]) for r in nats])
+    if not nats or not hosts or not nat_azs:
+        return []
+    share = len(hosts - nat_azs) / len(hosts)
+    return _inter_az(ctx, nats[0], ctx.q["nat_gb"], [(share, f"private hosts in {_az_text(hosts)}, NAT gateway(s) in "
+                                                            f"{_az_text(nat_azs)}")], "NAT traffic")
 
 
 def component_of(res: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:
@@ -1067,7 +1083,7 @@ def _metrics_of(res: dict[str, Any], ctx: Context) -> tuple[float, float, str] |
     requests, minutes = 0.0, HOURS * 60
     if "scaleladder-metrics" in text:
         api = "api" in roles
-        if api:
+        if api:  # one Stack dimension: the same metrics for all
             metrics += len(metrics_contract.app_metrics()) + 1  # + the ApiAnswers probe
             parts.append("the stack's ScaleLadder/App metrics")
         rps = _average_rates(ctx)[0] / max(1, _api_hosts(ctx)) if api else 0.0
@@ -1118,6 +1134,17 @@ def _pod_metrics(res: dict[str, Any], ctx: Context, pods: float) -> tuple[float,
     if name == "workers":
         return 0.0, pods * minutes, f"QueueWaiting from {pods:g} worker pods"
     return None
+
+
+def _api_publishers(ctx: Context) -> list[str]:
+    """URNs of the instances and groups whose hosts run the API and its metrics publisher."""
+    out = []
+    for r in ctx.plan["resources"]:
+        if r["type"] in ("aws:ec2/instance:Instance", "aws:autoscaling/group:Group"):
+            lt = ctx.dependency(r, "aws:ec2/launchTemplate:LaunchTemplate") or r
+            if "api" in _roles(lt) and "scaleladder-metrics" in _user_data(lt):
+                out.append(r["urn"])
+    return out
 
 
 def _api_hosts(ctx: Context) -> float:

@@ -336,3 +336,12 @@ def test_a_claim_naming_a_class_the_plan_does_not_create(tmp_path):
     assert usd(price(tmp_path, [claim], phase=6), "ebs_gp3_gb_month", "data") == 0.04
     claim["inputs"]["spec"]["storageClassName"] = "standard"  # unknown: EKS's gp2 ($0.10): $0.05
     assert usd(price(tmp_path, [claim], phase=6), "ebs_gp2_gb_month", "data") == 0.05
+
+
+def test_the_apps_stack_metrics_are_counted_once_however_many_api_hosts(tmp_path):
+    vms = [res(INSTANCE, f"app{n}", {"instanceType": "t3.medium", "userDataBase64": HOST_USER_DATA}) for n in range(3)]
+    # ScaleLadder/App's 4 metrics carry only the Stack dimension: 4 + one MemoryUtilization per host
+    # (InstanceId) = 7 metrics x $0.30 = $2.10
+    report = price(tmp_path, vms, monthly={"api_requests": 10 * SECONDS})
+    assert sum(i.quantity for i in lines(report, "cloudwatch_metric_month")) == 7
+    assert usd(report, "cloudwatch_metric_month") == 2.10

@@ -1083,7 +1083,7 @@ def _metrics_of(res: dict[str, Any], ctx: Context) -> tuple[float, float, str] |
     requests, minutes = 0.0, HOURS * 60
     if "scaleladder-metrics" in text:
         api = "api" in roles
-        if api:  # one Stack dimension: the same metrics for all
+        if api and res["urn"] == min(_api_publishers(ctx)):  # one Stack dimension: the same metrics for all
             metrics += len(metrics_contract.app_metrics()) + 1  # + the ApiAnswers probe
             parts.append("the stack's ScaleLadder/App metrics")
         rps = _average_rates(ctx)[0] / max(1, _api_hosts(ctx)) if api else 0.0

@@ -191,3 +191,14 @@ def test_cross_az_share_of_placements():
     assert cross_az_share(frozenset([a]), frozenset([a, b])) == 0.5  # RDS places the writer in either
     assert cross_az_share(frozenset([a, b, c]), frozenset([a, b, c])) == pytest.approx(2 / 3)
     assert cross_az_share(frozenset([a, b]), frozenset([c])) == 1.0
+
+
+def test_a_single_nat_gateway_makes_the_other_az_cross():
+    """Phase 2 has one NAT gateway (natGateways single) for private hosts in 2 AZs: half the NAT
+    traffic (20 GB base + the egress) crosses, billed out and in; phase 4 has one per AZ: none."""
+    q = _phase_quantities(2)
+    nat_gb = DEFAULTS["nat_gb_base"] + q["nat_egress_gb"]  # 161.74 GB
+    report = price_plan(plan("phase2").to_json(), with_band=False)
+    assert line(report, "network-nat-0", "inter_az_gb").monthly_usd == pytest.approx(nat_gb * 0.5 * 2 * 0.01, abs=0.01)
+    per_az = price_plan(plan("phase4").to_json(), with_band=False)
+    assert not [i for i in per_az.items if i.name.startswith("network-nat") and i.sku == "inter_az_gb"]

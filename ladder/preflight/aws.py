@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import inplace
+from .. import inplace, redis_settings
 from ..aws_facts import ELASTICACHE_MAX_NODES
 from ..engine import Secret
 from ..userdata import MAX_BYTES
@@ -30,6 +30,7 @@ RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+ELASTICACHE_PARAMETER_GROUP = "aws:elasticache/parameterGroup:ParameterGroup"
 LB_LISTENER = "aws:lb/listener:Listener"
 LB_LISTENER_CERTIFICATE = "aws:lb/listenerCertificate:ListenerCertificate"
 CLOUDFRONT_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
@@ -115,6 +116,12 @@ SRC_ELASTICACHE_CMD = ('AWS ElastiCache User Guide, "Creating a Redis OSS (Clust
                        'group from scratch"')
 SRC_ELASTICACHE_MULTI_AZ = ('AWS ElastiCache User Guide, "Minimizing downtime in ElastiCache by using Multi-AZ '
                             'with Valkey and Redis OSS" (enabling Multi-AZ)')
+SRC_ELASTICACHE_FAMILY = ('AWS ElastiCache User Guide, "Engine specific parameters" (families redis7, valkey7, '
+                          'valkey8) and "How to upgrade from Redis OSS to Valkey" (a custom parameter group: pass a '
+                          'Valkey one); ModifyReplicationGroup InvalidParameterCombination "Expected a parameter group '
+                          'of family valkey8 but found one of family valkey7" (aws-samples/dify-self-hosted-on-aws#24), '
+                          '"valkey parameter group is not applicable to engine redis" '
+                          '(aws-controllers-k8s/elasticache-controller#188)')
 SRC_ACM_ELB = ('AWS Certificate Manager User Guide, "Services integrated with AWS Certificate Manager" '
                "(Elastic Load Balancing: the certificate in the load balancer's Region)")
 SRC_ACM_CLOUDFRONT = ('AWS CloudFront Developer Guide, "Requirements for using SSL/TLS certificates with '
@@ -350,6 +357,21 @@ def elasticache_multi_az_needs_replica(ctx: Context) -> Iterator[Violation]:
                 SRC_ELASTICACHE_MULTI_AZ)
 
 
+def elasticache_parameter_family(ctx: Context) -> Iterator[Violation]:
+    """A replication group's parameter group is of its engine and major version's family."""
+    for r in ctx.of_type(REPLICATION_GROUP):
+        i = r.inputs
+        group = ctx.find(ELASTICACHE_PARAMETER_GROUP, i.get("parameterGroupName"))
+        engine, version = str(i.get("engine") or "redis"), i.get("engineVersion")
+        if group is None or not isinstance(version, str) or not _known(version):
+            continue
+        family, wanted = group.inputs.get("family"), redis_settings.parameter_family(version, engine)
+        if _known(family) and family != wanted:
+            yield violation(r, "parameterGroupName", i.get("parameterGroupName"),
+                            f"its parameter group {group.name} is of family {family}; {engine} {version} takes a "
+                            f"{wanted} parameter group (AWS refuses the create or modify)", SRC_ELASTICACHE_FAMILY)
+
+
 # --- certificates -------------------------------------------------------------------------
 
 _ACM_REGION = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):")
@@ -399,6 +421,7 @@ RULES: tuple[AwsRule, ...] = (
     AwsRule("ec2-user-data-size", SRC_USER_DATA, user_data_size),
     AwsRule("elasticache-node-count", SRC_ELASTICACHE_NODES, elasticache_node_count),
     AwsRule("elasticache-multi-az-needs-replica", SRC_ELASTICACHE_MULTI_AZ, elasticache_multi_az_needs_replica),
+    AwsRule("elasticache-parameter-family", SRC_ELASTICACHE_FAMILY, elasticache_parameter_family),
     AwsRule("acm-certificate-region", SRC_ACM_ELB, acm_certificate_region),
 )
 

@@ -209,3 +209,24 @@ def test_every_redis_priced_node_type_has_a_valkey_price_in_every_region():
         for node in redis:
             ratio = c.price(region, "elasticache_valkey_node_hour", node) / c.price(region, "elasticache_node_hour", node)
             assert ratio == pytest.approx(0.8, abs=0.002), (region, node)
+
+
+# --- preflight: the parameter group's family -------------------------------------------------------
+
+
+def test_preflight_refuses_a_parameter_group_of_the_other_engine_and_accepts_the_right_one():
+    from ladder.preflight import aws
+
+    from .test_preflight_aws import fired, plan_copy
+
+    p = plan_copy("phase1")
+    group = p.one(REDIS)
+    group.inputs.update(engine="valkey", engineVersion="8.2")  # the families stay redis7
+    found = fired(aws.elasticache_parameter_family, p)
+    assert [(v.input, v.source) for v in found] == [("parameterGroupName", aws.SRC_ELASTICACHE_FAMILY)]
+    assert "family redis7" in found[0].rule and "valkey8" in found[0].rule
+    for params in p.of_type(PARAMS):
+        params.inputs["family"] = "valkey8"
+    assert fired(aws.elasticache_parameter_family, p) == []
+    group.inputs["engineVersion"] = "7.2"  # valkey7, not valkey8
+    assert len(fired(aws.elasticache_parameter_family, p)) == 1

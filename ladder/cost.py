@@ -8,7 +8,9 @@ and usage/phaseN.yml, derived from the phase's capacity target, and are marked
 capacity model (ladder/capacity.py) needs at the priced load's monthly average, within the
 group's min/max (other groups: their desired capacity); each RDS read replica is an instance of its own
 with the source's storage; Multi-AZ RDS bills instance and storage twice; ElastiCache bills
-shards x (1 + replicas) nodes, or num_cache_clusters. A month is 730 hours.
+shards x (1 + replicas) nodes, or num_cache_clusters. A month is 730 hours. Tiered tables (internet
+egress, CloudFront) are priced once on the stack's monthly total less the free allowance and
+apportioned by share (`Pool`); inter-AZ transfer comes from the plan's placement (`inter_az_items`).
 """
 
 from __future__ import annotations

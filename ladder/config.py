@@ -377,7 +377,8 @@ class ClimbConfig(Section):
                            "CloudFront-only refusal, HTTP not redirected, its security group admitting the internet on 80/443 "
                            "beside CloudFront) during the first phase-5 `pulumi up` of the "
                            "4 -> 5 climb; remove it once DNS points at CloudFront. Also the first step of stepping "
-                           "back 5 -> 4.")
+                           "back 5 -> 4, and the `up` serving both ways while cdn.apiPath switches (the REGIONAL "
+                           "web ACL guards the load balancer meanwhile; docs/api-path.md).")
     keep_ec2_tier: bool = Field(
         False, description="Phase 6 only: keep the phase-5 EC2 tier (load balancer, app and worker groups, PgBouncer "
                            "hosts) serving beside EKS (the first phase-6 `pulumi up` of the 5 -> 6 climb, and the "
@@ -703,7 +704,8 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
         problems.append(f"{key('climb.appDatabaseRoute')}: phase {cfg.phase} has no PgBouncer hosts; allowed: direct")
     if climb.keep_alb_open and cfg.phase != 5:
         problems.append(f"{key('climb.keepAlbOpen')}: keeps the load balancer open to direct clients during the "
-                        f"4 -> 5 climb (or the 5 -> 4 step back) only; allowed in phase {cfg.phase}: false (unset)")
+                        f"4 -> 5 climb (or the 5 -> 4 step back, or a cdn.apiPath switch in phase 5) only; allowed in "
+                        f"phase {cfg.phase}: false (unset)")
     if climb.keep_ec2_tier and cfg.phase != 6:
         problems.append(f"{key('climb.keepEc2Tier')}: keeps the phase-5 EC2 tier beside EKS during the 5 -> 6 climb "
                         f"(or the 6 -> 5 step back) only; allowed in phase {cfg.phase}: false (unset)")

@@ -13,31 +13,75 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from ladder import userdata
+from ladder import aws_facts, userdata
 from ladder.registry import login
 from ladder.userdata import NGINX_PORT as NGINX_PORT  # fleet.py's target port (re-export)
 from ladder.userdata import app_user_data
 
 from .base import Tags, Tier, tagged
 
-# Canonical publishes the current Ubuntu 24.04 LTS AMI here (SSM public parameters).
-UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+# Canonical publishes the current Ubuntu 24.04 LTS AMI per architecture here (SSM public parameters:
+# ".../ubuntu/PRODUCT/RELEASE/stable/current/ARCH/VIRT_TYPE/VOL_TYPE/ami-id", ARCH "amd64 or arm64";
+# Canonical, "Finding Ubuntu images with the AWS SSM Parameter Store", discourse.ubuntu.com/t/15507).
+# Keyed by the EC2 architecture names of ladder/aws_facts.py (x86_64 runs Canonical's amd64 images).
+UBUNTU_AMI_PARAMETERS: dict[str, str] = {
+    aws_facts.X86_64: "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+    aws_facts.ARM64: "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id",
+}
+UBUNTU_AMI_PARAMETER = UBUNTU_AMI_PARAMETERS[aws_facts.X86_64]  # the one every stack used before arm64 hosts
 ROOT_DEVICE = "/dev/sda1"  # Ubuntu AMIs' root device
 ROOT_GB = 30
 
+AmiByArchitecture = Mapping[str, pulumi.Input[str]]
+"""The AMI each host architecture launches from (x86_64, arm64): what `hosts_amis` resolves."""
 
-def ubuntu_ami(parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
-    return aws.ssm.get_parameter_output(name=UBUNTU_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=parent)).value
+
+def ubuntu_ami(parent: pulumi.Resource | None = None, architecture: str = aws_facts.X86_64) -> pulumi.Output[str]:
+    return aws.ssm.get_parameter_output(name=UBUNTU_AMI_PARAMETERS[architecture],
+                                        opts=pulumi.InvokeOutputOptions(parent=parent)).value
 
 
-def hosts_ami(explicit: str | None, recorded: pulumi.Input[str | None]) -> pulumi.Output[str]:
-    """The AMI every EC2 host launches from: `hosts.ami` when the stack sets one, else the AMI the
-    last `up` recorded, else Canonical's current one (first `up`). So a new Canonical AMI rolls the
-    groups only when the stack asks for it (review aws-phases-1-4 finding 13), and the plan shows
-    which AMI that is (output hostsAmi)."""
+def hosts_ami(explicit: str | None, recorded: pulumi.Input[str | None],
+              architecture: str = aws_facts.X86_64) -> pulumi.Output[str]:
+    """The AMI the EC2 hosts of one architecture launch from: `hosts.ami` when the stack sets one
+    (the config allows it only when every host tier has one architecture), else the AMI the last
+    `up` recorded for that architecture, else Canonical's current one (first `up`). So a new
+    Canonical AMI rolls the groups only when the stack asks for it (review aws-phases-1-4 finding
+    13), and the plan shows which AMI that is (outputs hostsAmi / hostsAmiArm64)."""
     if explicit:
         return pulumi.Output.from_input(explicit)
-    return pulumi.Output.all(recorded, ubuntu_ami()).apply(lambda v: str(v[0] or v[1]))
+    return pulumi.Output.all(recorded, ubuntu_ami(architecture=architecture)).apply(lambda v: str(v[0] or v[1]))
+
+
+def ami_for(amis: pulumi.Input[str] | AmiByArchitecture, instance_type: str,
+            parent: pulumi.Resource | None = None) -> pulumi.Input[str]:
+    """The AMI a host of `instance_type` boots: its architecture's entry of `amis` (a kept AMI applies
+    only to hosts of the architecture it was recorded for), Canonical's current one for an
+    architecture `amis` lacks; a plain AMI (callers that pass one) for every host."""
+    architecture = aws_facts.ec2_architecture(instance_type)
+    if isinstance(amis, Mapping):
+        return amis.get(architecture) or ubuntu_ami(parent, architecture)
+    return amis or ubuntu_ami(parent, architecture)
+
+
+def vm_architecture_problems(phase: int, wanted_type: str, recorded_type: str | None, deployed_phase: int | None,
+                             allowed_types: Sequence[str]) -> list[str]:
+    """Phase 1's VM keeps its CPU architecture: "AMIs are specific to the architecture of the
+    processor, so you must select an instance type with the same processor architecture as the
+    current instance type" (EC2 User Guide, "Compatibility for changing the instance type"), and the
+    VM ignores AMI changes (host_instance), so the type change would fail at AWS mid-`up`.
+    `recorded_type` is the singleHostType the last `up` wrote; a phase-1 stack deployed before that
+    output ran an x86_64 type (every type the catalog listed then was)."""
+    if phase != 1 or (not recorded_type and deployed_phase != 1):  # no VM deployed yet
+        return []
+    was = aws_facts.ec2_architecture(recorded_type) if recorded_type else aws_facts.X86_64
+    now = aws_facts.ec2_architecture(wanted_type)
+    if was == now:
+        return []
+    same = [t for t in allowed_types if aws_facts.ec2_architecture(t) == was]
+    return [f"scaleladder:appTier.instanceType: the phase-1 VM runs {recorded_type or 'an x86_64 type'} ({was}) "
+            f"and EC2 cannot change it to {wanted_type} ({now}): an instance keeps its CPU architecture; keep a "
+            f"{was} type (another architecture is a new VM: a new host and a DNS move); allowed: {', '.join(same)}"]
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from ladder.config import NGINX_LB_INSTANCE_TYPE
 from ladder.templates import render
 from ladder.userdata import load_balancer_data, nginx_lb_user_data
 
-from .app_host import NGINX_PORT, host_instance, host_template, ubuntu_ami
+from .app_host import NGINX_PORT, AmiByArchitecture, ami_for, host_instance, host_template
 from .base import Tags, Tier, tagged
 from .cdn import ORIGIN_VERIFY_HEADER
 
@@ -65,7 +66,9 @@ class FleetArgs:
     serve_direct_clients: bool = False
     """Phase 5: the secret value CloudFront sends as X-Origin-Verify (components/cdn.py OriginVerify);
     the HTTPS listener forwards only requests that carry it and answers others 403."""
-    ami: pulumi.Input[str] = ""  # hosts_ami(): pinned in config or recorded, never "whatever SSM says today"
+    # hosts_ami() per CPU architecture: pinned in config or recorded, never "whatever SSM says today";
+    # each host gets its type's architecture's (app_host.ami_for)
+    ami: pulumi.Input[str] | AmiByArchitecture = ""
     # Groups launch in the private subnets only after these exist (the NAT route tables).
     egress: Sequence[pulumi.Resource] = ()
     # Launch templates are written only after these (the PgBouncer group, once its NLB targets are
@@ -103,7 +106,6 @@ class Fleet(Tier):
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.args = args
-        self.ami = args.ami or ubuntu_ami(self)
         self.app_group_name = f"{args.name_prefix}-app"
         self.worker_group_name = f"{args.name_prefix}-workers"
         self.target_group: aws.lb.TargetGroup | None = None
@@ -192,7 +194,8 @@ class Fleet(Tier):
     def _nginx_lb(self, name: str) -> pulumi.Output[str]:
         """nginx on one small instance in front of `app.desired` fixed app instances."""
         a = self.args
-        apps = [host_instance(f"{name}-app-{i}", parent=self, ami=self.ami, instance_type=a.app.instance_type,
+        apps = [host_instance(f"{name}-app-{i}", parent=self, ami=self._ami(a.app.instance_type),
+                              instance_type=a.app.instance_type,
                               subnet_id=a.private_subnet_ids[i % len(a.private_subnet_ids)],
                               security_group_id=a.app_security_group_id, instance_profile=a.instance_profile_name,
                               user_data=a.app_user_data, tags=tagged(a.tags, role="app"),
@@ -203,7 +206,8 @@ class Fleet(Tier):
         conf = pulumi.Output.all(*[i.private_ip for i in apps]).apply(lambda ips: render(
             "nginx/load_balancer.conf.j2",
             load_balancer_data([f"{ip}:{NGINX_PORT}" for ip in ips], a.health_path, a.lb_rate_limit)))
-        lb = host_instance(f"{name}-nginx-lb", parent=self, ami=self.ami, instance_type="t3.small",
+        lb = host_instance(f"{name}-nginx-lb", parent=self, ami=self._ami(NGINX_LB_INSTANCE_TYPE),
+                           instance_type=NGINX_LB_INSTANCE_TYPE,
                            subnet_id=a.public_subnet_ids[0], security_group_id=a.lb_security_group_id,
                            instance_profile=a.lb_instance_profile_name or a.instance_profile_name,
                            user_data=conf.apply(nginx_lb_user_data),
@@ -212,11 +216,15 @@ class Fleet(Tier):
         self.nginx_lb = lb
         return eip.public_dns
 
+    def _ami(self, instance_type: str) -> pulumi.Input[str]:
+        return ami_for(self.args.ami, instance_type, self)
+
     # -- groups --------------------------------------------------------------
     def _launch_template(self, name: str, instance_type: str, sg: pulumi.Input[str],
                          user_data: pulumi.Input[str], role: str) -> aws.ec2.LaunchTemplate:
         # `role` tags the hosts for ansible/'s inventory (keyed groups role_app, role_worker).
-        return host_template(name, parent=self, ami=self.ami, instance_type=instance_type, security_group_id=sg,
+        return host_template(name, parent=self, ami=self._ami(instance_type), instance_type=instance_type,
+                             security_group_id=sg,
                              instance_profile_arn=self.args.instance_profile_arn, user_data=user_data,
                              tags=tagged(self.args.tags, role=role),
                              depends_on=self.args.templates_after)

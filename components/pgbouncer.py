@@ -22,7 +22,7 @@ import pulumi_aws as aws
 from ladder import credentials, metrics, pgbouncer, userdata
 from ladder.templates import render
 
-from .app_host import host_template, ubuntu_ami
+from .app_host import AmiByArchitecture, ami_for, host_template
 from .base import Tags, Tier
 from .fleet import BOOT_SECONDS, rolling_refresh
 
@@ -56,7 +56,7 @@ class PgBouncerArgs:
     region: str
     group_name: str
     tags: Tags
-    ami: pulumi.Input[str] = ""  # hosts_ami() (components/app_host.py)
+    ami: pulumi.Input[str] | AmiByArchitecture = ""  # hosts_ami() per architecture (components/app_host.py)
     egress: Sequence[pulumi.Resource] = ()  # the NAT route tables the hosts' apt and snap need at boot
 
 
@@ -111,7 +111,8 @@ class PgBouncer(Tier):
         self.user_data = pulumi.Output.all(args.primary_host, pulumi.Output.all(**args.db_secret_arns),
                                            *args.replica_hosts).apply(
             lambda v: user_data(args, v[0], list(v[2:]), v[1]))
-        template = host_template(name, parent=self, ami=args.ami or ubuntu_ami(self), instance_type=args.instance_type,
+        template = host_template(name, parent=self, ami=ami_for(args.ami, args.instance_type, self),
+                                 instance_type=args.instance_type,
                                  security_group_id=args.security_group_id,
                                  instance_profile_arn=args.instance_profile_arn, user_data=self.user_data,
                                  tags={**args.tags, "role": "pgbouncer"})  # ansible/'s inventory group

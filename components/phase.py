@@ -12,11 +12,12 @@ from typing import Any, Literal
 
 import pulumi
 
-from ladder import climb, climb_eks, credentials, edge
+from ladder import aws_facts, climb, climb_eks, credentials, edge
 from ladder import pgbouncer as pgbouncer_names
-from ladder.config import StackConfig
+from ladder.config import ConfigError, StackConfig
 from ladder.metrics import container_log_group
 from ladder.names import name_prefix
+from ladder.prices import catalog
 from ladder.topology import FirewallPlan, direct_db_rules, firewall_plan
 from ladder.userdata import trusted_proxies
 
@@ -36,7 +37,17 @@ from .alarms import (
     redis_node_ids,
     status_alarm,
 )
-from .app_host import AppEndpoints, AppSpec, SingleHost, SingleHostArgs, hosts_ami, user_data
+from .app_host import (
+    AmiByArchitecture,
+    AppEndpoints,
+    AppSpec,
+    SingleHost,
+    SingleHostArgs,
+    ami_for,
+    hosts_ami,
+    user_data,
+    vm_architecture_problems,
+)
 from .cache import Cache, CacheArgs
 from .cdn import Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
@@ -80,8 +91,10 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     # launch template changes before the check passed (and a program that fails deletes nothing).
     step = pulumi.Output.all(**{k: previous.get_output(k) for k in climb.PREVIOUS_KEYS}).apply(
         lambda prev: climb.step(cfg, prev))
-    ami = pulumi.Output.all(step, hosts_ami(cfg.hosts.ami, previous.get_output(climb.OUT_AMI))).apply(
-        lambda v: v[1])
+    # The phase-1 VM keeps its CPU architecture (EC2 cannot change it in place): refused like a step.
+    vm_arch = pulumi.Output.all(previous.get_output(climb.OUT_SINGLE_HOST_TYPE), previous.get_output(climb.OUT_PHASE)
+                                ).apply(lambda v: _check_vm_architecture(cfg, v[0], v[1]))
+    ami = host_amis(cfg, previous, pulumi.Output.all(step, vm_arch))
 
     net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
     # Phase 6: pods reach RDS and Redis from the EKS cluster security group (an external tier).
@@ -139,7 +152,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     if cfg5.phase <= 5:
         outputs[climb.OUT_DB_ROUTE] = cfg5.app_database_route
         outputs[climb.OUT_DIRECT_DB_RULES] = step.apply(lambda s: s.keep_direct_db_rules)
-        outputs[climb.OUT_AMI] = ami
+        outputs.update({climb.AMI_OUTPUTS[arch]: arch_ami for arch, arch_ami in ami.items()})
     if pgb is not None and cfg5.app_database_route == "pgbouncer":
         ends = AppEndpoints(db_secret_arn=db.secret_arns[credentials.SECRET_APP], db_host=pgb.endpoint,
                             db_port=pgb.port, db_name=pgbouncer_names.RW_DATABASE, db_read_host=pgb.endpoint,
@@ -213,8 +226,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             vm_type: pulumi.Input[str] = cfg.app_tier.instance_type if cfg.phase == 1 else \
                 previous.get_output(climb.OUT_SINGLE_HOST_TYPE).apply(lambda t: str(t or cfg.phase1_instance_type))
             host = SingleHost("app", SingleHostArgs(
-                ami=ami, subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"],
-                instance_type=vm_type,
+                ami=ami_for(ami, cfg.app_tier.instance_type if cfg.phase == 1 else cfg.phase1_instance_type),
+                subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=vm_type,
                 instance_profile=role.profile.name,  # type: ignore[union-attr]  # phases 1-5 always build the role
                 # The VM faces clients in both phases: phase 1's trusted proxies and rate limit.
                 user_data=user_data(dataclasses.replace(app, trusted_proxies=trusted_proxies(1, cfg.network.cidr)),
@@ -289,8 +302,29 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     return outputs
 
 
+def host_amis(cfg: StackConfig, previous: pulumi.StackReference, gate: pulumi.Output[Any]) -> dict[str, pulumi.Output[str]]:
+    """One AMI per CPU architecture the stack's Ubuntu hosts run (StackConfig.ec2_hosts), each kept
+    from the output the last `up` recorded for that architecture (climb.AMI_OUTPUTS), so an AMI kept
+    for x86_64 hosts never reaches an arm64 host. `hosts.ami` pins the one architecture the config
+    allows it with. Every AMI waits on `gate` (the climb checks): no host changes before they pass."""
+    archs = sorted({aws_facts.ec2_architecture(t) for t in cfg.ec2_hosts.values()})
+    explicit = cfg.hosts.ami if len(archs) == 1 else None  # the config refuses hosts.ami over two
+    return {arch: pulumi.Output.all(gate, hosts_ami(explicit, previous.get_output(climb.AMI_OUTPUTS[arch]), arch)
+                                    ).apply(lambda v: str(v[1]))
+            for arch in archs}
+
+
+def _check_vm_architecture(cfg: StackConfig, recorded_type: Any, recorded_phase: Any) -> bool:
+    found = vm_architecture_problems(cfg.phase, cfg.app_tier.instance_type, str(recorded_type or "") or None,
+                                     int(recorded_phase) if recorded_phase not in (None, "") else None,
+                                     catalog().instance_types(cfg.region, "ec2_instance_hour"))
+    if found:
+        raise ConfigError(found)
+    return True
+
+
 def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags: dict, prefix: str,
-                    ami: pulumi.Input[str]) -> PgBouncer:
+                    ami: AmiByArchitecture) -> PgBouncer:
     role = HostRole("pgbouncer-host", HostRoleArgs(db_secrets_for("pgbouncer", db.secret_arns, bootstraps=True), tags))
     p = cfg.pgbouncer
     return PgBouncer("pgbouncer", PgBouncerArgs(
@@ -387,7 +421,7 @@ def template_versions(fleet: Fleet) -> dict[str, Any]:
 
 
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
-                prefix: str, stack: str, tags: dict, image_parameter: str | None, ami: pulumi.Input[str],
+                prefix: str, stack: str, tags: dict, image_parameter: str | None, ami: AmiByArchitecture,
                 after: list[pulumi.Resource], origin_verify: pulumi.Input[str] | None = None,
                 serve_direct_clients: bool = False) -> Fleet:
     assert role is not None

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import edge
+from . import aws_facts, edge
 from .config import ConfigError, StackConfig, key
 
 # Stack outputs the program writes for the next `up` to read (one name each, used by both sides).
@@ -44,7 +44,10 @@ OUT_SINGLE_HOST_TYPE = "singleHostType"  # the phase-1 VM's instance type (kept 
 OUT_FLEET_SERVED = "fleetServed"  # the app group (or nginx LB host), resolved once it has served
 OUT_DB_ROUTE = "appDatabaseRoute"  # the route the app hosts of that `up` were given
 OUT_PGBOUNCER_SERVED = "pgbouncerGroup"  # the PgBouncer group, resolved once its NLB targets are healthy
-OUT_AMI = "hostsAmi"  # the AMI every EC2 host was launched from
+OUT_AMI = "hostsAmi"  # the AMI the x86_64 EC2 hosts were launched from (every host, before arm64 hosts)
+OUT_AMI_ARM64 = "hostsAmiArm64"  # the AMI the arm64 (Graviton) EC2 hosts were launched from
+# The output keeping each CPU architecture's AMI (ladder/aws_facts.py names; components/app_host.py).
+AMI_OUTPUTS = {aws_facts.X86_64: OUT_AMI, aws_facts.ARM64: OUT_AMI_ARM64}
 OUT_CDN = "cdnDistributionArn"  # the CloudFront distribution, once created
 OUT_ALB_OPEN = "albOpen"  # phase 5: the load balancer served direct clients (climb.keepAlbOpen, cdn.apiPath loadBalancer)
 OUT_API_PATH = "apiPath"  # phases 5-6: cloudfront | loadBalancer | both (ladder.edge.api_path_state)

@@ -182,7 +182,10 @@ class NetworkConfig(Section):
 
 
 class AppTierConfig(Section):
-    instance_type: str = Field(description="EC2 type of app instances.")
+    instance_type: str = Field(description=(
+        "EC2 type of app instances (phase 1: the VM). Graviton types (t4g, m7g, c7g, r7g ...) run arm64 and "
+        "boot Canonical's arm64 Ubuntu: the app image needs an arm64 (or multi-arch) variant, as docker pulls "
+        "the host's platform. Phase 1's deployed VM keeps its architecture."))
     min: int = Field(ge=1, le=100)
     desired: int = Field(ge=1, le=100)
     max: int = Field(ge=1, le=100)
@@ -190,7 +193,8 @@ class AppTierConfig(Section):
 
 
 class WorkersConfig(Section):
-    instance_type: str
+    instance_type: str = Field(description="EC2 type of worker instances; an arm64 (Graviton) type needs an "
+                                           "arm64 variant of the app image, like appTier.instanceType.")
     min: int = Field(ge=0, le=100)
     max: int = Field(ge=1, le=100)
     queue_depth_target: int = Field(ge=1, le=100_000, description="Waiting jobs per worker instance to aim for.")
@@ -411,13 +415,15 @@ class ClimbConfig(Section):
 
 
 _AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+NGINX_LB_INSTANCE_TYPE = "t3.small"  # nginx mode's load balancer host (components/fleet.py)
 
 
 class HostsConfig(Section):
     ami: str | None = Field(
-        None, description="AMI of every EC2 host (app, workers, PgBouncer, nginx). Unset: the AMI the last "
-                          "`pulumi up` recorded (output hostsAmi), or Canonical's current Ubuntu 24.04 on the "
-                          "first one; set an id to roll the fleet onto it.")
+        None, description="AMI of every EC2 host (app, workers, PgBouncer, nginx); only when they all run one "
+                          "CPU architecture (x86_64, or arm64 on Graviton types). Unset: per architecture, the "
+                          "AMI the last `pulumi up` recorded (outputs hostsAmi, hostsAmiArm64), or Canonical's "
+                          "current Ubuntu 24.04 for it on the first one; set an id to roll the fleet onto it.")
 
     @field_validator("ami")
     @classmethod
@@ -501,6 +507,27 @@ class StackConfig(Section):
     _phase1_instance_type: str | None = PrivateAttr(default=None)
 
     @property
+    def ec2_hosts(self) -> dict[str, str]:
+        """The Ubuntu EC2 hosts this `up` runs, config key -> instance type: their AMIs follow the
+        types' CPU architectures (components/app_host.py). Phase 6's EKS nodes boot EKS's own AMIs;
+        with climb.keepEc2Tier the phase-5 tier's hosts stay. The VM kept by climb.keepSingleHost is
+        named by that key (its type: phase 1's, `phase1_instance_type`)."""
+        c = self.ec2_tier if self.phase == 6 and self.climb.keep_ec2_tier else self
+        hosts: dict[str, str] = {}
+        if c.phase == 1:
+            hosts["appTier.instanceType"] = c.app_tier.instance_type
+        if c.climb.keep_single_host and c.phase == 2:
+            hosts["climb.keepSingleHost"] = c.phase1_instance_type
+        if c.uses_fleet:
+            hosts["appTier.instanceType"] = c.app_tier.instance_type
+            hosts["workers.instanceType"] = c.workers.instance_type
+            if c.load_balancer == "nginx":
+                hosts["loadBalancer"] = NGINX_LB_INSTANCE_TYPE
+            if c.uses_pgbouncer:
+                hosts["pgbouncer.instanceType"] = c.pgbouncer.instance_type
+        return hosts
+
+    @property
     def phase1_instance_type(self) -> str:
         """The phase-1 VM's type as phase 1 resolves it from the stack's own keys (`appTier.instanceType`
         over phase 1's default): what the VM kept by climb.keepSingleHost runs on when no `up` recorded
@@ -560,6 +587,26 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{_loc_to_key(loc)}: {msg}{shown}"
 
 
+def _ami_architecture_problems(cfg: StackConfig) -> list[str]:
+    """`hosts.ami` is one image of one CPU architecture; EC2 refuses to launch it on a type of the
+    other (ladder/aws_facts.py EC2_FAMILY_ARCHITECTURE), so tiers of two architectures need one AMI
+    each: Canonical's per architecture (hosts.ami unset)."""
+    if not cfg.hosts.ami:
+        return []
+    by_arch: dict[str, list[str]] = {}
+    for path, itype in cfg.ec2_hosts.items():
+        try:
+            by_arch.setdefault(aws_facts.ec2_architecture(itype), []).append(f"{key(path)} {itype}")
+        except ValueError:  # a type the catalog refuses: reported by `known`
+            return []
+    if len(by_arch) < 2:
+        return []
+    tiers = "; ".join(f"{arch}: {', '.join(paths)}" for arch, paths in sorted(by_arch.items()))
+    return [f"{key('hosts.ami')}: one AMI boots one CPU architecture and phase {cfg.phase}'s hosts run two ({tiers}); "
+            "allowed: unset (each architecture boots Canonical's Ubuntu 24.04 AMI for it), or an AMI with every "
+            "host tier's instance type on that AMI's architecture"]
+
+
 def _cross_checks(cfg: StackConfig) -> list[str]:
     """Impossible combinations, each naming the keys involved and what is allowed."""
     problems: list[str] = []
@@ -578,6 +625,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     known("ec2_instance_hour", cfg.pgbouncer.instance_type, "pgbouncer.instanceType")
     known("ec2_instance_hour", cfg.eks.node_instance_type, "eks.nodeInstanceType")
     known("rds_postgres_instance_hour", cfg.database.instance_class, "database.instanceClass")
+    problems += _ami_architecture_problems(cfg)
     known(redis_settings.node_price_table(cfg.redis.engine), cfg.redis.node_type, "redis.nodeType")
 
     if cfg.phase >= 2 and cfg.network.nat_gateways == "none":

@@ -70,14 +70,15 @@ def test_a_switch_never_proposes_less_capacity(phase):
 
 
 def test_a_cheaper_type_with_less_memory_is_not_a_candidate():
-    """Phase 6 nodes m6i.large (2 vCPUs, 8 GiB): c7g.large costs less but has 4 GiB."""
+    """Phase 6 nodes m6i.xlarge (4 vCPUs, 16 GiB): c7g.xlarge costs less but has 8 GiB."""
     cfg = engine.validate_stack(engine.read_stack("phase6"), stack="phase6")
     tier = next(t for t in rec.TIERS if t.key == "eks.nodeInstanceType")
+    assert tier.current(cfg) == "m6i.xlarge"
     prices = catalog()
-    assert prices.price(cfg.region, "ec2_instance_hour", "c7g.large") < prices.price(cfg.region, "ec2_instance_hour",
-                                                                                       "m6i.large")
+    assert prices.price(cfg.region, "ec2_instance_hour", "c7g.xlarge") < prices.price(cfg.region, "ec2_instance_hour",
+                                                                                        "m6i.xlarge")
     found = rec.candidates(tier, cfg)
-    assert "c7g.large" not in found and "m7g.large" in found
+    assert "c7g.xlarge" not in found and "m7g.xlarge" in found
 
 
 def test_a_burstable_type_never_replaces_a_fixed_performance_one():

@@ -345,3 +345,9 @@ def test_the_apps_stack_metrics_are_counted_once_however_many_api_hosts(tmp_path
     report = price(tmp_path, vms, monthly={"api_requests": 10 * SECONDS})
     assert sum(i.quantity for i in lines(report, "cloudwatch_metric_month")) == 7
     assert usd(report, "cloudwatch_metric_month") == 2.10
+
+
+def test_graviton_surplus_credits_are_priced_at_the_t4g_rate(tmp_path):
+    # the same 584 vCPU-hours on t4g.medium (20 % baseline) at $0.04 = $23.36
+    (credit,) = lines(price(tmp_path, app_group("t4g.medium"), monthly=AT_TARGET), "ec2_cpu_credit_vcpu_hour")
+    assert credit.sku == "ec2_cpu_credit_vcpu_hour:t4g" and credit.monthly_usd == 23.36

@@ -728,6 +728,44 @@ def world_ingress_web_edge_only(stack: Stack) -> Iterator[tuple[Resource, str]]:
                 yield r, f"opens {_span(i)} on a group that fronts no public entry point"
 
 
+WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+_ALB_NOTE = "alb.ingress.kubernetes.io"
+
+
+def _world_groups(stack: Stack) -> set[str]:
+    """URNs of security groups that admit 0.0.0.0/0 or ::/0 (inline or through rule resources)."""
+    out: set[str] = set()
+    for r in stack.of_type(SG, SG_INGRESS, SG_RULE):
+        if any(c in WORLD for i in ingress_of(r) for c in i.cidrs):
+            out |= {r.urn} if r.type == SG else {g.urn for g in stack.refs(r, "securityGroupId", SG)}
+    return out
+
+
+@rule("public-alb-behind-waf", stack=True,
+      remediation="Associate a REGIONAL AWS WAF web ACL (per-IP rate limit + managed rule groups, components/waf.py) "
+                  "with every application load balancer the internet reaches directly (aws.wafv2.WebAclAssociation; "
+                  "an Ingress's ALB: the alb.ingress.kubernetes.io/wafv2-acl-arn annotation), or admit only "
+                  "CloudFront's origin-facing prefix list, whose distribution has a web ACL of its own.")
+def public_alb_behind_waf(stack: Stack) -> Iterator[tuple[Resource, str]]:
+    """Every application load balancer the internet reaches directly is behind an AWS WAF web ACL."""
+    world = _world_groups(stack)
+    protected = {u for a in stack.of_type(WAF_ASSOCIATION) for u in a.refs.get("resourceArn", ())}
+    for lb in stack.of_type(LB):
+        if (lb.props.get("loadBalancerType") or "application") != "application" or truthy(lb.props.get("internal")):
+            continue
+        if {g.urn for g in stack.refs(lb, "securityGroups", SG)} & world and lb.urn not in protected:
+            yield lb, "admits the internet and no web ACL is associated with it (no rate limit, no managed rules)"
+    for ing in stack.of_type(INGRESS):
+        notes = get(ing.props, "metadata", "annotations", default={}) or {}
+        if notes.get(f"{_ALB_NOTE}/scheme") != "internet-facing" or notes.get(f"{_ALB_NOTE}/security-group-prefix-lists"):
+            continue  # internal, or admitting a prefix list (CloudFront's) instead of the default 0.0.0.0/0
+        cidrs = [c.strip() for c in str(notes.get(f"{_ALB_NOTE}/inbound-cidrs") or "0.0.0.0/0, ::/0").split(",")]
+        if any(c in WORLD for c in cidrs) and not (notes.get(f"{_ALB_NOTE}/wafv2-acl-arn")
+                                                   or notes.get(f"{_ALB_NOTE}/waf-acl-id")):
+            yield ing, "its ALB admits the internet and the Ingress names no wafv2-acl-arn"
+
+
 @rule("nlb-internal", types=[LB],
       remediation="Set internal=True on network load balancers; the internet enters through the ALB (or "
                   "CloudFront) only.")

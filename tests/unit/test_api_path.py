@@ -221,3 +221,26 @@ def test_phase5_tier_kept_beside_eks_keeps_serving_its_direct_clients():
     assert (443, INTERNET) in {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
     assert not p.of_type("aws:lb/listenerRule:ListenerRule")
     assert p.one(INGRESS).inputs["metadata"]["annotations"][f"{NOTE}/wafv2-acl-arn"] == regional.state["arn"]
+
+
+@pytest.mark.parametrize("stack", ["phase5", "phase6"])
+def test_policy_pack_catches_the_forgotten_web_acl(stack):
+    """policy rule public-alb-behind-waf: the same plan without the ALB's web ACL (phase 5: its
+    association, phase 6: the Ingress's wafv2-acl-arn annotation) fails it."""
+    import dataclasses
+
+    from ladder import policy as offline
+    from policy import rules
+    p = plan(stack, **DIRECT)
+    rule = rules.by_name("public-alb-behind-waf")
+    assert rules.apply(rule, offline.views(p)) == []
+    if stack == "phase5":
+        resources = [r for r in p.resources if r.type != ASSOCIATION]
+    else:
+        def strip(r):
+            if r.type != INGRESS:
+                return r
+            notes = {k: v for k, v in r.inputs["metadata"]["annotations"].items() if k != f"{NOTE}/wafv2-acl-arn"}
+            return dataclasses.replace(r, inputs={**r.inputs, "metadata": {**r.inputs["metadata"], "annotations": notes}})
+        resources = [strip(r) for r in p.resources]
+    assert rules.apply(rule, offline.views(dataclasses.replace(p, resources=resources)))

@@ -44,7 +44,6 @@ Choices, and why:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +54,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ladder.aws_facts import EKS_CLUSTER_SERVICES, ClusterServices
+from ladder.aws_facts import ARM64, EKS_CLUSTER_SERVICES, ClusterServices, ec2_architecture
 
 from .base import Tags, Tier, tagged
 
@@ -110,8 +109,9 @@ def charts(version: str) -> dict[str, Chart]:
 
 
 def ami_type(instance_type: str) -> str:
-    """Amazon Linux 2023 (AL2 has no AMIs for Kubernetes 1.33+); Graviton types (m6g, c7g, t4g ...) run arm64."""
-    return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", instance_type) else "AL2023_x86_64_STANDARD"
+    """Amazon Linux 2023 (AL2 has no AMIs for Kubernetes 1.33+); Graviton types (m6g, c7g, t4g ...) run arm64
+    (ladder/aws_facts.py ec2_architecture, the same fact the Ubuntu hosts' AMIs follow)."""
+    return "AL2023_ARM_64_STANDARD" if ec2_architecture(instance_type) == ARM64 else "AL2023_x86_64_STANDARD"
 
 
 def _first_asg(resources: Any) -> str:

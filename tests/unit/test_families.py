@@ -202,3 +202,16 @@ def test_vm_architecture_rule_for_old_stacks_and_the_way_back():
     # 2 -> 1 with the VM kept (its type recorded): it keeps its architecture too.
     assert vm_architecture_problems(1, "t4g.medium", "t3.medium", 2, allowed)
     assert not vm_architecture_problems(2, "t4g.medium", "t3.medium", 1, allowed)
+
+
+# --- EKS nodes read the same fact -------------------------------------------------------------
+
+def test_eks_node_ami_type_follows_the_architecture_fact():
+    from components.eks import ami_type
+
+    for node in ("t4g.large", "m6g.xlarge", "m7g.xlarge", "c7g.2xlarge", "r7g.large"):
+        assert ami_type(node) == "AL2023_ARM_64_STANDARD", node
+    for node in ("m6i.xlarge", "c7i.large", "m7a.large", "t3a.large"):
+        assert ami_type(node) == "AL2023_x86_64_STANDARD", node
+    group = plan("phase6", eks={"nodeInstanceType": "m7g.xlarge"}).one("aws:eks/nodeGroup:NodeGroup", "eks-nodes")
+    assert group.inputs["amiType"] == "AL2023_ARM_64_STANDARD" and group.inputs["instanceTypes"] == ["m7g.xlarge"]

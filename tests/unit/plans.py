@@ -1,10 +1,23 @@
-"""Plans of the preset stacks (and variations) for the unit tests, cached per run."""
+"""Plans of the preset stacks (and variations) for the unit tests, cached per run.
+
+A plan takes seconds (phase 6: ~8 s on CI's cores) and many tests read the same one. Each
+process keeps its plans in memory; under pytest-xdist the workers also share them through a
+directory the controller makes for the run (tests/conftest.py sets PLAN_CACHE_ENV), so a
+plan is computed once per run. The file's name carries a digest of every program source
+(source_digest), so a plan from code that has since changed is never read.
+"""
 
 from __future__ import annotations
 
 import copy
+import fcntl
+import hashlib
 import json
+import os
+import pickle
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from ladder import engine, userdata
@@ -26,13 +39,57 @@ def stack_values(stack: str, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+PLAN_CACHE_ENV = "SCALELADDER_PLAN_CACHE"  # the run's shared plan directory (set by tests/conftest.py)
+_run = engine.run  # the real engine, as imported: a test that monkeypatches engine.run must not fill the cache
+# What a plan is made from: everything in the repository but these (tests, docs, tools' caches);
+# a new top-level folder counts until it is listed here, so a missed input cannot make a stale plan.
+_NOT_PROGRAM = {"tests", "docs", "bench", "node_modules", "__pycache__"}
+
+
+@cache
+def source_digest(root: Path = engine.REPO) -> str:
+    """sha256 over the program's files (path and content), this helper, and the Python version."""
+    h = hashlib.sha256(sys.version.encode())
+    files = [Path(__file__)]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _NOT_PROGRAM)
+        files += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith(".pyc")]
+    for path in files:
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def _shared(stack: str, overrides_json: str) -> engine.Plan:
+    """The plan from the run's directory, computing and storing it under a lock if no worker has."""
+    directory = Path(os.environ[PLAN_CACHE_ENV])
+    key = hashlib.sha256(f"{source_digest()}\0{stack}\0{overrides_json}".encode()).hexdigest()[:32]
+    path = directory / f"{stack}-{key}.pickle"
+    with open(directory / f"{stack}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker computes; the others wait, then read its file
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        p = _run(stack, values=stack_values(stack, **json.loads(overrides_json)))  # a refusal raises: not stored
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.replace(path)
+        return p
+
+
 @cache
 def _cached(stack: str, overrides_json: str) -> engine.Plan:
-    return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)))
+    if os.environ.get(PLAN_CACHE_ENV):
+        return _shared(stack, overrides_json)
+    return _run(stack, values=stack_values(stack, **json.loads(overrides_json)))
 
 
 def plan(stack: str, **overrides: Any) -> engine.Plan:
     return _cached(stack, json.dumps(overrides, sort_keys=True))
+
+
+def plan_json(stack: str, **overrides: Any) -> dict[str, Any]:
+    """The plan as `ladder.diff.load(stack)` reads it (`plan --json`: the same resources, their
+    order aside), from the shared cache instead of a fresh run per process."""
+    return json.loads(json.dumps(plan(stack, **overrides).to_json()))
 
 
 def existing_stacks() -> list[str]:

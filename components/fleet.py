@@ -25,6 +25,13 @@ from .app_host import NGINX_PORT, AmiByArchitecture, ami_for, host_instance, hos
 from .base import Tags, Tier, tagged
 from .cdn import ORIGIN_VERIFY_HEADER
 
+# Response headers the ALB itself adds (listener attributes routing.http.response.*: ELB User Guide,
+# "HTTP header modification"; pulumi-aws Listener routing_http_response_*): those of CloudFront's
+# Managed-SecurityHeadersPolicy it can set (CloudFront Developer Guide, "Use managed response
+# headers policies": nosniff, HSTS for a year, SAMEORIGIN frames; Referrer-Policy and
+# X-XSS-Protection have no listener attribute).
+SECURITY_HEADERS = {"hsts": "max-age=31536000", "nosniff": "nosniff", "frames": "SAMEORIGIN"}
+
 QUEUE_METRIC_NAMESPACE = "ScaleLadder/App"
 QUEUE_METRIC_NAME = "QueueWaiting"
 
@@ -64,6 +71,9 @@ class FleetArgs:
     origin_verify: pulumi.Input[str] | None = None
     # climb.keepAlbOpen (4 <-> 5): clients whose DNS still points here are served (HTTP forwarded).
     serve_direct_clients: bool = False
+    security_headers: bool = False
+    """The HTTPS listener adds HSTS, X-Content-Type-Options and X-Frame-Options to responses
+    (`cdn.apiPath: loadBalancer`: what CloudFront's SecurityHeadersPolicy adds to the API otherwise)."""
     """Phase 5: the secret value CloudFront sends as X-Origin-Verify (components/cdn.py OriginVerify);
     the HTTPS listener forwards only requests that carry it and answers others 403."""
     # hosts_ami() per CPU architecture: pinned in config or recorded, never "whatever SSM says today";
@@ -162,6 +172,9 @@ class Fleet(Tier):
                                                            healthy_threshold=2, unhealthy_threshold=3),
             tags=a.tags, opts=self.child())
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+
+        def header(name: str) -> str | None:
+            return SECURITY_HEADERS[name] if a.security_headers else None
         if a.certificate_arn:
             # Behind CloudFront: requests without the origin header (anyone who found the origin, or a
             # distribution of someone else's) get a fixed 403; ours match the rule and are forwarded.
@@ -171,6 +184,9 @@ class Fleet(Tier):
             https = self._listener(aws.lb.Listener(f"{name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
                                     ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=a.certificate_arn,
                                     default_actions=refuse if a.origin_verify is not None else forward, tags=a.tags,
+                                    routing_http_response_strict_transport_security_header_value=header("hsts"),
+                                    routing_http_response_x_content_type_options_header_value=header("nosniff"),
+                                    routing_http_response_x_frame_options_header_value=header("frames"),
                                     opts=self.child()))
             if a.origin_verify is not None:
                 aws.lb.ListenerRule(

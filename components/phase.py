@@ -246,7 +246,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                 image_parameter if cfg.load_balancer == "nginx" else None, ami,
                                 after=[pgb.group] if pgb is not None and ends.db_via_pgbouncer else [],
                                 origin_verify=verify if edge.origin_verified(cfg) else None,
-                                serve_direct_clients=cfg.climb.keep_alb_open)
+                                serve_direct_clients=cfg.climb.keep_alb_open, security_headers=cfg.api_direct)
             specs += fleet_alarms(fleet, stack)
             outputs.update(template_versions(fleet))
             outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)
@@ -423,7 +423,7 @@ def template_versions(fleet: Fleet) -> dict[str, Any]:
 def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None, app: AppSpec, ends: AppEndpoints,
                 prefix: str, stack: str, tags: dict, image_parameter: str | None, ami: AmiByArchitecture,
                 after: list[pulumi.Resource], origin_verify: pulumi.Input[str] | None = None,
-                serve_direct_clients: bool = False) -> Fleet:
+                serve_direct_clients: bool = False, security_headers: bool = False) -> Fleet:
     assert role is not None
     # The internet-facing nginx host gets its own role: Session Manager and its metrics only, no
     # secret (the app role reads the database and Redis secrets).
@@ -443,7 +443,7 @@ def build_fleet(cfg: StackConfig, net: Network, sg: dict, role: HostRole | None,
         app=GroupSize(t.instance_type, t.min, t.desired, t.max), workers=GroupSize(w.instance_type, w.min, w.min, w.max),
         cpu_target=t.cpu_target, queue_depth_target=w.queue_depth_target, load_balancer=cfg.load_balancer,
         health_path=cfg.app.health_path, certificate_arn=cfg.app.certificate_arn, name_prefix=prefix, stack=stack,
-        origin_verify=origin_verify, serve_direct_clients=serve_direct_clients,
+        origin_verify=origin_verify, serve_direct_clients=serve_direct_clients, security_headers=security_headers,
         lb_rate_limit=edge.nginx_rate_limit(cfg, "lb"), tags=tags, ami=ami, egress=net.private_egress,
         templates_after=after))
 

@@ -90,6 +90,9 @@ def test_phase5_alb_admits_the_internet_over_tls_only():
     assert https["protocol"] == "HTTPS" and https["certificateArn"] == p.config.app.certificate_arn
     assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
     assert [a["type"] for a in https["defaultActions"]] == ["forward"]  # direct clients are served
+    # the security headers CloudFront's SecurityHeadersPolicy added to API responses, now from the ALB
+    assert (https["routingHttpResponseStrictTransportSecurityHeaderValue"], https["routingHttpResponseXContentTypeOptionsHeaderValue"],
+            https["routingHttpResponseXFrameOptionsHeaderValue"]) == ("max-age=31536000", "nosniff", "SAMEORIGIN")
     [redirect] = http["defaultActions"]
     assert redirect["type"] == "redirect" and (redirect["redirect"]["protocol"], redirect["redirect"]["port"]) == ("HTTPS", "443")
     assert not p.of_type("aws:lb/listenerRule:ListenerRule")  # no X-Origin-Verify check left to lock clients out
@@ -123,6 +126,7 @@ def test_default_is_todays_cloudfront_path(stack):
         assert INTERNET not in {src for _, src in lb_rules}  # only CloudFront's prefix list
         https = next(r.inputs for r in default.of_type(LISTENER) if int(r.inputs["port"]) == 443)
         assert https["defaultActions"][0]["type"] == "fixed-response"  # no origin header: 403
+        assert "routingHttpResponseStrictTransportSecurityHeaderValue" not in https  # CloudFront adds them
     else:
         notes = default.one(INGRESS).inputs["metadata"]["annotations"]
         assert f"{NOTE}/security-group-prefix-lists" in notes and f"{NOTE}/wafv2-acl-arn" not in notes

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import sys
@@ -68,6 +69,7 @@ class Query:
     scope: str = "region"  # region: regionCode + locationType; from: fromRegionCode; edge: CloudFront, global
     first_tier: bool = False  # a flat catalog table that states it keeps the first tier ("first 50 TB")
     when_present: dict[str, str] = field(default_factory=dict)  # checked only where a product has the attribute
+    metal_family: str | None = None  # productFamily of `.metal` keys (EC2: "Compute Instance (bare metal)")
 
 
 # Usage-type prefixes of the catalog regions. us-east-1 products may carry none (EC2 "BoxUsage:..."),
@@ -77,6 +79,13 @@ class Query:
 # ("EU-BoxUsage:i3.metal", a recorded eu-west-1 product); USE1 for us-east-1 as in AWS Cost and
 # Usage Reports (e.g. "USE1-AmazonEKS-Hours:perCluster").
 USAGE_PREFIX = {"us-east-1": "USE1", "eu-west-1": "EU", "eu-central-1": "EUC1"}
+
+
+# The price list's location names of the catalog regions, for AWSDataTransfer products that carry
+# `fromLocation` but no `fromRegionCode` (Infracost data_transfer.go filters on fromLocation). Sources:
+# "US East (N. Virginia)", "EU (Ireland)": products recorded in lyft/awspricing tests/data/ec2_offer.py;
+# "EU (Frankfurt)": Infracost internal/resources/aws/cloudfront_distribution.go (Origin Shield regions).
+REGION_NAME = {"us-east-1": "US East (N. Virginia)", "eu-west-1": "EU (Ireland)", "eu-central-1": "EU (Frankfurt)"}
 
 
 def region_prefix(region: str) -> str:
@@ -97,14 +106,17 @@ _EC2 = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA",
         "licenseModel": "No License required"}  # Infracost instance.go
 _P = "{code}"
 
-# Units: "Hrs" (EC2 BoxUsage, recorded in lyft/awspricing tests/data/ec2_offer.py), "GB-Mo" (EBS, recorded in
-# botocore data/pricing/2017-10-15/examples-1.json GetProducts), "LCU-Hrs" (ELB capacity units). The others
-# are the price list's customary units; a product in another unit fails the refresh loudly, never silently.
+# Units: where each query's unit comes from is UNIT_SOURCE (below QUERIES); a product in another unit fails
+# the refresh loudly, never silently, so an unverified unit can block a table (`--table` refreshes the others).
 QUERIES: dict[str, Query] = {
     # marketoption: today's EC2 products carry OnDemand beside other market options (mattrobinsonsre/terrapod
     # pricegen/providers/aws/defaults.yaml `canonical`, applied where a product has it; the 2018 recording has none)
-    "ec2_instance_hour": Query("AmazonEC2", "Compute Instance", r"{code}BoxUsage:[a-z0-9]+\.[a-z0-9]+", "Hrs",
-                               _EC2, by="instanceType", when_present={"marketoption": "OnDemand"}),
+    # the key escaped in full (m7i-flex.large); metal types are their own family (Infracost instance.go: "metal
+    # instances have a different ProductFamily"; lyft/awspricing tests/data/ec2_offer.py @ 9bd66f28
+    # BARE_METAL_EC2_OFFER: "Compute Instance (bare metal)", EU-BoxUsage:i3.metal)
+    "ec2_instance_hour": Query("AmazonEC2", "Compute Instance", r"{code}BoxUsage:{key}", "Hrs",
+                               _EC2, by="instanceType", when_present={"marketoption": "OnDemand"},
+                               metal_family="Compute Instance (bare metal)"),
     "ebs_gp3_gb_month": Query("AmazonEC2", "Storage", r"{code}EBS:VolumeUsage\.gp3", "GB-Mo",
                               {"volumeApiName": "gp3"}),
     "public_ipv4_hour": Query("AmazonVPC", None, r"{code}PublicIPv4:InUseAddress", "Hrs"),
@@ -124,26 +136,39 @@ QUERIES: dict[str, Query] = {
     "rds_postgres_instance_hour": Query("AmazonRDS", "Database Instance", r"{code}InstanceUsage:db\.[a-z0-9.]+",
                                         "Hrs", {"databaseEngine": "PostgreSQL", "deploymentOption": "Single-AZ"},
                                         by="instanceType"),
+    # Infracost db_instance.go storage filters: deploymentOption, databaseEngine "Any", volumeType
+    # "General Purpose-GP3", usage type /-RDS:GP3-Storage$/ (kept, matched in full)
     "rds_gp3_gb_month": Query("AmazonRDS", "Database Storage", r"{code}RDS:GP3-Storage", "GB-Mo",
-                              {"deploymentOption": "Single-AZ"}),
+                              {"deploymentOption": "Single-AZ", "databaseEngine": "Any",
+                               "volumeType": "General Purpose-GP3"}),
     # Infracost elasticache_cluster.go: "Cache Instance", instanceType, locationType, cacheEngine.
     "elasticache_node_hour": Query("AmazonElastiCache", "Cache Instance", r"{code}NodeUsage:cache\.[a-z0-9.]+",
                                    "Hrs", {"cacheEngine": "Redis"}, by="instanceType"),
-    "eks_cluster_hour": Query("AmazonEKS", "Compute", r"{code}AmazonEKS-Hours:perCluster", "Hrs"),
+    "eks_cluster_hour": Query("AmazonEKS", "Compute", r"{code}AmazonEKS-Hours:perCluster", "Hours"),
     # Infracost cloudfront_distribution.go: data out by transferType "CloudFront Outbound" + fromLocation;
-    # HTTPS requests by location + requestType "CloudFront-Request-HTTPS-Proxy".
+    # HTTPS requests by location + requestType "CloudFront-Request-HTTPS-Proxy" (no usage type). That
+    # requestType belongs to the `{edge}-Requests-HTTPS-Proxy` product, not `-Requests-Tier2-HTTPS` (a billing
+    # sample lists both as separate lines, "Proxy HTTPS Requests" / "HTTPS Requests"; public cost code pairs
+    # requestType CloudFront-Request-HTTPS-Proxy with usagetype f"{prefix}-Requests-HTTPS-Proxy", family
+    # "Request"), so the full-match usage type is that one: one product, as Infracost prices it.
     "cloudfront_gb_out": Query("AmazonCloudFront", None, r"{edge}-DataTransfer-Out-Bytes", "GB",
                                {"transferType": "CloudFront Outbound"}, scope="edge", first_tier=True),
-    "cloudfront_https_requests_10k": Query("AmazonCloudFront", None, r"{edge}-Requests-Tier2-HTTPS", "Requests",
+    "cloudfront_https_requests_10k": Query("AmazonCloudFront", "Request", r"{edge}-Requests-HTTPS-Proxy", "Requests",
                                            {"requestType": "CloudFront-Request-HTTPS-Proxy"}, scale=1e4,
                                            scope="edge"),
     "s3_standard_gb_month": Query("AmazonS3", "Storage", r"{code}TimedStorage-ByteHrs", "GB-Mo",
                                   {"volumeType": "Standard"}, first_tier=True),
     "s3_put_requests_1k": Query("AmazonS3", "API Request", r"{code}Requests-Tier1", "Requests", scale=1e3),
     "s3_get_requests_1k": Query("AmazonS3", "API Request", r"{code}Requests-Tier2", "Requests", scale=1e3),
-    "cloudwatch_alarm_metric_month": Query("AmazonCloudWatch", "Alarm", r"{code}CW:AlarmMonitorUsage", "Alarms"),
-    "cloudwatch_alarm_high_res_metric_month": Query("AmazonCloudWatch", "Alarm", r"{code}CW:HighResAlarmMonitorUsage",
-                                                    "Alarms"),
+    # Infracost cloudwatch_metric_alarm.go: family "Alarm", standard vs high resolution by `alarmType`
+    # ("Standard" / "High Resolution"), no usage-type filter. The standard product's usage type
+    # CW:AlarmMonitorUsage is in public billing data; the high-resolution product's is not known here, so
+    # that query admits CW:AlarmMonitorUsage or CW:HighResAlarmMonitorUsage and alarmType decides.
+    "cloudwatch_alarm_metric_month": Query("AmazonCloudWatch", "Alarm", r"{code}CW:AlarmMonitorUsage", "Alarms",
+                                           {"alarmType": "Standard"}),
+    "cloudwatch_alarm_high_res_metric_month": Query("AmazonCloudWatch", "Alarm",
+                                                    r"{code}CW:(?:HighRes)?AlarmMonitorUsage", "Alarms",
+                                                    {"alarmType": "High Resolution"}),
     # Infracost cloudwatch_log_group.go: "Data Payload", /-DataProcessing-Bytes/ (standard class, not vended logs)
     "cloudwatch_logs_ingest_gb": Query("AmazonCloudWatch", "Data Payload", r"{code}DataProcessing-Bytes", "GB"),
     "secretsmanager_secret_month": Query("AWSSecretsManager", "Secret", r"{code}AWSSecretsManager-Secrets",
@@ -183,12 +208,63 @@ QUERIES: dict[str, Query] = {
     # EKS extended support: usage type AmazonEKS-Hours:extendedSupport (as in Cost and Usage Reports);
     # Infracost eks_cluster.go still sets $0.60 by hand ("until AWS provides the price")
     "eks_extended_support_cluster_hour": Query("AmazonEKS", "Compute", r"{code}AmazonEKS-Hours:extendedSupport",
-                                               "Hrs"),
+                                               "Hours"),
     # Infracost data_transfer.go intra-region: transferType "IntraRegion", usage type DataTransfer-Regional-Bytes
     "inter_az_gb": Query("AWSDataTransfer", "Data Transfer", r"{code}DataTransfer-Regional-Bytes", "GB",
                          {"transferType": "IntraRegion"}, scope="from"),
     "ebs_gp2_gb_month": Query("AmazonEC2", "Storage", r"{code}EBS:VolumeUsage\.gp2", "GB-Mo",
                               {"volumeApiName": "gp2"}),
+}
+
+
+# Where each query's price-list unit (and, for scaled tables, that the price is per single unit) comes from.
+# "recorded": a real price-list product in tests/fixtures/pricelist/ (README.md names repository and commit).
+# "rule table": a public price-list matcher's "expected On-Demand unit" per product (a rule table for four
+# standard architectures, resolved against price-list data; the code index does not name its repository).
+# "unverified": no recording or public source names the unit; the refresh of that table fails loudly if wrong.
+_REC_EC2 = "recorded: lyft/awspricing tests/data/ec2_offer.py"
+_RULES = "rule table"
+UNIT_SOURCE: dict[str, str] = {
+    "ec2_instance_hour": f"{_REC_EC2} c4.large 4C7N4APU9GEUZ6H6 'Hrs'",
+    "ebs_gp3_gb_month": "recorded: botocore pricing examples-1.json EBS piops 'GB-Mo'; gp2 4MB6SVGV7JKWFBUJ 'GB-Mo'",
+    "ebs_gp2_gb_month": f"{_REC_EC2} (version with NAT/IP/ELB products) APS3-EBS:VolumeUsage.gp2 'GB-Mo'",
+    "public_ipv4_hour": f"{_REC_EC2} Elastic IP product NDET67BXTNJGSGN2 'Hrs' (the PublicIPv4 product: unverified)",
+    "data_transfer_out_gb": f"{_REC_EC2} AWSDataTransfer 25KK9VY72V4RDJBD 'GB'",
+    "inter_az_gb": f"{_REC_EC2} AWSDataTransfer 25KK9VY72V4RDJBD 'GB' (same service and unit)",
+    "nat_gateway_hour": "unverified (NAT hours product not recorded; EC2 hourly products are 'Hrs')",
+    "nat_gateway_gb": f"{_REC_EC2} NAT Gateway 9F25CQRR8AA58QZS (Prvd-Bytes sibling) 'GB'",
+    "alb_hour": f"{_REC_EC2} Load Balancer-Application DJ56KTT4RXZCM5AC 'Hrs'; {_RULES} 'Hrs'",
+    "alb_lcu_hour": f"{_RULES}: Load Balancer-Application LCUUsage 'LCU-Hrs'",
+    "nlb_hour": f"{_RULES}: Load Balancer-Network LoadBalancerUsage 'Hrs'",
+    "nlb_nlcu_hour": f"{_RULES}: Load Balancer-Network LCUUsage 'LCU-Hrs'",
+    "rds_postgres_instance_hour": f"{_RULES}: Database Instance InstanceUsage 'Hrs'",
+    "rds_gp3_gb_month": f"{_RULES}: Database Storage 'GB-Mo' (Aurora storage; gp3 itself unverified)",
+    "elasticache_node_hour": f"{_RULES}: Cache Instance NodeUsage 'Hrs'",
+    "elasticache_valkey_node_hour": f"{_RULES}: Cache Instance NodeUsage 'Hrs' (Redis; Valkey unverified)",
+    "eks_cluster_hour": f"{_RULES}: AmazonEKS Compute AmazonEKS-Hours:perCluster 'Hours' (not 'Hrs')",
+    "eks_extended_support_cluster_hour": f"{_RULES}: perCluster 'Hours'; extendedSupport assumed the same (unverified)",
+    "cloudfront_gb_out": "unverified: 'GB' (Infracost prices it per GB, UnitMultiplier 1)",
+    "cloudfront_https_requests_10k": "Infracost cloudfront_distribution.go: UnitMultiplier 10000 on '10k requests' "
+                                     "(a per-request price); the unit string 'Requests': unverified",
+    "s3_standard_gb_month": f"{_RULES}: Storage TimedStorage-ByteHrs 'GB-Mo'",
+    "s3_put_requests_1k": f"{_RULES}: API Request Requests-Tier1 'Requests' (per request: x1000)",
+    "s3_get_requests_1k": f"{_RULES}: API Request Requests-Tier2 'Requests' (per request: x1000)",
+    "cloudwatch_alarm_metric_month": "a public price-filter test: Alarm, AlarmType Standard, Unit 'Alarms'",
+    "cloudwatch_alarm_high_res_metric_month": "unverified: 'Alarms' as the standard alarm's",
+    "cloudwatch_logs_ingest_gb": "unverified: 'GB' (Infracost: per GB, UnitMultiplier 1)",
+    "cloudwatch_logs_storage_gb_month": f"{_RULES}: TimedStorage-ByteHrs products are 'GB-Mo' (S3, ECR, DynamoDB)",
+    "cloudwatch_metric_month": "unverified: 'Metrics'",
+    "cloudwatch_api_requests_1k": "unverified: 'Requests' (Infracost UnitMultiplier 1000: a per-request price)",
+    "secretsmanager_secret_month": "unverified: 'Secrets'",
+    "secretsmanager_api_calls_10k": "unverified: 'API Requests' (Infracost UnitMultiplier 10000: per request)",
+    "kms_key_month": "unverified: 'Keys'",
+    "vpc_interface_endpoint_hour": "unverified: 'Hrs'",
+    "waf_web_acl_month": "unverified: 'Month'",
+    "waf_rule_month": "unverified: 'Month'",
+    "waf_requests_1m": "unverified: 'Requests' (Infracost UnitMultiplier 1000000: a per-request price)",
+    "ec2_cpu_credit_vcpu_hour": "unverified: 'vCPU-Hours'",
+    "rds_cpu_credit_vcpu_hour": "unverified: 'vCPU-Hours'",
+    "elasticache_backup_gb_month": "unverified: 'GB-Mo'",
 }
 
 
@@ -234,6 +310,9 @@ class Want:
     exact: tuple[tuple[str, str], ...]  # attribute -> value; "productFamily" is the product's family
     usagetype: str
     when_present: tuple[tuple[str, str], ...] = ()  # attribute -> value where the product has the attribute
+    # (attribute, value, fallback attribute, fallback value): the first where the product has it, else the
+    # fallback (AWSDataTransfer: fromRegionCode, else fromLocation as Infracost filters it)
+    either: tuple[str, str, str, str] | None = None
 
     def matches(self, product: Product) -> bool:
         return self.test(product.family, product.attributes)
@@ -246,10 +325,16 @@ class Want:
         for k, v in self.when_present:
             if k in attributes and attributes[k] != v:
                 return False
+        if self.either:
+            k, v, k2, v2 = self.either
+            if (attributes.get(k) != v) if k in attributes else (attributes.get(k2) != v2):
+                return False
         return _compiled(self.usagetype).fullmatch(str(attributes.get("usagetype", ""))) is not None
 
     def describe(self) -> str:
-        filters = ", ".join([f"{k}={v!r}" for k, v in self.exact] + [f"{k}={v!r} if present" for k, v in self.when_present])
+        filters = ", ".join([f"{k}={v!r}" for k, v in self.exact] + [f"{k}={v!r} if present" for k, v in self.when_present]
+                            + ([f"{self.either[0]}={self.either[1]!r} (else {self.either[2]}={self.either[3]!r})"]
+                               if self.either else []))
         return f"{self.service} [{filters}] usagetype ~ ^{self.usagetype}$"
 
 
@@ -261,15 +346,17 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 def want(table: str, query: Query, region: str, key: str | None = None) -> Want:
     """The filters of `query` for `region` (and `key`), as Infracost builds them."""
     exact: dict[str, str] = {}
-    if query.family:
-        exact["productFamily"] = query.family
+    family = query.metal_family if query.metal_family and (key or "").endswith(".metal") else query.family
+    if family:
+        exact["productFamily"] = family
     exact.update(query.filters)
     prefix, location = edge(region)
+    either: tuple[str, str, str, str] | None = None
     if query.scope == "region":
         exact["regionCode"] = region
         exact["locationType"] = "AWS Region"
     elif query.scope == "from":
-        exact["fromRegionCode"] = region
+        either = ("fromRegionCode", region, "fromLocation", REGION_NAME.get(region, region))
     elif query.scope == "edge":
         exact["fromLocation" if "transferType" in query.filters else "location"] = location
     if query.by:
@@ -280,7 +367,7 @@ def want(table: str, query: Query, region: str, key: str | None = None) -> Want:
     pattern = query.usagetype.replace(_P, region_prefix(region)).replace("{edge}", prefix)
     pattern = pattern.replace("{key}", re.escape(key or "")).replace("{region}", re.escape(region))
     return Want(table, key, query.service, None if query.scope == "edge" else region, tuple(exact.items()), pattern,
-                tuple(query.when_present.items()))
+                tuple(query.when_present.items()), either)
 
 
 class Source(Protocol):
@@ -355,13 +442,32 @@ class WantIndex:
         return [w for w in cands if w.test(family, attributes)] if cands else []
 
 
+_VERSIONED = re.compile(r"/\d{14}/")  # an offer URL naming its publication (/AmazonEC2/20161213014831/...)
+
+
 class BulkSource:
-    """Offer files: index -> region index -> region offer, each downloaded once to `cache`."""
+    """Offer files: index -> region index -> region offer, each downloaded once to `cache`.
+
+    A versioned offer URL names one publication, so a cached copy is that publication and is reused
+    across runs. An unversioned one (a global service's `currentVersionUrl`, .../current/index.json)
+    changes content under the same name, so it is downloaded afresh once per BulkSource (per run)
+    and never reused from an earlier run: a reused file would be stamped "fetched today".
+    Without `cache` the downloads go to a temporary directory that `close()` removes."""
 
     def __init__(self, opener: Opener | None = None, base: str = PRICE_LIST_HOST, cache: Path | None = None) -> None:
         self.open, self.base = opener or _urlopen, base
-        self.cache = cache or Path(tempfile.mkdtemp(prefix="scaleladder-offers-"))
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if cache is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="scaleladder-offers-")
+            cache = Path(self._tmp.name)
+        self.cache = cache
         self._json: dict[str, Any] = {}
+        self._fresh: set[str] = set()  # unversioned URLs downloaded by this source
+
+    def close(self) -> None:
+        """Remove the temporary download directory (a kept `--cache DIR` stays)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def _get_json(self, path: str) -> Any:
         if path not in self._json:
@@ -384,11 +490,13 @@ class BulkSource:
     def _file(self, url: str) -> Path:
         """Download once, in chunks (an EC2 regional offer is ~450 MB; it never sits in memory)."""
         target = self.cache / (re.sub(r"[^A-Za-z0-9.-]+", "_", url.strip("/")) or "offer.json")
-        if not target.exists():
+        versioned = _VERSIONED.search(url) is not None
+        if not target.exists() or (not versioned and url not in self._fresh):
             partial = target.with_suffix(".part")
             with self.open(self.base + url) as src, partial.open("wb") as dst:
                 shutil.copyfileobj(src, dst, length=1 << 20)
-            partial.rename(target)
+            partial.replace(target)
+            self._fresh.add(url)
         return target
 
     def products(self, service: str, region: str | None, wants: list[Want]) -> dict[Want, list[Product]]:
@@ -490,8 +598,13 @@ def value(table: str, query: Query, found: list[Product], w: Want, tiered: bool,
 
 def refresh_region(source: Source, region: str, current: dict[str, Any], today: str,
                    tables: dict[str, dict[str, Any]], add: dict[str, list[str]] | None = None,
-                   source_name: str = "AWS price list", elsewhere: dict[str, set[str]] | None = None) -> dict[str, Any]:
+                   source_name: str = "AWS price list", elsewhere: dict[str, set[str]] | None = None,
+                   partial: bool = False) -> dict[str, Any]:
     """The region's refreshed tables; raises RefreshError listing every table that could not be refreshed.
+
+    `partial` (`--table`): `tables` is a subset; the others keep their values, the region keeps its
+    `retrieved` date (the oldest any of its tables holds for) and `source` gains a line naming the
+    refreshed tables and today's date, so no unrefreshed price is dated today.
 
     `tables` is the catalog's `tables:` section (the tables to refresh and whether each is tiered);
     `add` widens per-type tables by the given types. `elsewhere`: the types other regions list; for
@@ -516,6 +629,10 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
             extra = (elsewhere or {}).get(table, set()) - required if table in unpriced else set()
             optional |= {(table, k) for k in extra}
             keys = list(sorted(required | extra))
+            if not keys:
+                errors.append(f"{table} in {region}: no types to price (the region lists none); name them with "
+                              f"--add-type {table}:TYPE")
+                continue
         for key in keys:
             w = want(table, query, region, key)
             plan.append((table, query, w))
@@ -527,6 +644,8 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
             found.update(source.products(service, scope or None, group))
     out: dict[str, Any] = {}
     for table, query, w in plan:
+        if query.by:
+            out.setdefault(table, {})  # every type may be optional and absent: the table is then empty here
         if (table, w.key) in optional and not found.get(w):
             continue  # not in this region's price list: stays unpriced, its reason kept
         try:
@@ -547,6 +666,15 @@ def refresh_region(source: Source, region: str, current: dict[str, Any], today: 
     for table in list(unpriced):
         if table in out and all(k in out[table] for k in (elsewhere or {}).get(table, set())):
             del unpriced[table]  # every type the other regions list is priced here now
+    if partial:
+        block = {k: (out[k] if k in tables else v) for k, v in current.items() if k != "unpriced_types"}
+        block["source"] = (f"{str(current.get('source', '')).rstrip()} Refreshed {today} from the {source_name} by "
+                           f"`python -m ladder prices refresh --table`: {', '.join(tables)} (the region's retrieved "
+                           "date is that of its other tables).").strip()
+        block.update({t: out[t] for t in tables if t not in block})
+        if unpriced:
+            block["unpriced_types"] = unpriced
+        return block
     kept = {k: v for k, v in current.items() if k not in tables and k not in REGION_META and k != "unpriced_types"}
     if unpriced:
         kept["unpriced_types"] = unpriced
@@ -567,7 +695,11 @@ def _scalar(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) >= 1 else format(v, ".10g")
+        if v.is_integer() and abs(v) >= 1:
+            return str(int(v))
+        text = repr(v)  # shortest exact form; YAML 1.1 reads "5e-06" as a string, so the mantissa gets a dot
+        mantissa, e, exp = text.partition("e")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}{e}{exp}" if e else text
     return json.dumps(str(v))
 
 
@@ -580,6 +712,8 @@ def dump_regions(regions: dict[str, dict[str, Any]]) -> str:
             if key == "source":
                 lines.append("    source: >-")
                 lines += [f"      {line}" for line in _wrap(str(v), 94)]
+            elif isinstance(v, dict) and not v:
+                lines.append(f"    {key}: {{}}")
             elif isinstance(v, dict):
                 lines.append(f"    {key}:")
                 lines += [f"      {k}: {_scalar(x)}" for k, x in v.items()]
@@ -609,7 +743,15 @@ def write(regions: dict[str, Any], path: Path = CATALOG_PATH) -> None:
     new = head + dump_regions(regions)
     if yaml.safe_load(new)["regions"] != json.loads(json.dumps(regions, default=str)):
         raise RefreshError("internal: the written regions do not read back as refreshed; catalog left as it was")
-    path.write_text(new)
+    tmp = path.with_name(path.name + ".tmp")  # same directory, so os.replace is an atomic rename
+    try:
+        with tmp.open("w") as f:
+            f.write(new)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # an interrupted or failed write leaves the old catalog whole
+    finally:
+        tmp.unlink(missing_ok=True)
     catalog.cache_clear()
 
 
@@ -617,8 +759,17 @@ def write(regions: dict[str, Any], path: Path = CATALOG_PATH) -> None:
 # The command
 
 
+# The keys a per-type table takes: instance types (by instanceType), or the family inside the usage type
+# (CPU credits: CPUCredits:t3 / CPUCredits:db.t3, as the catalog keys them), with an example each.
+KEY_FORMS: dict[str, tuple[str, str]] = {
+    "instanceType": (r"[a-z0-9-]+(\.[a-z0-9-]+)+", "an instance type (e.g. m7g.large, m7i-flex.large)"),
+    "ec2_cpu_credit_vcpu_hour": (r"[a-z][a-z0-9-]*", "an EC2 burstable family (e.g. t4g)"),
+    "rds_cpu_credit_vcpu_hour": (r"db\.[a-z][a-z0-9-]*", "an RDS burstable class family (e.g. db.t4g)"),
+}
+
+
 def parse_add(values: list[str] | None, tables: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    """`--add-type TABLE:TYPE[,TYPE...]` -> {table: [types]}; only per-type tables take types."""
+    """`--add-type TABLE:TYPE[,TYPE...]` -> {table: [types]}; only per-type tables take types, each its form."""
     out: dict[str, list[str]] = {}
     per_type = sorted(t for t, q in QUERIES.items() if q.by and t in tables)
     for item in values or []:
@@ -626,11 +777,22 @@ def parse_add(values: list[str] | None, tables: dict[str, dict[str, Any]]) -> di
         if table not in per_type or not types:
             raise SystemExit(f"error: --add-type {item!r}: expected TABLE:TYPE[,TYPE...] with TABLE one of "
                              f"{', '.join(per_type)}")
+        pattern, what = KEY_FORMS.get(table) or KEY_FORMS[str(QUERIES[table].by)]
         for t in types.split(","):
-            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", t.strip()):
-                raise SystemExit(f"error: --add-type {item!r}: {t!r} is not an instance type (e.g. m7g.large)")
+            if not re.fullmatch(pattern, t.strip()):
+                raise SystemExit(f"error: --add-type {item!r}: {t!r} is not {what}")
             out.setdefault(table, []).append(t.strip())
     return out
+
+
+def parse_tables(values: list[str] | None, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`--table NAME` (repeatable) -> the subset of the catalog's tables to refresh (all when not given)."""
+    if not values:
+        return tables
+    unknown = [t for t in values if t not in tables]
+    if unknown:
+        raise SystemExit(f"error: --table {', '.join(unknown)}: not a catalog table; one of {', '.join(tables)}")
+    return {t: tables[t] for t in tables if t in values}
 
 
 def make_source(args: argparse.Namespace) -> tuple[Source, str]:
@@ -654,16 +816,24 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
     data = yaml.safe_load(path.read_text())
     tables: dict[str, dict[str, Any]] = data.get("tables", {})
     add = parse_add(args.add_type, tables)
+    chosen = parse_tables(getattr(args, "table", None), tables)
+    partial = chosen is not tables
     regions = args.region or list(data["regions"])
+    if partial and (set(add) - set(chosen) or set(regions) - set(data["regions"])):
+        print("error: --table refreshes tables of catalog regions only, and --add-type must name one of those tables "
+              f"(chosen: {', '.join(chosen)}); a new region needs a full refresh", file=sys.stderr)
+        return 1
     if add and set(regions) != set(data["regions"]) | set(regions):
         print("error: --add-type refreshes every catalog region (per-type tables list the same types in every "
               f"region); drop --region or name all of: {', '.join(data['regions'])}", file=sys.stderr)
         return 1
     base = data["regions"][next(iter(data["regions"]))]
     today = dt.date.today().isoformat()
+    owned: BulkSource | None = None
     try:
         if source is None:
             source, name = make_source(args)
+            owned = source if isinstance(source, BulkSource) else None
         else:
             name = "AWS price list"
         new: dict[str, Any] = {}
@@ -674,8 +844,8 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
                              for k in (block.get(t) or {}) if isinstance(block.get(t), dict)}
                          for t, q in QUERIES.items() if q.by}
             try:
-                new[region] = refresh_region(source, region, current, today, tables, add, name, elsewhere)
-                print(f"{region}: all {len(tables)} tables priced from the price list")
+                new[region] = refresh_region(source, region, current, today, chosen, add, name, elsewhere, partial)
+                print(f"{region}: {'the' if partial else 'all'} {len(chosen)} tables priced from the price list")
             except RefreshError as err:
                 failed.append(f"{region}:\n  " + str(err).replace("\n", "\n  "))
     except RefreshError as err:
@@ -684,12 +854,15 @@ def cmd_prices(args: argparse.Namespace, source: Source | None = None) -> int:
     except Exception as err:  # network, botocore ClientError, a broken offer file ...: one line, no traceback
         print(f"error: price list: {type(err).__name__}: {err}\nThe catalog is unchanged.", file=sys.stderr)
         return 1
+    finally:
+        if owned is not None:
+            owned.close()  # the temporary downloads (over 1.5 GB for three regions); a --cache DIR stays
     if failed:
         print("error: prices refresh failed; the catalog is unchanged (no region is stamped):\n" + "\n".join(failed),
               file=sys.stderr)
         return 1
     for region, tables_new in new.items():
-        for line in changes(data["regions"].get(region) or {}, tables_new, list(tables)):
+        for line in changes(data["regions"].get(region) or {}, tables_new, list(chosen)):
             print(f"  {region} {line}")
     data["regions"].update(new)
     try:
@@ -742,7 +915,12 @@ def _prices_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-type", action="append", metavar="TABLE:TYPE[,TYPE...]",
                    help="also price these types (repeatable), e.g. ec2_instance_hour:m7g.large,m7g.xlarge; "
                         "the config model accepts what the catalog lists")
-    p.add_argument("--cache", help="directory to keep downloaded offer files in (bulk; default: a temp dir)")
+    p.add_argument("--table", action="append", metavar="NAME",
+                   help="refresh only this catalog table (repeatable; default: every table); the others keep their "
+                        "values and the region its retrieved date, its source names the refreshed tables and the day")
+    p.add_argument("--cache", help="directory to keep downloaded offer files in (bulk; versioned offers are reused, "
+                                   "a global service's current offer is fetched again each run; default: a temp "
+                                   "dir, removed afterwards)")
     p.add_argument("--catalog", default=str(CATALOG_PATH), help="catalog file to rewrite")
 
 

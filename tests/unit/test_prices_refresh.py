@@ -138,7 +138,7 @@ def test_recorded_usage_types_of_other_variants_do_not_match_boxusage():
 
     us = want("ec2_instance_hour", QUERIES["ec2_instance_hour"], "us-east-1", "r5.24xlarge").usagetype
     assert [u for u in recorded if re.fullmatch(us, u)] == []
-    assert re.fullmatch(us, "BoxUsage:c4.large") and re.fullmatch(us, "USE1-BoxUsage:c4.large")
+    assert re.fullmatch(us, "BoxUsage:r5.24xlarge") and re.fullmatch(us, "USE1-BoxUsage:r5.24xlarge")
     eu = want("ec2_instance_hour", QUERIES["ec2_instance_hour"], "eu-west-1", "i3.metal").usagetype
     assert re.fullmatch(eu, "EU-BoxUsage:i3.metal")  # recorded eu-west-1 usage type (lyft/awspricing)
 
@@ -225,12 +225,17 @@ TABLES = {"ec2_instance_hour": {"unit": "instance-hour", "what": "EC2"},
 
 
 def eks_offer(usagetype: str = "USE1-AmazonEKS-Hours:perCluster") -> dict:
-    """An EKS offer with one product, built from the ELB fixture's shape (constructed)."""
-    elb = load("constructed/offer-AWSELB-us-east-1.json")
+    """An EKS offer with one product, built from the ELB fixture's shape (constructed), in the unit a public
+    price-list rule table expects of the EKS control plane ("Hours", not EC2's "Hrs")."""
+    elb = copy.deepcopy(load("constructed/offer-AWSELB-us-east-1.json"))
     sku = "ALBHOURUSE1"
     product = {**elb["products"][sku], "productFamily": "Compute"}
     product["attributes"] = {**product["attributes"], "servicecode": "AmazonEKS", "usagetype": usagetype}
-    return {"products": {sku: product}, "terms": {"OnDemand": {sku: elb["terms"]["OnDemand"][sku]}}}
+    terms = elb["terms"]["OnDemand"][sku]
+    for term in terms.values():
+        for dim in term["priceDimensions"].values():
+            dim["unit"] = "Hours"
+    return {"products": {sku: product}, "terms": {"OnDemand": {sku: terms}}}
 
 
 def test_a_table_that_matches_nothing_fails_the_command_and_leaves_the_catalog_untouched(tmp_path, capsys):
@@ -410,7 +415,8 @@ def test_a_free_first_tier_and_a_free_per_month_allowance_are_never_both_counted
     source, _ = bulk(tmp_path, {("AWSDataTransfer", "us-east-1"): load("constructed/offer-AWSDataTransfer-us-east-1.json")})
     q = replace(QUERIES["data_transfer_out_gb"], usagetype="Global-DataTransfer-Out-Bytes", scope="global-test")
     w = replace(want("data_transfer_out_gb", QUERIES["data_transfer_out_gb"], "us-east-1"),
-                exact=(("transferType", "AWS Outbound"), ("fromLocation", "Global")), usagetype="Global-DataTransfer-Out-Bytes")
+                exact=(("transferType", "AWS Outbound"), ("fromLocation", "Global")), usagetype="Global-DataTransfer-Out-Bytes",
+                either=None)
     found = source.products("AWSDataTransfer", "us-east-1", [w])[w]
     assert [p.sku for p in found] == ["DTOUTGLOBALFREE"]
     with pytest.raises(RefreshError, match="also declares free_per_month: 100"):

@@ -67,6 +67,7 @@ from ladder.capacity import millicores
 from .app_host import AppSpec
 from .base import Tier
 from .cdn import CLOUDFRONT_ORIGIN_FACING, ORIGIN_VERIFY_HEADER
+from .fleet import SECURITY_HEADERS
 
 core, apps, meta = k8s.core.v1, k8s.apps.v1, k8s.meta.v1
 
@@ -586,6 +587,13 @@ class Workloads(Tier):
             # so the open edge is explicit; listen-ports 80 + 443 and ssl-redirect come with the certificate.
             notes[f"{prefix}/wafv2-acl-arn"] = a.web_acl_arn
             notes[f"{prefix}/inbound-cidrs"] = "0.0.0.0/0"
+            # The security headers CloudFront's policy added to API responses, from the HTTPS listener
+            # (annotation listener-attributes.${Protocol}-${Port}, controller >= the chart 1.13 pinned in
+            # components/eks.py; keys: ELB API Reference "ListenerAttribute"; values as components/fleet.py).
+            notes[f"{prefix}/listener-attributes.HTTPS-443"] = ",".join(
+                f"routing.http.response.{key}.header_value={SECURITY_HEADERS[short]}" for key, short in
+                (("strict_transport_security", "hsts"), ("x_content_type_options", "nosniff"),
+                 ("x_frame_options", "frames")))
         if a.origin_verify is None:
             return notes
         # aws-load-balancer-controller docs, "Ingress annotations": security-group-prefix-lists

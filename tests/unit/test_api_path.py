@@ -78,6 +78,10 @@ def test_phase6_ingress_takes_the_regional_acl_and_the_internet():
     assert notes[f"{NOTE}/ssl-redirect"] == "443"
     assert notes[f"{NOTE}/certificate-arn"] == p.config.app.certificate_arn
     assert notes[f"{NOTE}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13-")
+    attributes = dict(kv.split("=", 1) for kv in notes[f"{NOTE}/listener-attributes.HTTPS-443"].split(","))
+    assert attributes == {"routing.http.response.strict_transport_security.header_value": "max-age=31536000",
+                          "routing.http.response.x_content_type_options.header_value": "nosniff",
+                          "routing.http.response.x_frame_options.header_value": "SAMEORIGIN"}
 
 
 def test_phase5_alb_admits_the_internet_over_tls_only():

@@ -60,7 +60,10 @@ def render(pairs: dict[int, tuple[dict, dict]]) -> str:
              "to the load balancer at `https://<cdn.originDomain>` (phase 6: the Ingress's), which then admits the "
              "internet on 443 (80 redirects to HTTPS) behind a REGIONAL web ACL with the same per-IP rate limit "
              "and managed rule groups; the distribution keeps only the S3 origin for `/static` (with CORS headers, "
-             "since the pages come from the API's host) and its own web ACL. TLS only either way.", "",
+             "since the pages come from the API's host) and its own web ACL. TLS only either way; the security headers "
+             "CloudFront's SecurityHeadersPolicy adds to API responses (HSTS, nosniff, SAMEORIGIN frames) come from the "
+             "load balancer's HTTPS listener instead (Referrer-Policy and X-XSS-Protection have no listener attribute: "
+             "set them in the app if you rely on them).", "",
              "## Priced side by side", "",
              "Each preset priced at its own capacity target with the default usage assumptions (usage/), once "
              "as it stands and once with `cdn.apiPath: loadBalancer`; band: lean / default / heavy "

@@ -246,7 +246,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                 image_parameter if cfg.load_balancer == "nginx" else None, ami,
                                 after=[pgb.group] if pgb is not None and ends.db_via_pgbouncer else [],
                                 origin_verify=verify if edge.origin_verified(cfg) else None,
-                                serve_direct_clients=cfg.climb.keep_alb_open, security_headers=cfg.api_direct)
+                                # plain HTTP forwarded only for the 4 <-> 5 climb's clients; the cdn.apiPath switch's are on HTTPS
+                                serve_direct_clients=cfg.climb.keep_alb_open and not cfg.api_direct,
+                                security_headers=cfg.api_direct)
             specs += fleet_alarms(fleet, stack)
             outputs.update(template_versions(fleet))
             outputs["url"] = pulumi.Output.concat(scheme, fleet.endpoint)

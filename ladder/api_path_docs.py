@@ -122,8 +122,8 @@ def choose_section(region: str) -> list[str]:
         "## Switching a deployed stack", "",
         "Phase 5, either way: one `pulumi up` with `climb.keepAlbOpen: true` (the load balancer opens to the "
         "internet on 80/443 behind its REGIONAL web ACL while CloudFront still carries the API: output "
-        "`apiPath: both`; as in the 4 -> 5 climb that `up` also forwards plain HTTP, for clients not yet on "
-        "HTTPS); move the API's DNS name (clients to `https://<cdn.originDomain>`, or back to the "
+        "`apiPath: both`; set `cdn.apiPath: loadBalancer` in that `up` whichever way you switch: HTTP is then "
+        "redirected, while `cloudfront` + `keepAlbOpen` forwards it in plain text, as the 4 -> 5 climb needs); move the API's DNS name (clients to `https://<cdn.originDomain>`, or back to the "
         "distribution); then the `up` with the new `cdn.apiPath` and without `climb.keepAlbOpen`. The program "
         "refuses the direct switch from the recorded `apiPath` output (ladder/climb.py), and phase 6, which "
         "has no state serving both, refuses any switch: switch in phase 5. Nothing stateful is replaced: "

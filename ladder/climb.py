@@ -195,8 +195,8 @@ def _api_path_problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[st
                 f"allowed now: {before}"]
     return [f"{key('climb.keepAlbOpen')}: the last `pulumi up` served the API by {before} and this one by {now}; "
             f"{where}; set true for this `pulumi up` (both paths serve: the load balancer open to the internet "
-            "with its REGIONAL web ACL, CloudFront still carrying the API), move the API's DNS name, then "
-            "remove it; allowed now: true"]
+            "with its REGIONAL web ACL, CloudFront still carrying the API; with cdn.apiPath loadBalancer in that "
+            "`up` HTTP is redirected, not forwarded), move the API's DNS name, then remove it; allowed now: true"]
 
 
 def step(cfg: StackConfig, previous: Mapping[str, Any]) -> Step:

@@ -378,7 +378,7 @@ class ClimbConfig(Section):
                           "`pulumi up` of a climb sets direct (PgBouncer must serve before the app moves).")
     keep_alb_open: bool = Field(
         False, description="Phase 5 only: the load balancer keeps serving clients that reach it directly (no "
-                           "CloudFront-only refusal, HTTP not redirected, its security group admitting the internet on 80/443 "
+                           "CloudFront-only refusal, HTTP not redirected unless cdn.apiPath is loadBalancer, its security group admitting the internet on 80/443 "
                            "beside CloudFront) during the first phase-5 `pulumi up` of the "
                            "4 -> 5 climb; remove it once DNS points at CloudFront. Also the first step of stepping "
                            "back 5 -> 4, and the `up` serving both ways while cdn.apiPath switches (the REGIONAL "

@@ -217,6 +217,12 @@ def test_both_paths_serve_during_the_switch():
     assert set(_acls(p)) == {"REGIONAL", "CLOUDFRONT"}
     assert (443, INTERNET) in {(port, src) for tier, port, src in ingress(p) if tier == "lb"}
     assert engine.public(p.outputs)[climb.OUT_API_PATH] == "both"
+    # no plain HTTP to the app in that `up`: its clients are on HTTPS (only the 4 -> 5 climb forwards HTTP)
+    http = next(r.inputs for r in p.of_type(LISTENER) if int(r.inputs["port"]) == 80)
+    assert [a["type"] for a in http["defaultActions"]] == ["redirect"]
+    climbing = plan("phase5", climb={"keepAlbOpen": True})
+    http = next(r.inputs for r in climbing.of_type(LISTENER) if int(r.inputs["port"]) == 80)
+    assert [a["type"] for a in http["defaultActions"]] == ["forward"]
 
 
 def test_phase5_tier_kept_beside_eks_keeps_serving_its_direct_clients():

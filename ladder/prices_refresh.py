@@ -27,6 +27,14 @@ on-demand term, its unit is the table's price-list unit and its tiers are contig
 Inf; anything else is a `RefreshError` naming the table, the filters and the candidates. One
 error fails the command (exit 1) and the catalog file is not rewritten, so every region a
 refresh writes was refreshed table by table and its `retrieved` date is true.
+
+`--table NAME` (repeatable) refreshes only those tables: the others keep their values, the region
+keeps its `retrieved` date (that of its other tables, so no unrefreshed price is dated today) and
+its `source` gains a sentence naming the refreshed tables and the day. This is the way past a
+table whose query has never met a real product: UNIT_SOURCE says, per query, whether its unit is
+recorded (tests/fixtures/pricelist), taken from a public matcher's expected units, or unverified
+(an unverified unit that is wrong fails that table loudly; it never writes a wrong price). No
+query here has been run against a live offer file: this project has no network access.
 """
 
 from __future__ import annotations

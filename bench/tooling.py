@@ -55,9 +55,10 @@ def bench(runs: int = RUNS) -> dict[str, Any]:
     per_stack = {s: {"seconds": median([t[s][0] for t in timings if s in t]),
                      "resources": next(t[s][1] for t in timings if s in t)} for s in stacks}
     engine_import = median([t["import ladder.engine"] for t in timings])
-    print("  test suite: python -m pytest -q", flush=True)
+    print("  test suite: python -m pytest -q -n auto --dist loadfile (make test's command)", flush=True)
     start = time.perf_counter()
-    suite = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], timeout=SUITE_TIMEOUT, cwd=REPO)
+    suite = run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile", "-p", "no:cacheprovider"],
+                timeout=SUITE_TIMEOUT, cwd=REPO)
     suite_wall = time.perf_counter() - start
     summary = ([line for line in suite.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
                or ["no summary line"])[-1].strip("= ")

@@ -86,6 +86,12 @@ class Section(BaseModel):
 
 class AppConfig(Section):
     image: str = Field("ghcr.io/your-org/your-api:1.0.0", description="Container image of the HTTP API and workers.")
+    image_platforms: list[Literal["linux/amd64", "linux/arm64"]] = Field(
+        ["linux/amd64"], min_length=1, description=(
+            "Platforms app.image is built for (its manifest list): linux/amd64, linux/arm64. A tier that runs the app "
+            "image on a Graviton (arm64) type (appTier, workers, phase 1's VM, eks.nodeInstanceType) is refused "
+            "unless linux/arm64 is listed: docker pulls the host's platform, and an amd64-only image fails with "
+            "`exec format error` (workers pass EC2 health checks regardless)."))
     port: int = Field(3000, ge=1024, le=65535, description="Port the API listens on inside the host.")
     health_path: str = Field("/health", max_length=128, description="HTTP path that answers 200 when the API is healthy.")
     env: dict[str, CliText] = Field(default_factory=dict, description="Plain (non-secret) environment for API and workers.")
@@ -103,6 +109,13 @@ class AppConfig(Section):
         if not _IMAGE.match(v) or len(v) > 255:
             raise ValueError("must be a container image reference like registry/name:tag (lowercase, no spaces)")
         registry.ecr(v)  # an ECR-looking host must be a real ECR registry (ValueError says how)
+        return v
+
+    @field_validator("image_platforms")
+    @classmethod
+    def _platforms(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each platform may appear once; allowed: linux/amd64, linux/arm64")
         return v
 
     @field_validator("registry_credentials_secret_arn")
@@ -295,10 +308,19 @@ _IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]{1
 
 class EksConfig(Section):
     version: Literal[aws_facts.EKS_VERSIONS]  # type: ignore[valid-type]
-    node_instance_type: str
+    node_instance_type: str = Field(
+        description="The managed node group's instance type. Unset on a stack whose node group is deployed: the "
+                    "deployed type stays (output nodeInstanceType; the preset's type is for new groups only). A change "
+                    "of a deployed group's type replaces the group (EKS cannot change it in place) and is refused "
+                    "unless eks.replaceNodeGroupFrom confirms it (ladder/climb_eks.py).")
     nodes_min: int = Field(ge=1, le=450)
     nodes_max: int = Field(ge=1, le=450)
     hpa: HpaConfig
+    replace_node_group_from: str | None = Field(
+        None, description="Confirms one `pulumi up` that replaces the deployed node group: the type it runs now "
+                          "(output nodeInstanceType). Set eks.nodesMin to the nodes the load needs on the new type "
+                          "in the same `up` (the new group starts at nodesMin, then the old one is drained); remove "
+                          "both in the next `up`.")
     endpoint_access: Literal["public", "private"] = Field(
         "public", description="Kubernetes API endpoint: public (plus the private one nodes use), reachable only from "
                               "eks.publicAccessCidrs; or private (VPC only: deploy from inside the VPC, a VPN or a peer).")
@@ -505,6 +527,13 @@ class StackConfig(Section):
         return self._ec2_tier or self
 
     _phase1_instance_type: str | None = PrivateAttr(default=None)
+    _node_type_explicit: bool = PrivateAttr(default=False)
+
+    @property
+    def node_type_explicit(self) -> bool:
+        """The stack sets `eks.nodeInstanceType` (not the preset): only then may a deployed node
+        group's type change (ladder/climb_eks.py). Set by `load`."""
+        return self._node_type_explicit
 
     @property
     def ec2_hosts(self) -> dict[str, str]:
@@ -525,6 +554,16 @@ class StackConfig(Section):
                 hosts["loadBalancer"] = NGINX_LB_INSTANCE_TYPE
             if c.uses_pgbouncer:
                 hosts["pgbouncer.instanceType"] = c.pgbouncer.instance_type
+        return hosts
+
+    @property
+    def app_image_hosts(self) -> dict[str, str]:
+        """The tiers that run `app.image`, config key -> instance type: the app and worker hosts (phase
+        1's VM, the one climb.keepSingleHost keeps, the phase-5 tier climb.keepEc2Tier keeps) and phase
+        6's EKS nodes. PgBouncer and nginx hosts run Ubuntu packages, not the app image."""
+        hosts = {k: v for k, v in self.ec2_hosts.items() if k not in ("loadBalancer", "pgbouncer.instanceType")}
+        if self.phase == 6:
+            hosts["eks.nodeInstanceType"] = self.eks.node_instance_type
         return hosts
 
     @property
@@ -607,6 +646,30 @@ def _ami_architecture_problems(cfg: StackConfig) -> list[str]:
             "host tier's instance type on that AMI's architecture"]
 
 
+# OCI image index: a manifest's platform.architecture takes Go's GOARCH values (amd64, arm64)
+# (opencontainers/image-spec image-index.md); EC2's x86_64 / arm64 (aws_facts.ec2_architecture).
+IMAGE_PLATFORM_OF_ARCHITECTURE = {aws_facts.X86_64: "linux/amd64", aws_facts.ARM64: "linux/arm64"}
+
+
+def image_platform_problems(cfg: StackConfig) -> list[str]:
+    """A tier running the app image on a type whose platform `app.imagePlatforms` does not list:
+    docker pulls the host's platform, so an amd64-only image fails on Graviton (`exec format error`),
+    and the worker group's EC2 health checks would not stop the rollout (review cost-aws finding 4)."""
+    problems: list[str] = []
+    listed = cfg.app.image_platforms
+    for path, itype in cfg.app_image_hosts.items():
+        try:
+            platform = IMAGE_PLATFORM_OF_ARCHITECTURE[aws_facts.ec2_architecture(itype)]
+        except ValueError:  # a type the catalog refuses: reported by `known`
+            continue
+        if platform not in listed:
+            problems.append(
+                f"{key(path)}: {itype} pulls app.image for {platform}, and {key('app.imagePlatforms')} lists "
+                f"{', '.join(listed)} only; allowed: a type of a listed platform, or add {platform} to "
+                f"{key('app.imagePlatforms')} once {cfg.app.image} has a {platform} (or multi-arch) build")
+    return problems
+
+
 def _cross_checks(cfg: StackConfig) -> list[str]:
     """Impossible combinations, each naming the keys involved and what is allowed."""
     problems: list[str] = []
@@ -626,6 +689,7 @@ def _cross_checks(cfg: StackConfig) -> list[str]:
     known("ec2_instance_hour", cfg.eks.node_instance_type, "eks.nodeInstanceType")
     known("rds_postgres_instance_hour", cfg.database.instance_class, "database.instanceClass")
     problems += _ami_architecture_problems(cfg)
+    problems += image_platform_problems(cfg)
     known(redis_settings.node_price_table(cfg.redis.engine), cfg.redis.node_type, "redis.nodeType")
 
     if cfg.phase >= 2 and cfg.network.nat_gateways == "none":
@@ -811,16 +875,19 @@ def load(raw: Mapping[str, Any], region: str | None) -> StackConfig:
         cfg = StackConfig.model_validate(merged)
     except ValidationError as err:
         raise ConfigError([_describe(dict(e)) for e in err.errors()]) from None
+    if cfg.phase == 2 and cfg.climb.keep_single_host:  # before the checks: the kept VM is one of ec2_hosts
+        tier = dict(raw.get("appTier") or raw.get("app_tier") or {})
+        cfg._phase1_instance_type = str(tier.get("instanceType") or tier.get("instance_type")
+                                        or phase_defaults(1)["appTier"]["instanceType"])
+    eks = raw.get("eks")
+    cfg._node_type_explicit = isinstance(eks, Mapping) and any(
+        eks.get(k) not in (None, "") for k in ("nodeInstanceType", "node_instance_type"))
     problems = _cross_checks(cfg)
     if problems:
         raise ConfigError(problems)
     if cfg.phase == 6 and cfg.climb.keep_ec2_tier:
         climb = {k: v for k, v in dict(raw.get("climb") or {}).items() if k not in ("keepEc2Tier", "keep_ec2_tier")}
         cfg._ec2_tier = load({**raw, "phase": 5, "climb": climb}, region)
-    if cfg.phase == 2 and cfg.climb.keep_single_host:
-        tier = dict(raw.get("appTier") or raw.get("app_tier") or {})
-        cfg._phase1_instance_type = str(tier.get("instanceType") or tier.get("instance_type")
-                                        or phase_defaults(1)["appTier"]["instanceType"])
     return cfg
 
 

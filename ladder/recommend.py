@@ -90,6 +90,8 @@ class Recommendation:
     savings_stack: str | None = None
     savings: list[dict[str, Any]] = field(default_factory=list)
     savings_error: str | None = None
+    # Switches the config refuses for this stack (key, from, to, why): reported, not silently skipped.
+    refused_switches: list[dict[str, Any]] = field(default_factory=list)
 
 
 def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None]) -> Recommendation:
@@ -227,7 +229,7 @@ def _variants(cfg: StackConfig) -> list[tuple[str, str, list[tuple[str, list[tup
     out = []
     for tier in TIERS:
         if tier.runs(cfg):
-            options = [(t, [(tier.key, t)]) for t in candidates(tier, cfg)]
+            options = [(t, [(tier.key, t), *_platform_override(cfg, tier.key, t)]) for t in candidates(tier, cfg)]
             out.append((tier.key, tier.current(cfg), options))
     if cfg.redis.engine == "redis":
         valkey = aws_facts.ELASTICACHE_ENGINE_VERSIONS["valkey"][-1]
@@ -236,9 +238,35 @@ def _variants(cfg: StackConfig) -> list[tuple[str, str, list[tuple[str, list[tup
     return out
 
 
-def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3) -> list[dict[str, Any]]:
+def _platform_override(cfg: StackConfig, key: str, candidate: str) -> list[tuple[str, Any]]:
+    """A switch of a tier running the app image to another CPU architecture is priced as if the image
+    had that platform too (`app.imagePlatforms`, which the config checks); its caveat says so."""
+    from .config import IMAGE_PLATFORM_OF_ARCHITECTURE
+
+    platform = IMAGE_PLATFORM_OF_ARCHITECTURE.get(aws_facts.ec2_architecture(candidate))
+    if key not in APP_IMAGE_TIERS or platform is None or platform in cfg.app.image_platforms:
+        return []
+    return [("app.imagePlatforms", [*cfg.app.image_platforms, platform])]
+
+
+def caveats(cfg: StackConfig, key: str, current: str, candidate: str) -> list[str]:
+    """What a switch costs besides money, each a short phrase (printed after the line, listed in --json)."""
+    out: list[str] = []
+    image = image_caveat(key, current, candidate)
+    if image:
+        out.append(image)
+        if key == "appTier.instanceType" and cfg.phase == 1:
+            out.append(VM_CAVEAT)
+    if key == "redis.engine" and cfg.redis.replicas_per_shard == 0:
+        out.append(VALKEY_NO_REPLICA_CAVEAT)
+    return out
+
+
+def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3,
+                   refused: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """What each switch saves on `stack` at this load: base total minus the variant's total, both
-    priced plans. Per tier the cheapest candidate the config accepts (at most `tries` plans)."""
+    priced plans. Per tier the cheapest candidate the config accepts (at most `tries` plans); the
+    candidates the config refuses go to `refused` with the reason."""
     cfg = engine.validate_stack(engine.read_stack(stack), stack=stack)
     base = _priced(stack, "[]", users, messages_per_day)
     out: list[dict[str, Any]] = []
@@ -246,26 +274,54 @@ def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3
         for candidate, overrides in options[:tries]:
             try:
                 total = _priced(stack, json.dumps(overrides), users, messages_per_day)
-            except Exception:  # noqa: BLE001 - a variant the config or the preflight refuses: try the next
+            except Exception as err:  # noqa: BLE001 - a variant the config or the preflight refuses: try the next
+                if refused is not None:
+                    refused.append({"key": key, "from": current, "to": candidate,
+                                    "reason": " ".join(str(err).split())})
                 continue
             saved = round(base - total, 2)
             if saved > 0:
                 out.append({"key": key, "from": current, "to": candidate, "monthly_usd_saved": saved,
                             "percent": round(100 * saved / base, 1) if base else 0.0,
-                            "base_monthly_usd": base, "variant_monthly_usd": total})
+                            "base_monthly_usd": base, "variant_monthly_usd": total,
+                            "caveats": caveats(cfg, key, current, candidate)})
             break
     return out
 
 
+# Tiers that run the user's app image (app/worker hosts, phase 1's VM, EKS nodes): the image may be
+# amd64-only, so a switch to another CPU architecture is the user's call, never a preset's.
+APP_IMAGE_TIERS = frozenset({"appTier.instanceType", "workers.instanceType", "eks.nodeInstanceType"})
+IMAGE_CAVEAT = "needs an arm64 or multi-arch image"
+# EC2 keeps an instance's CPU architecture (components/app_host.vm_architecture_problems): the config
+# refuses this switch once the VM is deployed; it holds for a new VM only.
+VM_CAVEAT = "refused for a deployed VM, which keeps its CPU architecture"
+# Phases 1-2 run one node per shard: AWS upgrades such a group with the primary unavailable (AWS
+# Knowledge Center "How do I upgrade my Amazon ElastiCache for Redis engine version and what is the
+# impact of upgrading?"); the config refuses it unless climb.acceptCacheInterruption is set.
+VALKEY_NO_REPLICA_CAVEAT = "interrupts Redis during the upgrade (no replica)"
+
+
+def image_caveat(key: str, current: str, candidate: str) -> str | None:
+    """The caveat of a switch that moves a tier running the app image to another CPU architecture."""
+    if key not in APP_IMAGE_TIERS:
+        return None
+    if aws_facts.ec2_architecture(candidate) == aws_facts.ec2_architecture(current):
+        return None
+    return IMAGE_CAVEAT if aws_facts.ec2_architecture(candidate) == aws_facts.ARM64 else "needs an amd64 or multi-arch image"
+
+
 def savings_line(s: dict[str, Any]) -> str:
+    caveat = f" ({'; '.join(s['caveats'])})" if s.get("caveats") else ""
     return (f"switch {s['key']} {s['from']} -> {s['to']}: -${usd(s['monthly_usd_saved'])}/month "
-            f"(-{s['percent']:g} %)")
+            f"(-{s['percent']:g} %){caveat}")
 
 
 def with_savings(rec: Recommendation, stack: str | None = None) -> Recommendation:
     rec.savings_stack = stack or f"phase{rec.phase}"
     try:
-        rec.savings = switch_savings(rec.savings_stack, max(rec.concurrent_users, 1), rec.messages_per_day)
+        rec.savings = switch_savings(rec.savings_stack, max(rec.concurrent_users, 1), rec.messages_per_day,
+                                     refused=rec.refused_switches)
     except Exception as err:  # noqa: BLE001 - the stack may not plan; the recommendation stands
         rec.savings_error = f"{type(err).__name__}: {err}"
     return rec
@@ -306,6 +362,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             console.print(f"  {savings_line(s)}")
         if not rec.savings:
             console.print("  nothing: every tier already runs the cheapest type of its capacity")
+        for r in rec.refused_switches:
+            console.print(f"  refused: {r['key']} {r['from']} -> {r['to']}: {r['reason']}")
     return 0
 
 

@@ -21,6 +21,8 @@ from .plans import plan, stack_values
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 KEPT_X86_AMI = "ami-0aaaabbbbccccdddd"
+# The app image has an arm64 build: arm64 app/worker/node types are refused without it (config.image_platform_problems).
+MULTI_ARCH = {"imagePlatforms": ["linux/amd64", "linux/arm64"]}
 
 
 def canonical(arch: str) -> str:
@@ -97,7 +99,7 @@ def test_added_families_are_priced_from_their_sources():
 def test_config_accepts_every_type_priced_in_the_region(region):
     cat = catalog()
     for itype in cat.instance_types(region, "ec2_instance_hour"):
-        validate("phase2", region, workers={"instanceType": itype})
+        validate("phase2", region, workers={"instanceType": itype}, app=MULTI_ARCH)
     for db_class in cat.instance_types(region, "rds_postgres_instance_hour"):
         validate("phase2", region, database={"instanceClass": db_class})
     for node in cat.instance_types(region, "elasticache_node_hour"):
@@ -111,7 +113,7 @@ def test_config_refuses_an_unpriced_type_naming_the_key_and_the_allowed_list():
     found = refusal("phase3", database={"instanceClass": "db.m5.large"})
     assert "scaleladder:database.instanceClass" in found and "db.m7g.large" in found
     # Priced in us-east-1 only: refused in Ireland, whose block says why it lacks it.
-    found = refusal("phase2", "eu-west-1", workers={"instanceType": "t4g.small"})
+    found = refusal("phase2", "eu-west-1", workers={"instanceType": "t4g.small"}, app=MULTI_ARCH)
     assert "scaleladder:workers.instanceType" in found and "eu-west-1" in found and "t3.small" in found
     assert "t4g.small" not in found.split("allowed:")[1]
 
@@ -119,7 +121,7 @@ def test_config_refuses_an_unpriced_type_naming_the_key_and_the_allowed_list():
 # --- AMIs per architecture --------------------------------------------------------------------
 
 def test_each_tier_boots_the_ubuntu_ami_of_its_architecture():
-    p = plan("phase3", workers={"instanceType": "t4g.small"}, pgbouncer={"instanceType": "t4g.small"})
+    p = plan("phase3", workers={"instanceType": "t4g.small"}, pgbouncer={"instanceType": "t4g.small"}, app=MULTI_ARCH)
     assert canonical("arm64") != canonical("x86_64")
     assert image_ids(p) == {"fleet-app": ("t3.large", canonical("x86_64")),
                             "fleet-workers": ("t4g.small", canonical("arm64")),
@@ -139,34 +141,35 @@ def test_an_all_x86_stack_keeps_its_single_recorded_ami_output():
 
 def test_the_kept_ami_reaches_only_hosts_of_its_architecture():
     previous = {**engine.public(plan("phase2").outputs), climb.OUT_AMI: KEPT_X86_AMI}
-    p = run("phase2", previous, workers={"instanceType": "t4g.small"})
+    p = run("phase2", previous, workers={"instanceType": "t4g.small"}, app=MULTI_ARCH)
     assert image_ids(p) == {"fleet-app": ("t3.medium", KEPT_X86_AMI),
                             "fleet-workers": ("t4g.small", canonical("arm64"))}
     # The next `up` keeps the arm64 AMI that one recorded, even when Canonical publishes another.
     again = run("phase2", {**engine.public(p.outputs), climb.OUT_AMI_ARM64: "ami-0123412341234abcd"},
-                workers={"instanceType": "t4g.small"})
+                workers={"instanceType": "t4g.small"}, app=MULTI_ARCH)
     assert image_ids(again)["fleet-workers"] == ("t4g.small", "ami-0123412341234abcd")
     assert image_ids(again)["fleet-app"] == ("t3.medium", KEPT_X86_AMI)
 
 
 def test_nginx_mode_lb_host_and_app_hosts_get_their_own_architectures_ami():
-    p = plan("phase2", loadBalancer="nginx", appTier={"instanceType": "t4g.medium"})
+    p = plan("phase2", loadBalancer="nginx", appTier={"instanceType": "t4g.medium"}, app=MULTI_ARCH)
     images = {r.name: (r.inputs["instanceType"], r.inputs["ami"]) for r in p.of_type(INSTANCE)}
     assert images["fleet-nginx-lb"] == ("t3.small", canonical("x86_64"))
     assert {v for k, v in images.items() if k.startswith("fleet-app-")} == {("t4g.medium", canonical("arm64"))}
 
 
 def test_hosts_ami_over_two_architectures_is_refused_naming_the_keys():
-    found = refusal("phase3", hosts={"ami": "ami-0123456789abcdef0"}, workers={"instanceType": "t4g.small"})
+    found = refusal("phase3", hosts={"ami": "ami-0123456789abcdef0"}, workers={"instanceType": "t4g.small"},
+                    app=MULTI_ARCH)
     assert "scaleladder:hosts.ami" in found and "allowed: unset" in found
     assert "scaleladder:workers.instanceType t4g.small" in found and "scaleladder:appTier.instanceType t3.large" in found
     # nginx mode's LB host is x86_64 (t3.small): arm64 app hosts and one AMI cannot go together.
     found = refusal("phase2", hosts={"ami": "ami-0123456789abcdef0"}, loadBalancer="nginx",
-                    appTier={"instanceType": "t4g.medium"}, workers={"instanceType": "t4g.small"})
+                    appTier={"instanceType": "t4g.medium"}, workers={"instanceType": "t4g.small"}, app=MULTI_ARCH)
     assert "scaleladder:hosts.ami" in found and "scaleladder:loadBalancer t3.small" in found
     # One architecture everywhere: the pinned AMI boots every host.
     arm = {"appTier": {"instanceType": "t4g.large"}, "workers": {"instanceType": "t4g.small"},
-           "pgbouncer": {"instanceType": "t4g.small"}}
+           "pgbouncer": {"instanceType": "t4g.small"}, "app": MULTI_ARCH}
     pinned = plan("phase3", hosts={"ami": "ami-0123456789abcdef0"}, **arm)
     assert {ami for _, ami in image_ids(pinned).values()} == {"ami-0123456789abcdef0"}
     assert pinned.outputs[climb.OUT_AMI_ARM64] == "ami-0123456789abcdef0" and climb.OUT_AMI not in pinned.outputs
@@ -178,7 +181,7 @@ def test_phase1_vm_architecture_flip_is_refused_naming_the_key_and_allowed_types
     previous = engine.public(plan("phase1").outputs)
     assert previous[climb.OUT_SINGLE_HOST_TYPE] == "t3.medium"
     with pytest.raises(ConfigError) as err:
-        run("phase1", previous, appTier={"instanceType": "t4g.medium"})
+        run("phase1", previous, appTier={"instanceType": "t4g.medium"}, app=MULTI_ARCH)
     found = str(err.value)
     assert "scaleladder:appTier.instanceType" in found and "t3.medium (x86_64)" in found
     allowed = found.split("allowed: ")[1].split(", ")
@@ -187,7 +190,7 @@ def test_phase1_vm_architecture_flip_is_refused_naming_the_key_and_allowed_types
     assert run("phase1", previous, appTier={"instanceType": "t3a.medium"}).one(INSTANCE, "app").inputs[
         "instanceType"] == "t3a.medium"
     # A first `up` may pick either architecture; it boots that architecture's AMI.
-    fresh = plan("phase1", appTier={"instanceType": "t4g.medium"})
+    fresh = plan("phase1", appTier={"instanceType": "t4g.medium"}, app=MULTI_ARCH)
     assert fresh.one(INSTANCE, "app").inputs["ami"] == canonical("arm64")
 
 
@@ -213,5 +216,5 @@ def test_eks_node_ami_type_follows_the_architecture_fact():
         assert ami_type(node) == "AL2023_ARM_64_STANDARD", node
     for node in ("m6i.xlarge", "c7i.large", "m7a.large", "t3a.large"):
         assert ami_type(node) == "AL2023_x86_64_STANDARD", node
-    group = plan("phase6", eks={"nodeInstanceType": "m7g.xlarge"}).one("aws:eks/nodeGroup:NodeGroup", "eks-nodes")
+    group = plan("phase6", eks={"nodeInstanceType": "m7g.xlarge"}, app=MULTI_ARCH).one("aws:eks/nodeGroup:NodeGroup", "eks-nodes")
     assert group.inputs["amiType"] == "AL2023_ARM_64_STANDARD" and group.inputs["instanceTypes"] == ["m7g.xlarge"]

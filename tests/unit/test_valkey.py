@@ -32,11 +32,19 @@ def families(p: engine.Plan) -> set[str]:
     return {r.inputs["family"] for r in p.of_type(PARAMS)}
 
 
+def without_engine(stack: str) -> dict:
+    """The preset's values without `redis.engine` (the presets set valkey: stacks/*.yaml), i.e. a
+    stack from before the key, or one that leaves it to ladder/phases.py's default."""
+    values = engine.read_stack(stack)
+    redis = {k: v for k, v in values.get("scaleladder:redis", {}).items() if k != "engine"}
+    return {**values, "scaleladder:redis": redis}
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 
 def test_a_stack_without_the_key_keeps_redis_oss_7_1_and_the_redis7_family():
-    p = plan("phase1")
+    p = engine.run("phase1", values=without_engine("phase1"))
     group = p.one(REDIS)
     assert (group.inputs["engine"], group.inputs["engineVersion"]) == ("redis", "7.1")
     assert families(p) == {"redis7"} and p.outputs["redisEngine"] == "redis"
@@ -94,7 +102,7 @@ def test_a_node_type_not_priced_for_valkey_is_refused_with_the_valkey_list(monke
         engine.validate_stack(stack_values("phase1", redis={"engine": "valkey"}))
     text = str(err.value)
     assert "scaleladder:redis.nodeType" in text and "'cache.t4g.small'" in text and "cache.t4g.medium" in text
-    engine.validate_stack(stack_values("phase1"))  # redis: the Redis OSS table has it
+    engine.validate_stack(without_engine("phase1"))  # redis: the Redis OSS table has it
 
 
 # --- the switch on a deployed group ---------------------------------------------------------------
@@ -110,7 +118,7 @@ def test_redis_to_valkey_on_a_deployed_redis_group_is_accepted_in_place():
 
 def test_a_stack_deployed_before_the_engine_output_existed_keeps_redis_and_may_switch():
     old_outputs = {k: v for k, v in DEPLOYED_REDIS.items() if k != "redisEngine"}
-    kept = engine.run("phase2", previous_outputs=old_outputs)
+    kept = engine.run("phase2", values=without_engine("phase2"), previous_outputs=old_outputs)
     assert kept.one(REDIS).inputs["engine"] == "redis"
     switched = engine.run("phase2", values=stack_values("phase2", redis={"engine": "valkey"}),
                           previous_outputs=old_outputs)
@@ -118,7 +126,7 @@ def test_a_stack_deployed_before_the_engine_output_existed_keeps_redis_and_may_s
 
 
 def test_valkey_to_redis_is_refused_naming_the_key_before_the_group_exists():
-    cli = engine.cli_config("phase2", engine.read_stack("phase2"))  # no redis.engine: redis
+    cli = engine.cli_config("phase2", without_engine("phase2"))  # no redis.engine: redis
     outputs = {**DEPLOYED_REDIS, "redisEngine": "valkey", "redisEngineVersion": "8.2"}
     monitor = engine.RecordingMonitor(engine.AwsMocks("us-east-1", outputs))
     with pytest.raises(ConfigError) as err:
@@ -131,7 +139,7 @@ def test_valkey_to_redis_is_refused_naming_the_key_before_the_group_exists():
 def test_aws_wins_over_outputs_that_still_say_redis():
     """An `up` switched the group to Valkey and then failed: the outputs still say redis."""
     with pytest.raises(ConfigError) as err:
-        engine.run("phase2", previous_outputs=DEPLOYED_REDIS,
+        engine.run("phase2", values=without_engine("phase2"), previous_outputs=DEPLOYED_REDIS,
                    deployed={"redis": {"engine": "valkey", "engineVersion": "8.2"}})
     assert "scaleladder:redis.engine:" in str(err.value)
 
@@ -194,7 +202,7 @@ def node_line(p: engine.Plan):
 def test_valkey_nodes_are_priced_from_the_valkey_table():
     """Phase 1: one cache.t4g.small node, 730 h. us-east-1 Redis OSS $0.032/h -> $23.36; Valkey
     $0.0256/h (80 %, AWS ElastiCache FAQ) -> $18.688 -> $18.69."""
-    redis, valkey = node_line(plan("phase1")), node_line(plan("phase1", redis={"engine": "valkey"}))
+    redis, valkey = node_line(plan("phase1", redis={"engine": "redis"})), node_line(plan("phase1"))  # preset: valkey
     assert redis.sku == "elasticache_node_hour:cache.t4g.small" and redis.monthly_usd == pytest.approx(23.36)
     assert valkey.sku == "elasticache_valkey_node_hour:cache.t4g.small"
     assert valkey.monthly_usd == pytest.approx(18.69)
@@ -221,6 +229,10 @@ def test_preflight_refuses_a_parameter_group_of_the_other_engine_and_accepts_the
 
     p = plan_copy("phase1")
     group = p.one(REDIS)
+    for params in p.of_type(PARAMS):  # the preset runs Valkey: start from its Redis OSS 7.1 plan
+        params.inputs["family"] = "redis7"
+    group.inputs.update(engine="redis", engineVersion="7.1")
+    assert fired(aws.elasticache_parameter_family, p) == []
     group.inputs.update(engine="valkey", engineVersion="8.2")  # the families stay redis7
     found = fired(aws.elasticache_parameter_family, p)
     assert [(v.input, v.source) for v in found] == [("parameterGroupName", aws.SRC_ELASTICACHE_FAMILY)]

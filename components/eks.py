@@ -164,7 +164,8 @@ class EksClusterArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     """Private subnets: control-plane network interfaces and nodes."""
-    node_instance_type: str
+    node_instance_type: pulumi.Input[str]
+    """What the node group runs: ladder.climb_eks.node_instance_type (a deployed group keeps its type)."""
     nodes_min: int
     nodes_max: int
     region: str
@@ -328,8 +329,10 @@ class EksCluster(Tier):
             cluster_name=self.cluster.name,
             node_role_arn=role.arn,
             subnet_ids=list(a.subnet_ids),
+            # Both force a new group (terraform-provider-aws internal/service/eks/node_group.go): a
+            # deployed group's type changes only through the step ladder/climb_eks.py allows.
             instance_types=[a.node_instance_type],
-            ami_type=ami_type(a.node_instance_type),
+            ami_type=pulumi.Output.from_input(a.node_instance_type).apply(ami_type),
             capacity_type="ON_DEMAND",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=a.nodes_min, desired_size=a.nodes_min,
                                                               max_size=a.nodes_max),

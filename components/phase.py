@@ -98,7 +98,14 @@ def build(cfg: StackConfig) -> dict[str, Any]:
 
     net = Network("network", NetworkArgs(cfg.network.cidr, cfg.network.az_count, cfg.network.nat_gateways, tags))
     # Phase 6: pods reach RDS and Redis from the EKS cluster security group (an external tier).
-    eks = build_eks(cfg, net, tags, prefix) if cfg.phase == 6 else None
+    # The 5 <-> 6 steps and the node group's type (ladder/climb_eks.py), from the stack's last outputs.
+    eks_previous = pulumi.Output.all(*(previous.get_output(k) for k in climb_eks.PREVIOUS_KEYS)).apply(
+        lambda v: dict(zip(climb_eks.PREVIOUS_KEYS, v, strict=True)))
+    eks_step = eks_previous.apply(lambda prev: climb_eks.check(cfg, prev))
+    # A deployed group keeps its type unless the stack sets one; the group waits for the check, so a
+    # refused type change touches no node group.
+    node_type = pulumi.Output.all(eks_step, eks_previous).apply(lambda v: climb_eks.node_instance_type(cfg, v[1]))
+    eks = build_eks(cfg, net, tags, prefix, node_type) if cfg.phase == 6 else None
     # 5 <-> 6 (ladder/climb_eks.py): with climb.keepEc2Tier the phase-5 EC2 tier stays, built exactly as
     # phase 5 builds it (its config and tags), so that `up` changes nothing on the path that serves.
     keep_ec2 = cfg.phase == 6 and cfg.climb.keep_ec2_tier
@@ -109,8 +116,6 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         later_rules=step.apply(lambda s: direct_db_rules(cfg) if s.keep_direct_db_rules else [])))
     sg = fw.ids
 
-    eks_step = pulumi.Output.all(*(previous.get_output(k) for k in climb_eks.PREVIOUS_KEYS)).apply(
-        lambda v: climb_eks.check(cfg, dict(zip(climb_eks.PREVIOUS_KEYS, v, strict=True))))
     db = Database("db", DatabaseArgs(
         subnet_ids=net.private_subnet_ids, security_group_id=sg["db"], instance_class=cfg.database.instance_class,
         engine_version=cfg.database.engine_version, storage_gb=cfg.database.storage_gb,
@@ -205,6 +210,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         origin = work.ingress_hostname
         specs += app_metric_alarms(stack) + [AlarmSpec("eks-nodes-cpu", "cpuPercent", "AWS/EC2", "CPUUtilization",
                                                        {"AutoScalingGroupName": eks.node_group_asg})]
+        outputs[climb_eks.OUT_NODE_TYPE] = node_type  # what the next `up` keeps (ladder/climb_eks.py)
         outputs.update({"eksClusterName": eks.cluster_name, "kubeconfig": eks.kubeconfig,
                         "ingressHostname": work.ingress_hostname})
         outputs["url"] = pulumi.Output.concat(scheme, cfg.cdn.origin_domain or origin)
@@ -338,11 +344,13 @@ def build_pgbouncer(cfg: StackConfig, net: Network, sg: dict, db: Database, tags
         group_name=f"{prefix}-pgbouncer", tags=tags, ami=ami, egress=net.private_egress))
 
 
-def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str) -> EksCluster:
+def build_eks(cfg: StackConfig, net: Network, tags: dict, prefix: str,
+              node_type: pulumi.Input[str] | None = None) -> EksCluster:
     e = cfg.eks
     return EksCluster("eks", EksClusterArgs(
         name_prefix=prefix, version=e.version, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids,
-        node_instance_type=e.node_instance_type, nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
+        node_instance_type=e.node_instance_type if node_type is None else node_type,
+        nodes_min=e.nodes_min, nodes_max=e.nodes_max, region=cfg.region,
         public_access_cidrs=e.public_access_cidrs if e.endpoint_access == "public" else None,
         admin_principal_arns=e.admin_principal_arns, log_retention_days=cfg.logs.retention_days, tags=tags))
 

@@ -43,7 +43,13 @@ OUT_EC2_KEPT = "ec2TierKept"
 """True when a phase-6 `up` built the EC2 tier beside EKS."""
 OUT_EC2_ALB = "ec2AlbHostname"
 """The phase-5 tier's ALB DNS name, while it exists."""
-PREVIOUS_KEYS = (OUT_PHASE, OUT_EKS_SERVED, OUT_INGRESS, OUT_EC2_KEPT, OUT_EC2_ALB)
+OUT_NODE_TYPE = "nodeInstanceType"
+"""The instance type the phase-6 managed node group runs (what a later `up` keeps unless
+`eks.nodeInstanceType` says otherwise)."""
+LEGACY_NODE_INSTANCE_TYPE = "m6i.large"
+"""Phase 6's preset node type before 1255550 (m6i.large -> m6i.xlarge): what a phase-6 stack deployed
+before `nodeInstanceType` was recorded runs when it never set `eks.nodeInstanceType`."""
+PREVIOUS_KEYS = (OUT_PHASE, OUT_EKS_SERVED, OUT_INGRESS, OUT_EC2_KEPT, OUT_EC2_ALB, OUT_NODE_TYPE)
 
 
 def _phase(previous: Mapping[str, Any]) -> int | None:
@@ -61,9 +67,51 @@ def eks_deployed(previous: Mapping[str, Any]) -> bool:
     return _phase(previous) == 6
 
 
+def deployed_node_type(cfg: StackConfig, previous: Mapping[str, Any]) -> str | None:
+    """The type the deployed node group runs (None when no phase-6 `up` left one): the recorded
+    `nodeInstanceType`; for a stack deployed before that output, the key it sets, else the preset of
+    then (LEGACY_NODE_INSTANCE_TYPE). A stack that set the key and changed it in the same edit as this
+    upgrade cannot be told apart offline: its key is taken as what runs."""
+    if not eks_deployed(previous):
+        return None
+    if previous.get(OUT_NODE_TYPE):
+        return str(previous[OUT_NODE_TYPE])
+    return cfg.eks.node_instance_type if cfg.node_type_explicit else LEGACY_NODE_INSTANCE_TYPE
+
+
+def node_instance_type(cfg: StackConfig, previous: Mapping[str, Any]) -> str:
+    """The type this `up`'s node group runs: a deployed group keeps its type unless the stack sets
+    `eks.nodeInstanceType` (the preset's type is for new groups only, so a preset change never
+    replaces a deployed group); a change the stack sets is refused by `problems` unless confirmed."""
+    deployed = deployed_node_type(cfg, previous)
+    return cfg.eks.node_instance_type if deployed is None or cfg.node_type_explicit else deployed
+
+
+def _node_type_problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
+    """EKS cannot change a managed node group's instance types or AMI type in place: both force a
+    new group (terraform-provider-aws internal/service/eks/node_group.go, `instance_types` and
+    `ami_type` ForceNew; resourceNodeGroupUpdate handles only the launch template, labels, scaling,
+    taints and update config; ladder/diff.py REPLACE_FORCING). The group is auto-named, so Pulumi
+    creates the new group at `desired_size = eks.nodesMin`, then deletes the old one, which EKS
+    drains: at load the pods wait Pending on nodesMin nodes while Cluster Autoscaler adds nodes."""
+    deployed = deployed_node_type(cfg, previous)
+    wanted = node_instance_type(cfg, previous)
+    if deployed is None or wanted == deployed or cfg.eks.replace_node_group_from == deployed:
+        return []
+    return [
+        f"{key('eks.nodeInstanceType')}: the deployed node group runs {deployed} (output {OUT_NODE_TYPE}) and EKS "
+        f"cannot change a managed node group's instance type or AMI type in place: {wanted} replaces the group "
+        f"(a new one created at {key('eks.nodesMin')} = {cfg.eks.nodes_min} nodes, then the old one drained). To "
+        f"change it safely: first set {key('eks.nodesMin')} to the nodes the current load needs on {wanted} "
+        "(`kubectl get nodes` times the capacity ratio of the two types: the new group is created with that many "
+        "nodes and Pulumi waits for it to be ACTIVE, not for every node Ready, before it deletes the old group), and "
+        f"{key('eks.replaceNodeGroupFrom')}: {deployed} to confirm the replacement; lower {key('eks.nodesMin')} "
+        f"and remove {key('eks.replaceNodeGroupFrom')} in the next `pulumi up`; allowed now: {deployed} (or unset)"]
+
+
 def problems(cfg: StackConfig, previous: Mapping[str, Any]) -> list[str]:
     """Why this `up` would take the app off its serving path between phases 5 and 6; [] if none."""
-    out: list[str] = []
+    out: list[str] = _node_type_problems(cfg, previous) if cfg.phase == 6 else []
     keep = cfg.climb.keep_ec2_tier
     https = cfg.app.certificate_arn is not None
     target = cfg.climb.origin_domain_target

@@ -49,7 +49,7 @@ from .app_host import (
     vm_architecture_problems,
 )
 from .cache import Cache, CacheArgs
-from .cdn import Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
+from .cdn import ORIGIN_VERIFY_HEADER, Cdn, CdnArgs, OriginVerify, OriginVerifyArgs
 from .database import DB_NAME, DB_PORT, Database, DatabaseArgs
 from .deployed import (
     DB_IDENTIFIER_OUTPUT,
@@ -75,7 +75,7 @@ from .signals import (
     rds_identifier,
     rds_log_groups,
 )
-from .waf import EdgeFirewall, EdgeFirewallArgs, cloudfront_provider
+from .waf import ALB_ASSOCIATION, EdgeFirewall, EdgeFirewallArgs, cloudfront_provider
 from .workloads import PgBouncerSpec, Scale, Workloads, WorkloadsArgs
 
 
@@ -196,9 +196,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         if edge.api_via_cloudfront(cfg) else None
     verify = origin_verify.value if origin_verify is not None else None
     # Phase 6 with the API straight to the Ingress's ALB: its REGIONAL web ACL exists before the
-    # Ingress names it (alb.ingress.kubernetes.io/wafv2-acl-arn); its alarm gets a topic of its own,
-    # since the stack's alarm topic is made last.
-    ingress_acl = build_edge_firewall(cfg, prefix, tags, scope="REGIONAL") \
+    # Ingress names it (alb.ingress.kubernetes.io/wafv2-acl-arn); its alarm is made once the stack's
+    # alarm topic (confirmed since phase 5) exists, below: no new topic awaiting confirmation.
+    ingress_acl = build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", alarm_later=True) \
         if cfg.phase == 6 and edge.alb_faces_clients(cfg) else None
     scheme = "https://" if cfg.app.certificate_arn else "http://"  # TLS starts where a certificate is configured
     if eks is not None:
@@ -219,7 +219,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                                 after=[pgb.group] if pgb is not None else [],
                                 origin_verify=verify if edge.origin_verified(cfg5) else None)
             if ingress_acl is not None and edge.alb_faces_clients(cfg5):  # its clients, until DNS moved to EKS
-                ingress_acl.associate("ec2-alb", fleet.alb.arn)  # type: ignore[union-attr]  # phase 5 runs an ALB
+                # phase 5's association name (waf.ALB_ASSOCIATION): the same URN both ways of the climb
+                ingress_acl.associate(ALB_ASSOCIATION, fleet.alb.arn)  # type: ignore[union-attr]  # phase 5 runs an ALB
             specs += fleet_alarms(fleet, stack)
             outputs.update({climb_eks.OUT_EC2_KEPT: True, climb_eks.OUT_EC2_ALB: fleet.endpoint})
             outputs.update(template_versions(fleet))
@@ -286,8 +287,13 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     specs += redis_alarms(redis_node_ids(redis.group.member_clusters, nodes))
     alarms = Alarms("alarms", AlarmsArgs(specs, cfg.alarms.email, tags, dashboard_name=prefix, region=cfg.region))
     if edge.alb_faces_clients(cfg) and cfg.phase <= 5:  # phase 6: the Ingress's ALB (ingress_acl above)
+        # While CloudFront also carries the API here (ladder.edge.api_path_state "both"), its requests
+        # (X-Origin-Verify) arrive from CloudFront's addresses: the rate rule counts only the others.
         build_edge_firewall(cfg, prefix, tags, scope="REGIONAL", protect=fleet.alb.arn,  # type: ignore[union-attr]  # phases 2-5 with an ALB
-                            topic=alarms.topic.arn)
+                            topic=alarms.topic.arn, trusted_header=(ORIGIN_VERIFY_HEADER, verify)
+                            if verify is not None and edge.api_via_cloudfront(cfg) else None)
+    if ingress_acl is not None:
+        ingress_acl.alarm_to(alarms.topic.arn)
 
     outputs.update({
         "vpcId": net.vpc_id,
@@ -410,7 +416,9 @@ def build_cdn(cfg: StackConfig, origin: pulumi.Input[str] | None, prefix: str, t
 
 
 def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Literal["REGIONAL", "CLOUDFRONT"],
-                        protect: pulumi.Input[str] | None = None, topic: pulumi.Input[str] | None = None) -> EdgeFirewall:
+                        protect: pulumi.Input[str] | None = None, topic: pulumi.Input[str] | None = None,
+                        trusted_header: tuple[str, pulumi.Input[str]] | None = None,
+                        alarm_later: bool = False) -> EdgeFirewall:
     """The web ACL where clients enter (ladder.edge): on the ALB, or on CloudFront from us-east-1."""
     e = cfg.edge
     opts = pulumi.ResourceOptions(providers=[cloudfront_provider()]) if scope == "CLOUDFRONT" else None
@@ -418,7 +426,8 @@ def build_edge_firewall(cfg: StackConfig, prefix: str, tags: dict, *, scope: Lit
     return EdgeFirewall(f"edge-{kind}", EdgeFirewallArgs(
         scope=scope, name=f"{prefix}-edge-{kind}", rate_limit_per_minute=e.rate_limit_per_minute,
         managed_rule_groups=e.managed_rule_groups, blocked_alarm_percent=e.blocked_alarm_percent, tags=tags,
-        alarm_topic_arn=topic, alarm_email=cfg.alarms.email, region=cfg.region, associate_arn=protect), opts=opts)
+        alarm_topic_arn=topic, alarm_email=cfg.alarms.email, region=cfg.region, associate_arn=protect,
+        trusted_header=trusted_header, alarm_later=alarm_later), opts=opts)
 
 
 def template_versions(fleet: Fleet) -> dict[str, Any]:

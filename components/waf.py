@@ -31,6 +31,11 @@ from .base import Tags, Tier
 w = aws.wafv2
 BODY_SIZE_RULE = "SizeRestrictions_BODY"
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+ALB_ASSOCIATION = "alb"
+"""Suffix of the phase-5 ALB's association, in phase 5 and beside EKS alike: a new name would make
+Pulumi create the new association and then delete the old one, and that delete
+(DisassociateWebACL takes only the load balancer's ARN: AWS CLI reference, `wafv2
+disassociate-web-acl`) removes the web ACL from the ALB (review-cost-aws finding 1)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,12 @@ class EdgeFirewallArgs:
     associate_arn: pulumi.Input[str] | None = None
     """REGIONAL: the load balancer to protect. CloudFront takes the ACL ARN as `web_acl_id` instead, and the
     phase-6 Ingress's ALB the annotation `alb.ingress.kubernetes.io/wafv2-acl-arn` (the controller associates it)."""
+    trusted_header: tuple[str, pulumi.Input[str]] | None = None
+    """REGIONAL, while CloudFront also sends the API to this ALB: (X-Origin-Verify, its secret value),
+    requests the rate rule does not count (`rate_rule`)."""
+    alarm_later: bool = False
+    """Make the blocked-requests alarm only when `alarm_to` hands over a topic (phase 6: the stack's
+    alarm topic, whose email subscription is confirmed, exists only after the workloads)."""
 
 
 def _visibility(metric: str) -> w.WebAclRuleVisibilityConfigArgs:
@@ -69,14 +80,40 @@ def _not_static() -> w.WebAclRuleStatementRateBasedStatementScopeDownStatementAr
     return s(not_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementNotStatementArgs(statement=match))
 
 
-def rate_rule(limit_per_minute: int) -> w.WebAclRuleArgs:
+def _without_header(name: str, value: pulumi.Input[str]) -> w.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs:
+    """Requests that do NOT carry header `name` with exactly `value` (WAF matches header names case
+    insensitively; a byte match's search string is at most 50 bytes: pulumi_aws wafv2
+    WebAclRuleStatementRateBasedStatementScopeDownStatement{ByteMatchStatement,...SingleHeader}Args;
+    the origin secret is 48 letters and digits, components/cdn.py OriginVerify)."""
+    s = w.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs
+    match = s(byte_match_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementArgs(
+        positional_constraint="EXACTLY", search_string=value,
+        field_to_match=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchArgs(
+            single_header=w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchSingleHeaderArgs(
+                name=name.lower())),
+        text_transformations=[
+            w.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementTextTransformationArgs(
+                priority=0, type="NONE")]))
+    return s(not_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementNotStatementArgs(statement=match))
+
+
+def rate_rule(limit_per_minute: int, trusted_header: tuple[str, pulumi.Input[str]] | None = None) -> w.WebAclRuleArgs:
+    """The per-IP rule. `trusted_header` (name, secret value): requests carrying it came through
+    CloudFront, whose own web ACL already counted them per client; at this ALB their source is one of
+    CloudFront's origin-facing addresses, so counting them here would block CloudFront itself
+    (review-cost-aws finding 2). They are left out of the count; the managed groups still inspect them."""
+    scope = _not_static()
+    if trusted_header is not None:
+        scope = w.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs(
+            and_statement=w.WebAclRuleStatementRateBasedStatementScopeDownStatementAndStatementArgs(
+                statements=[scope, _without_header(*trusted_header)]))
     return w.WebAclRuleArgs(
         name=RATE_RULE, priority=0,
         action=w.WebAclRuleActionArgs(block=w.WebAclRuleActionBlockArgs(
             custom_response=w.WebAclRuleActionBlockCustomResponseArgs(response_code=429))),
         statement=w.WebAclRuleStatementArgs(rate_based_statement=w.WebAclRuleStatementRateBasedStatementArgs(
             aggregate_key_type="IP", limit=limit_per_minute, evaluation_window_sec=WINDOW_SECONDS,
-            scope_down_statement=_not_static())),
+            scope_down_statement=scope)),
         visibility_config=_visibility(RATE_RULE))
 
 
@@ -128,7 +165,8 @@ class EdgeFirewall(Tier):
     def __init__(self, name: str, args: EdgeFirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self._name = name
-        rules = [rate_rule(args.rate_limit_per_minute)]
+        self._args = args
+        rules = [rate_rule(args.rate_limit_per_minute, args.trusted_header)]
         rules += [managed_rule(group, 10 + i) for i, group in enumerate(args.managed_rule_groups)]
         self.acl = w.WebAcl(
             f"{name}-acl", name=args.name, scope=args.scope, description="scaleladder edge: per-IP rate limit, AWS managed rules",
@@ -137,9 +175,12 @@ class EdgeFirewall(Tier):
                                                             sampled_requests_enabled=True),
             tags=args.tags, opts=self.child())
         if args.associate_arn is not None:
-            w.WebAclAssociation(f"{name}-alb", resource_arn=args.associate_arn, web_acl_arn=self.acl.arn,
-                                opts=self.child())
+            self.associate(ALB_ASSOCIATION, args.associate_arn)
+        self.blocked_alarm: aws.cloudwatch.MetricAlarm | None = None
         topic = args.alarm_topic_arn
+        if args.alarm_later:
+            self.register_outputs({"webAclArn": self.acl.arn})
+            return
         if topic is None:
             own = aws.sns.Topic(f"{name}-alarms", tags=args.tags, opts=self.child())
             if args.alarm_email:
@@ -149,9 +190,17 @@ class EdgeFirewall(Tier):
         self.blocked_alarm = self._blocked_alarm(name, args, topic)
         self.register_outputs({"webAclArn": self.acl.arn})
 
+    def alarm_to(self, topic: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
+        """The blocked-requests alarm of a web ACL made with `alarm_later`, on the stack's topic (the
+        same name and parent as when made at once, so its URN does not depend on when)."""
+        assert self._args.alarm_later and self.blocked_alarm is None
+        self.blocked_alarm = self._blocked_alarm(self._name, self._args, topic)
+        return self.blocked_alarm
+
     def associate(self, suffix: str, resource_arn: pulumi.Input[str]) -> w.WebAclAssociation:
         """One more load balancer behind this REGIONAL web ACL (a web ACL may protect several): the
-        phase-5 ALB kept beside EKS (climb.keepEc2Tier) while its clients still reach it directly."""
+        phase-5 ALB kept beside EKS (climb.keepEc2Tier) while its clients still reach it directly, as
+        `ALB_ASSOCIATION`, the name phase 5 gives it."""
         return w.WebAclAssociation(f"{self._name}-{suffix}", resource_arn=resource_arn, web_acl_arn=self.acl.arn,
                                    opts=self.child())
 

@@ -258,3 +258,68 @@ def test_policy_pack_catches_the_forgotten_web_acl(stack):
             return dataclasses.replace(r, inputs={**r.inputs, "metadata": {**r.inputs["metadata"], "annotations": notes}})
         resources = [strip(r) for r in p.resources]
     assert rules.apply(rule, offline.views(dataclasses.replace(p, resources=resources)))
+
+
+def _in_stack(urn: str) -> str:
+    """A URN without its stack name (urn:pulumi:<stack>::<project>::...): the same resource in two stacks' plans."""
+    return urn.split("::", 1)[1]
+
+
+def test_phase5_albs_web_acl_association_keeps_its_urn_beside_eks_and_back():
+    """review-cost-aws finding 1: a renamed association is created, then the old one deleted, and that
+    DisassociateWebACL (resource ARN only) strips the web ACL off the ALB clients still use. 5 -> 6 goes
+    phase 5 -> phase 6 with keepEc2Tier; 6 -> 5 goes the other way between the same two plans."""
+    five = plan("phase5", **DIRECT)
+    beside = plan("phase6", cdn={"apiPath": "loadBalancer"}, climb={"keepEc2Tier": True})
+    [a5], [a6] = five.of_type(ASSOCIATION), beside.of_type(ASSOCIATION)
+    assert _in_stack(a5.urn) == _in_stack(a6.urn)
+    assert a6.inputs["resourceArn"] == _alb(beside).state["arn"]
+    assert _in_stack(_acls(five)["REGIONAL"].urn) == _in_stack(_acls(beside)["REGIONAL"].urn)
+
+
+def _rate_scope(acl) -> dict:
+    return _rules(acl)["rate-per-ip"]["statement"]["rateBasedStatement"]["scopeDownStatement"]
+
+
+def _uncounted_header(scope: dict) -> tuple[str, str, object] | None:
+    """(header, match, value) the rate rule leaves uncounted (a `not` of a header byte match), or None."""
+    for part in scope.get("andStatement", {}).get("statements", []):
+        match = part.get("notStatement", {}).get("statement", {}).get("byteMatchStatement")
+        if match and "singleHeader" in match["fieldToMatch"]:
+            return match["fieldToMatch"]["singleHeader"]["name"], match["positionalConstraint"], match["searchString"]
+    return None
+
+
+@pytest.mark.parametrize("api_path", ["loadBalancer", "cloudfront"])
+def test_regional_rate_rule_does_not_count_cloudfronts_requests_while_it_carries_the_api(api_path):
+    """review-cost-aws finding 2: in the switch's both-state (and the 4 -> 5 climb's keepAlbOpen `up`)
+    CloudFront still sends the API to the ALB, from its origin-facing addresses: a per-IP count there
+    blocks CloudFront. Requests with the exact X-Origin-Verify secret CloudFront sends are left out."""
+    p = plan("phase5", cdn={"apiPath": api_path}, climb={"keepAlbOpen": True})
+    [origin] = [o for o in p.one(DISTRIBUTION).inputs["origins"] if o.get("customHeaders")]
+    [sent] = [h["value"] for h in origin["customHeaders"] if h["name"] == "X-Origin-Verify"]
+    acls = _acls(p)
+    assert _uncounted_header(_rate_scope(acls["REGIONAL"])) == ("x-origin-verify", "EXACTLY", sent)
+    # still not /static either, and CloudFront's own web ACL counts every client
+    assert any(s.get("notStatement", {}).get("statement", {}).get("byteMatchStatement", {}).get("searchString")
+               == "/static/" for s in _rate_scope(acls["REGIONAL"])["andStatement"]["statements"])
+    assert _uncounted_header(_rate_scope(acls["CLOUDFRONT"])) is None
+
+
+@pytest.mark.parametrize("stack", ["phase4", "phase5"])
+def test_regional_rate_rule_counts_everyone_where_cloudfront_does_not_carry_the_api(stack):
+    p = plan(stack, **(DIRECT if stack == "phase5" else {}))
+    assert _uncounted_header(_rate_scope(_acls(p)["REGIONAL"])) is None
+
+
+def test_phase6_regional_alarm_publishes_to_the_stacks_confirmed_topic():
+    """review-cost-aws finding 7: no new SNS topic (a new email subscription waits for a click) when
+    the Ingress's ALB starts facing clients; the alarm goes where phase 5's did."""
+    six = plan("phase6", **DIRECT)
+    assert not [t for t in six.of_type("aws:sns/topic:Topic") if "edge-alb" in t.name]
+    [stack_topic] = [t for t in six.of_type("aws:sns/topic:Topic") if t.name == "alarms-topic"]
+    [alarm] = [a for a in six.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name == "edge-alb-blocked"]
+    assert alarm.inputs["alarmActions"] == [stack_topic.state["arn"]]
+    five = plan("phase5", **DIRECT)
+    [alarm5] = [a for a in five.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name == "edge-alb-blocked"]
+    assert _in_stack(alarm5.urn) == _in_stack(alarm.urn)

@@ -259,6 +259,8 @@ def caveats(cfg: StackConfig, key: str, current: str, candidate: str) -> list[st
             out.append(VM_CAVEAT)
     if key == "redis.engine" and cfg.redis.replicas_per_shard == 0:
         out.append(VALKEY_NO_REPLICA_CAVEAT)
+    if key == "eks.nodeInstanceType":
+        out.append(NODE_GROUP_CAVEAT)
     return out
 
 
@@ -300,6 +302,11 @@ VM_CAVEAT = "refused for a deployed VM, which keeps its CPU architecture"
 # Knowledge Center "How do I upgrade my Amazon ElastiCache for Redis engine version and what is the
 # impact of upgrading?"); the config refuses it unless climb.acceptCacheInterruption is set.
 VALKEY_NO_REPLICA_CAVEAT = "interrupts Redis during the upgrade (no replica)"
+# instanceTypes/amiType force a new managed node group (terraform-provider-aws
+# internal/service/eks/node_group.go): a deployed group's switch is refused unless
+# eks.replaceNodeGroupFrom confirms it, with eks.nodesMin raised first (ladder/climb_eks.py).
+NODE_GROUP_CAVEAT = ("replaces aws:eks/nodeGroup (new group at eks.nodesMin, old one drained): raise eks.nodesMin "
+                     "and confirm with eks.replaceNodeGroupFrom")
 
 
 def image_caveat(key: str, current: str, candidate: str) -> str | None:

@@ -100,3 +100,18 @@ def test_a_confirmed_replacement_goes_ahead_and_records_the_new_type():
 def test_the_climb_from_phase5_is_a_new_group_on_the_preset_type():
     previous = engine.public(plan("phase5").outputs)
     assert node_types(run("phase6", previous, climb={"keepEc2Tier": True})) == ["m6i.xlarge"]
+
+
+def test_recommend_says_a_node_switch_replaces_the_node_group():
+    from ladder import recommend as rec
+
+    cfg = engine.validate_stack(engine.read_stack("phase6"), stack="phase6")
+    for candidate in ("m7g.xlarge", "m6a.xlarge"):  # across and within the architecture: both replace the group
+        found = rec.caveats(cfg, "eks.nodeInstanceType", "m6i.xlarge", candidate)
+        assert rec.NODE_GROUP_CAVEAT in found, candidate
+    assert "aws:eks/nodeGroup" in rec.NODE_GROUP_CAVEAT and "eks.replaceNodeGroupFrom" in rec.NODE_GROUP_CAVEAT
+    assert rec.NODE_GROUP_CAVEAT not in rec.caveats(cfg, "workers.instanceType", "m6i.large", "m6a.large")
+    line = rec.savings_line({"key": "eks.nodeInstanceType", "from": "m6i.xlarge", "to": "m6a.xlarge",
+                             "monthly_usd_saved": 1.0, "percent": 0.1,
+                             "caveats": rec.caveats(cfg, "eks.nodeInstanceType", "m6i.xlarge", "m6a.xlarge")})
+    assert "replaces aws:eks/nodeGroup" in line

@@ -61,7 +61,7 @@ def presets_section(costs: dict[int, CostReport]) -> list[str]:
         lines.append(f"| {n} | {c.plan['region']} | {c.users:,.0f} | {usd(c.total)} | {usd(c.per_1000_users)} | "
                      f"{_band(c.band)} | {driven / c.total:.0%} | {usd(c.compute())} |")
     comps = sorted({k for c in costs.values() for k in c.components()},
-                   key=lambda k: -max(c.components().get(k, 0.0) for c in costs.values()))
+                   key=lambda k: (-max(c.components().get(k, 0.0) for c in costs.values()), k))
     lines += ["", "### Per component (USD/month)", "", "| component | " + " | ".join(f"phase {n}" for n in costs) + " |",
               "|---|" + "---:|" * len(costs)]
     for k in comps:
@@ -78,7 +78,7 @@ def rules_section(costs: dict[int, CostReport], base: dict[str, Any]) -> list[st
     now = {n: by_table(c) for n, c in costs.items()}
     then = {n: (presets.get(f"phase{n}") or {}).get("tables", {}) for n in costs}
     tables = sorted({t for d in (*now.values(), *then.values()) for t in d},
-                    key=lambda t: -max(abs(now[n].get(t, 0.0) - then[n].get(t, 0.0)) for n in costs))
+                    key=lambda t: (-round(max(abs(now[n].get(t, 0.0) - then[n].get(t, 0.0)) for n in costs), 2), t))
     cat = catalog().tables
     lines = ["## Per-rule deltas against the baseline", "",
              f"Baseline: `ladder cost phaseN --json` at commit {base.get('commit')} (docs/cost-baseline.json), before "
@@ -124,7 +124,8 @@ def climbs_section(data: dict[int, dict[str, Any]], base: dict[str, Any]) -> lis
         deltas[f"{n - 1} -> {n}"] = {t: b.get(t, 0.0) - a.get(t, 0.0) for t in set(a) | set(b)}
     lines += ["", "### Where each climb's delta comes from (USD/month, by price table)", "",
               "| price table | " + " | ".join(deltas) + " |", "|---|" + "---:|" * len(deltas)]
-    tables = sorted({t for d in deltas.values() for t in d}, key=lambda t: -max(abs(d.get(t, 0.0)) for d in deltas.values()))
+    tables = sorted({t for d in deltas.values() for t in d},
+                    key=lambda t: (-round(max(abs(d.get(t, 0.0)) for d in deltas.values()), 2), t))  # ties: by name
     for t in tables:
         row = [deltas[k].get(t, 0.0) for k in deltas]
         if any(abs(v) >= 0.005 for v in row):

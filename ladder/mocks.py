@@ -283,6 +283,11 @@ class AwsMocks(pulumi.runtime.Mocks):
         if typ == "aws:cloudwatch/logGroup:LogGroup":  # the provider strips the API's trailing ":*"
             group = inputs.get("name") or f"{name}-{h[:7]}"
             return {"name": group, "arn": f"arn:aws:logs:{r}:{ACCOUNT_ID}:log-group:{group}"}
+        if typ == "aws:wafv2/webAcl:WebAcl":  # <regional|global>/webacl/<name>/<id> (aws-load-balancer-controller
+            # docs/guide/ingress/annotations.md, wafv2-acl-arn example); CLOUDFRONT scope lives in us-east-1
+            cloudfront = inputs.get("scope") == "CLOUDFRONT"
+            return {"arn": f"arn:aws:wafv2:{'us-east-1' if cloudfront else r}:{ACCOUNT_ID}:"
+                           f"{'global' if cloudfront else 'regional'}/webacl/{inputs.get('name') or name}/{h[:8]}"}
         if typ == "aws:sns/topic:Topic":
             return {"arn": f"arn:aws:sns:{r}:{ACCOUNT_ID}:{name}-{h[:7]}"}
         if typ == "aws:kms/key:Key":

@@ -761,9 +761,18 @@ def public_alb_behind_waf(stack: Stack) -> Iterator[tuple[Resource, str]]:
         if notes.get(f"{_ALB_NOTE}/scheme") != "internet-facing" or notes.get(f"{_ALB_NOTE}/security-group-prefix-lists"):
             continue  # internal, or admitting a prefix list (CloudFront's) instead of the default 0.0.0.0/0
         cidrs = [c.strip() for c in str(notes.get(f"{_ALB_NOTE}/inbound-cidrs") or "0.0.0.0/0, ::/0").split(",")]
-        if any(c in WORLD for c in cidrs) and not (notes.get(f"{_ALB_NOTE}/wafv2-acl-arn")
-                                                   or notes.get(f"{_ALB_NOTE}/waf-acl-id")):
-            yield ing, "its ALB admits the internet and the Ingress names no wafv2-acl-arn"
+        if any(c in WORLD for c in cidrs) and not _regional_web_acl_arn(notes.get(f"{_ALB_NOTE}/wafv2-acl-arn")):
+            yield ing, ("its ALB admits the internet and the Ingress names no REGIONAL AWS WAF (wafv2-acl-arn "
+                        "arn:aws:wafv2:<region>:<account>:regional/webacl/...; WAF Classic's waf-acl-id does not count)")
+
+
+def _regional_web_acl_arn(value: Any) -> bool:
+    """A WAFv2 REGIONAL web ACL's ARN (`...:regional/webacl/<name>/<id>`: aws-load-balancer-controller
+    docs/guide/ingress/annotations.md). Not WAF Classic's `waf-acl-id` annotation ("AWS WAF Classic
+    support will end on September 30, 2025": AWS WAF Developer Guide, "Data protection in AWS WAF
+    Classic"; review-cost-aws finding 6), and not a CloudFront (global) ACL."""
+    return isinstance(value, str) and value.startswith("arn:aws") and ":wafv2:" in value \
+        and ":regional/webacl/" in value
 
 
 @rule("nlb-internal", types=[LB],

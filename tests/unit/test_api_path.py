@@ -323,3 +323,28 @@ def test_phase6_regional_alarm_publishes_to_the_stacks_confirmed_topic():
     five = plan("phase5", **DIRECT)
     [alarm5] = [a for a in five.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name == "edge-alb-blocked"]
     assert _in_stack(alarm5.urn) == _in_stack(alarm.urn)
+
+
+@pytest.mark.parametrize("value", [None, "0123abcd-waf-classic-id", "arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/1"])
+def test_policy_refuses_an_ingress_without_a_regional_wafv2_acl(value):
+    """review-cost-aws finding 6: WAF Classic's waf-acl-id (end of support 30 September 2025) and a
+    CloudFront (global) web ACL protect nothing on the Ingress's ALB; only a REGIONAL wafv2 ARN counts."""
+    import dataclasses
+
+    from ladder import policy as offline
+    from policy import rules
+    p = plan("phase6", **DIRECT)
+    rule = rules.by_name("public-alb-behind-waf")
+    arn = p.one(INGRESS).inputs["metadata"]["annotations"][f"{NOTE}/wafv2-acl-arn"]
+    assert ":regional/webacl/" in arn and rules.apply(rule, offline.views(p)) == []
+
+    def swap(r):
+        if r.type != INGRESS:
+            return r
+        notes = {k: v for k, v in r.inputs["metadata"]["annotations"].items() if k != f"{NOTE}/wafv2-acl-arn"}
+        if value is not None and value.startswith("arn:"):
+            notes[f"{NOTE}/wafv2-acl-arn"] = value
+        elif value is not None:
+            notes[f"{NOTE}/waf-acl-id"] = value
+        return dataclasses.replace(r, inputs={**r.inputs, "metadata": {**r.inputs["metadata"], "annotations": notes}})
+    assert rules.apply(rule, offline.views(dataclasses.replace(p, resources=[swap(r) for r in p.resources])))

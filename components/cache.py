@@ -43,6 +43,7 @@ class CacheArgs:
     # outputs); empty when nothing is deployed. Checked with ladder/inplace.py before the group.
     deployed: pulumi.Input[dict[str, Any]] = field(default_factory=dict)
     engine: str = "redis"  # redis (Redis OSS) | valkey: config redis.engine
+    accept_interruption: bool = False  # climb.acceptCacheInterruption: the single-node Valkey switch's outage
 
 
 class Cache(Tier):
@@ -75,7 +76,8 @@ class Cache(Tier):
 
         failover = args.replicas_per_shard > 0
         wanted = wanted_inputs(args)
-        checked = pulumi.Output.from_input(args.deployed).apply(lambda deployed: _refuse(name, deployed, wanted))
+        checked = pulumi.Output.from_input(args.deployed).apply(
+            lambda deployed: _refuse(name, deployed, wanted, args.accept_interruption))
         checked_mode = checked.apply(lambda w: w["clusterMode"])
         self.group = aws.elasticache.ReplicationGroup(  # type: ignore[call-overload]  # pulumi stubs: Input/Output types the SDK accepts at runtime
             name,
@@ -141,10 +143,11 @@ _CAMEL = {"num_node_groups": "numNodeGroups", "replicas_per_node_group": "replic
           "num_cache_clusters": "numCacheClusters"}
 
 
-def _refuse(name: str, deployed: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[str, Any]:
+def _refuse(name: str, deployed: dict[str, Any] | None, wanted: dict[str, Any],
+            accept_interruption: bool = False) -> dict[str, Any]:
     """`wanted` when AWS can apply it to the deployed group in place; else ConfigError naming each
     config key (ladder/inplace.py: cluster mode only forward, one step, alone; no downgrade ...)."""
-    found = inplace.refusals(inplace.REPLICATION_GROUP, name, deployed or {}, wanted)
+    found = inplace.refusals(inplace.REPLICATION_GROUP, name, deployed or {}, wanted, accept_interruption)
     if found:
         raise ConfigError([r.message() for r in found])
     return wanted

@@ -130,7 +130,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         subnet_ids=net.private_subnet_ids, security_group_id=sg["redis"], node_type=cfg.redis.node_type,
         engine_version=cfg.redis.engine_version, cluster_mode=cfg.redis.cluster_mode, shards=cfg.redis.shards,
         replicas_per_shard=cfg.redis.replicas_per_shard, engine=cfg.redis.engine,
-        deployed=deployed_redis(previous), tags=tags))
+        accept_interruption=cfg.climb.accept_cache_interruption, deployed=deployed_redis(previous), tags=tags))
 
     app = AppSpec(region=cfg.region, image=cfg.app.image, port=cfg.app.port, health_path=cfg.app.health_path,
                   env={**cfg.app.env, "SCALELADDER_STACK": stack}, worker_command=cfg.app.worker_command,

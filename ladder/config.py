@@ -242,8 +242,10 @@ class RedisConfig(Section):
     # ladder/inplace.py). `ladder recommend` prices the switch; one key opts in, applied in place.
     engine: Literal["redis", "valkey"] = Field(
         "redis", description="ElastiCache engine: `redis` (Redis OSS) or `valkey` (about 20 % cheaper per node). "
-                             "A deployed Redis OSS group switches to Valkey in place without downtime; Valkey never "
-                             "goes back (the provider would replace the group).")
+                             "A deployed Redis OSS group switches to Valkey in place: with a replica, writes pause "
+                             "only for a failover of seconds; without one (phases 1-2) Redis is unavailable for the "
+                             "upgrade, refused unless climb.acceptCacheInterruption is set. Valkey never goes back "
+                             "(the provider would replace the group).")
     engine_version: Literal["7.0", "7.1", "7.2", "8.0", "8.1", "8.2"] = Field(
         description="Engine version: Redis OSS 7.0 or 7.1; Valkey 7.2, 8.0, 8.1 or 8.2. Default: the engine's newest.")
     cluster_mode: Literal["disabled", "compatible", "enabled"]
@@ -394,6 +396,11 @@ class ClimbConfig(Section):
                            "and groups come up (the first phase-2 `pulumi up`; remove it once DNS points at the "
                            "load balancer). The VM keeps the instance type it was deployed with (output "
                            "singleHostType). Also the first step of stepping back 2 -> 1.")
+    accept_cache_interruption: bool = Field(
+        False, description="Acknowledges that the Redis OSS -> Valkey switch (redis.engine valkey) of a deployed group "
+                           "without a replica (redis.replicasPerShard 0: phases 1-2) takes Redis away for the "
+                           "upgrade: its only node cannot serve requests meanwhile (AWS Knowledge Center); the switch "
+                           "is refused without it. Take a manual backup first; remove it after that `up`.")
     app_database_route: Literal["direct", "pgbouncer"] | None = Field(
         None, description="How app hosts reach PostgreSQL: `direct` to RDS or through `pgbouncer`. Default: "
                           "pgbouncer where the phase has a PgBouncer tier (3+), else direct. The first phase-3 "

@@ -64,6 +64,11 @@ SRC_VALKEY_UPGRADE = ('AWS ElastiCache User Guide, "Upgrading engine versions in
                       'failover time of 30 to 60 seconds during the DNS propagation"); terraform-provider-aws '
                       'internal/service/elasticache/engine_version.go `customizeDiffEngineForceNewOnDowngrade` '
                       '(redis -> valkey is the one engine change it applies in place)')
+SRC_VALKEY_NO_REPLICA = ('AWS Knowledge Center, "How do I upgrade my Amazon ElastiCache for Redis engine version and what '
+                         'is the impact of upgrading?" (repost.aws/knowledge-center/elasticache-redis-upgrade-engine-version: '
+                         'a single-node group, or one with Multi-AZ off, cannot serve requests during the upgrade; take a '
+                         'manual backup first); ElastiCache User Guide "Upgrading engine versions": from 5.0.6 writes pause '
+                         '"except during the failover operation", which needs a replica')
 SRC_VALKEY_ROLLBACK = ('terraform-provider-aws internal/service/elasticache/engine_version.go '
                        '`customizeDiffEngineForceNewOnDowngrade` (valkey -> redis is ForceNew: a new, empty group); '
                        'AWS ElastiCache User Guide, "How to downgrade from Valkey to Redis OSS" (AWS itself rolls '
@@ -249,9 +254,12 @@ def redis_version_refusals(name: str, before: Mapping[str, Any], after: Mapping[
                       "one; every queued job lost)", SRC_REDIS_DOWNGRADE, allowed=f"{old} or newer")
 
 
-def redis_engine_refusals(name: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[Refusal]:
+def redis_engine_refusals(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
+                          accept_interruption: bool | None = None) -> Iterator[Refusal]:
     """Valkey -> Redis OSS (the provider replaces the group), and Redis OSS -> Valkey from a version
-    that AWS switches only with a failover outage. Redis OSS -> Valkey from 5.0.6 on is in place."""
+    that AWS switches only with a failover outage. Redis OSS -> Valkey from 5.0.6 on is in place;
+    on a group without a replica (no automatic failover: phases 1-2) only with
+    climb.acceptCacheInterruption (`accept_interruption`; None: not checked, as for plan diffs)."""
     old, new = before.get("engine"), after.get("engine")
     if not (_known(old) and _known(new)) or old == new:
         return
@@ -269,6 +277,15 @@ def redis_engine_refusals(name: str, before: Mapping[str, Any], after: Mapping[s
                       "with a 30-60 s failover (DNS propagation), a write outage the ladder does not take; upgrade "
                       "Redis OSS first (scaleladder:redis.engine redis, scaleladder:redis.engineVersion 7.1), then "
                       "switch", SRC_VALKEY_UPGRADE, allowed="redis (until the group runs Redis OSS 5.0.6 or later)")
+        return
+    failover = before.get("automaticFailoverEnabled", after.get("automaticFailoverEnabled"))
+    if (old, new) == ("redis", "valkey") and failover is False and accept_interruption is False:
+        yield Refusal(name, REPLICATION_GROUP, "engine", old, new,
+                      "the group has no replica (no automatic failover), so its only node cannot serve requests "
+                      "while AWS upgrades it: the app and the BullMQ workers lose Redis for the upgrade; take a "
+                      "manual backup, then set scaleladder:climb.acceptCacheInterruption true for this `up` (or "
+                      "switch after a phase with replicas)", SRC_VALKEY_NO_REPLICA,
+                      allowed="redis (or valkey with scaleladder:climb.acceptCacheInterruption true)")
 
 
 def redis_replace_inputs(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, str]:
@@ -353,14 +370,16 @@ def conditional_replace_inputs(type_: str, before: Mapping[str, Any], after: Map
     return set(redis_replace_inputs(before, after)) if type_ == REPLICATION_GROUP else set()
 
 
-def refusals(type_: str, name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[Refusal]:
-    """Every change from `before` (deployed, or the base plan) to `after` that AWS cannot apply in place."""
+def refusals(type_: str, name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any],
+             accept_cache_interruption: bool | None = None) -> list[Refusal]:
+    """Every change from `before` (deployed, or the base plan) to `after` that AWS cannot apply in place
+    (`accept_cache_interruption`: climb.acceptCacheInterruption; None for plan diffs, which lack it)."""
     if not before:
         return []  # nothing deployed: a new resource takes any value
     found: list[Refusal] = []
     if type_ == REPLICATION_GROUP:
         found += cluster_mode_refusals(name, before, after)
-        found += redis_engine_refusals(name, before, after)
+        found += redis_engine_refusals(name, before, after, accept_cache_interruption)
         found += redis_version_refusals(name, before, after)
     elif type_ == RDS_INSTANCE:
         if after.get("replicateSourceDb") or before.get("replicateSourceDb"):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ladder import engine
+from ladder import engine, inplace
 from ladder.config import ConfigError
 
 from .plans import plan, stack_values
@@ -64,3 +64,61 @@ def test_pgbouncer_and_an_arm64_only_image_list():
 def test_the_preset_plans_still_pass():
     assert plan("phase3", app={"imagePlatforms": ARM}, workers={"instanceType": "t4g.small"}).of_type(
         "aws:ec2/launchTemplate:LaunchTemplate")
+
+
+# --- finding 9: the single-node Valkey switch is acknowledged ----------------------------------
+
+NAMED = {"redisGroupId": "redis-0a1b2c3", "dbIdentifier": "db-4d5e6f7"}
+DEPLOYED_REDIS = {**NAMED, "redisClusterMode": "disabled", "redisEngineVersion": "7.1", "redisEngine": "redis"}
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def switch(stack: str, previous: dict[str, Any], deployed: dict[str, Any] | None = None, **overrides: Any) -> engine.Plan:
+    return engine.run(stack, values=stack_values(stack, redis={"engine": "valkey"}, **overrides),
+                      previous_outputs=previous, deployed=deployed)
+
+
+def test_the_valkey_switch_of_a_group_without_replica_is_refused_unless_acknowledged():
+    # Phase 2: one node (replicasPerShard 0), AWS's group reports no automatic failover.
+    with pytest.raises(ConfigError) as err:
+        switch("phase2", DEPLOYED_REDIS)
+    text = str(err.value)
+    assert "scaleladder:redis.engine" in text and "scaleladder:climb.acceptCacheInterruption" in text
+    assert "no replica" in text
+    accepted_plan = switch("phase2", DEPLOYED_REDIS, climb={"acceptCacheInterruption": True})
+    assert accepted_plan.one(REDIS).inputs["engine"] == "valkey"
+
+
+def test_the_rule_itself_and_its_source():
+    before = {"engine": "redis", "engineVersion": "7.1", "automaticFailoverEnabled": False}
+    after = {"engine": "valkey", "engineVersion": "8.2", "automaticFailoverEnabled": False}
+    (found,) = inplace.refusals(inplace.REPLICATION_GROUP, "redis", before, after, False)
+    assert found.source == inplace.SRC_VALKEY_NO_REPLICA and "Knowledge Center" in found.source
+    assert not inplace.refusals(inplace.REPLICATION_GROUP, "redis", before, after, True)
+    # ladder diff compares plans, which do not carry the acknowledgement: not checked there (None).
+    assert not inplace.refusals(inplace.REPLICATION_GROUP, "redis", before, after)
+    # Outputs only (no live group): the failover the program sets stands in.
+    assert inplace.refusals(inplace.REPLICATION_GROUP, "redis", {"engine": "redis", "engineVersion": "7.1"}, after, False)
+
+
+def test_the_valkey_switch_with_a_replica_needs_no_acknowledgement():
+    # Phase 3 runs a replica; AWS reports two member clusters, so automatic failover is on.
+    p = switch("phase3", DEPLOYED_REDIS, deployed={"redis": {"numCacheClusters": 2}})
+    assert p.one(REDIS).inputs["engine"] == "valkey"
+
+
+def test_a_single_node_group_that_stays_on_redis_is_not_refused():
+    values = stack_values("phase2", redis={"engine": "redis", "engineVersion": "7.1"})
+    assert engine.run("phase2", values=values, previous_outputs=DEPLOYED_REDIS).one(REDIS).inputs["engine"] == "redis"
+
+
+# --- finding 13: groups from before redisEngine ran Redis OSS ---------------------------------
+
+def test_outputs_without_engine_and_group_id_count_as_redis_oss():
+    """Outputs from before redisGroupId and redisEngine (only mode and version): the deployed engine
+    is Redis OSS, so a switch from 5.0.5 is refused as the below-5.0.6 Redis OSS -> Valkey switch.
+    Without the fallback the engine would be unknown and no engine rule would fire."""
+    old = {"redisClusterMode": "disabled", "redisEngineVersion": "5.0.5"}
+    with pytest.raises(ConfigError) as err:
+        switch("phase3", old)
+    assert "Redis OSS 5.0.5" in str(err.value) and "scaleladder:redis.engine" in str(err.value)

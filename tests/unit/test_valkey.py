@@ -109,7 +109,8 @@ def test_a_node_type_not_priced_for_valkey_is_refused_with_the_valkey_list(monke
 
 
 def test_redis_to_valkey_on_a_deployed_redis_group_is_accepted_in_place():
-    p = engine.run("phase2", values=stack_values("phase2", redis={"engine": "valkey"}),
+    p = engine.run("phase2", values=stack_values("phase2", redis={"engine": "valkey"},
+                                                 climb={"acceptCacheInterruption": True}),  # no replica in phase 2
                    previous_outputs=DEPLOYED_REDIS)
     group = p.one(REDIS)
     assert (group.inputs["engine"], group.inputs["engineVersion"]) == ("valkey", "8.2")
@@ -120,7 +121,8 @@ def test_a_stack_deployed_before_the_engine_output_existed_keeps_redis_and_may_s
     old_outputs = {k: v for k, v in DEPLOYED_REDIS.items() if k != "redisEngine"}
     kept = engine.run("phase2", values=without_engine("phase2"), previous_outputs=old_outputs)
     assert kept.one(REDIS).inputs["engine"] == "redis"
-    switched = engine.run("phase2", values=stack_values("phase2", redis={"engine": "valkey"}),
+    switched = engine.run("phase2", values=stack_values("phase2", redis={"engine": "valkey"},
+                                                        climb={"acceptCacheInterruption": True}),
                           previous_outputs=old_outputs)
     assert switched.one(REDIS).inputs["engine"] == "valkey"
 

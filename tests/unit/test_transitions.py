@@ -47,10 +47,10 @@ def test_climbing_keeps_every_stateful_resource(low, high):
     if high == 4:  # the Redis move needs its intermediate step (see README)
         values = climbed(low, high, redis={"clusterMode": "compatible"})
         values["scaleladder:redis"]["shards"] = 1
-        after = engine.run(f"phase{low}", values=values, previous_outputs={"redisClusterMode": "disabled"})
+        after = engine.run(f"phase{low}", values=values, previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled"})
     else:
         after = engine.run(f"phase{low}", values=climbed(low, high),
-                           previous_outputs={"redisClusterMode": before.config.redis.cluster_mode})
+                           previous_outputs={"redisEngine": "valkey", "redisClusterMode": before.config.redis.cluster_mode})
     assert not losses(before, after)
     assert {r.urn for r in before.resources if r.options["protect"]} <= {r.urn for r in after.resources}
 
@@ -80,13 +80,13 @@ def test_stepping_back_loses_nothing_and_reports_what_aws_cannot_do(low, high):
 
 def test_stepping_back_from_cluster_mode_is_refused_with_the_reason():
     with pytest.raises(ConfigError) as err:
-        engine.run("phase3", previous_outputs={"redisClusterMode": "enabled"})
+        engine.run("phase3", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "enabled"})
     assert "cannot revert cluster mode" in str(err.value) and "scaleladder:redis.clusterMode" in str(err.value)
 
 
 def test_cluster_mode_cannot_skip_the_compatible_step():
     with pytest.raises(ConfigError) as err:
-        engine.run("phase4", previous_outputs={"redisClusterMode": "disabled"})
+        engine.run("phase4", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled"})
     assert "compatible" in str(err.value)
 
 
@@ -94,10 +94,10 @@ def test_the_redis_climb_is_accepted_step_by_step_and_keeps_the_group():
     """disabled -> compatible (1 shard) -> enabled (still 1 shard) -> 3 shards: AWS allows no
     scaling while compatible, and the provider reshards before it changes cluster mode."""
     step1 = engine.run("phase4", values=stack_values("phase4", redis={"clusterMode": "compatible", "shards": 1}),
-                       previous_outputs={"redisClusterMode": "disabled"})
+                       previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled"})
     step2 = engine.run("phase4", values=stack_values("phase4", redis={"shards": 1}),
-                       previous_outputs={"redisClusterMode": "compatible"})
-    step3 = engine.run("phase4", previous_outputs={"redisClusterMode": "enabled"})
+                       previous_outputs={"redisEngine": "valkey", "redisClusterMode": "compatible"})
+    step3 = engine.run("phase4", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "enabled"})
     g1, g2, g3 = (s.one("aws:elasticache/replicationGroup:ReplicationGroup") for s in (step1, step2, step3))
     assert g1.urn == g2.urn == g3.urn
     assert [g.inputs["clusterMode"] for g in (g1, g2, g3)] == ["compatible", "enabled", "enabled"]
@@ -107,7 +107,7 @@ def test_the_redis_climb_is_accepted_step_by_step_and_keeps_the_group():
 
 def test_enabling_cluster_mode_and_resharding_in_one_update_is_refused():
     with pytest.raises(ConfigError) as err:
-        engine.run("phase4", previous_outputs={"redisClusterMode": "compatible"})
+        engine.run("phase4", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "compatible"})
     assert "scaleladder:redis.shards" in str(err.value) and "allowed: 1" in str(err.value)
 
 
@@ -124,16 +124,16 @@ def test_enabling_cluster_mode_and_resharding_in_one_update_is_refused():
 def test_turning_a_sizing_knob_replaces_nothing_stateful(knob):
     before = plan("phase3")
     after = engine.run("phase3", values=stack_values("phase3", **knob),
-                       previous_outputs={"redisClusterMode": "disabled"})
+                       previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled"})
     assert not losses(before, after), knob
 
 
 def test_shrinking_database_storage_is_refused_with_the_reason():
     """AWS never reduces allocated storage; the program says so instead of planning a failing update."""
     with pytest.raises(ConfigError) as err:
-        engine.run("phase3", previous_outputs={"redisClusterMode": "disabled", "dbStorageGb": 400})
+        engine.run("phase3", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled", "dbStorageGb": 400})
     assert "scaleladder:database.storageGb" in str(err.value) and "400" in str(err.value)
-    grown = engine.run("phase3", previous_outputs={"redisClusterMode": "disabled", "dbStorageGb": 50})
+    grown = engine.run("phase3", previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled", "dbStorageGb": 50})
     assert grown.one("aws:rds/instance:Instance", "db").inputs["allocatedStorage"] == 100
 
 
@@ -143,12 +143,14 @@ def test_shrinking_database_storage_is_refused_with_the_reason():
 
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 NAMED = {"redisGroupId": "redis-0a1b2c3", "dbIdentifier": "db-4d5e6f7"}  # outputs naming the deployed resources
+# The previous outputs carry redisEngine valkey: the group a preset deployed (stacks/*.yaml set redis.engine
+# valkey; outputs without it would be a pre-key Redis OSS group, whose switch no cluster-mode step may carry).
 
 
 def test_deployed_cluster_mode_enabled_refuses_disabled_before_the_group_exists():
     """AWS reports the group `enabled` (the outputs agree); phase 3's config says disabled."""
     cli = engine.cli_config("phase3", engine.read_stack("phase3"))
-    monitor = engine.RecordingMonitor(AwsMocks("us-east-1", {**NAMED, "redisClusterMode": "enabled"}))
+    monitor = engine.RecordingMonitor(AwsMocks("us-east-1", {**NAMED, "redisEngine": "valkey", "redisClusterMode": "enabled"}))
     with pytest.raises(ConfigError) as err:
         engine.execute("phase3", cli, "us-east-1", monitor=monitor)
     assert "scaleladder:redis.clusterMode" in str(err.value) and "allowed: enabled" in str(err.value)
@@ -160,16 +162,16 @@ def test_after_a_failed_up_the_program_follows_aws_not_the_outputs():
     disabled. Enabling (one shard) is the valid next step and is accepted; judged by the
     outputs alone it would be refused as skipping `compatible`."""
     values = stack_values("phase4", redis={"shards": 1})
-    outputs = {**NAMED, "redisClusterMode": "disabled"}
+    outputs = {**NAMED, "redisEngine": "valkey", "redisClusterMode": "disabled"}
     accepted = engine.run("phase4", values=values, previous_outputs=outputs,
                           deployed={"redis": {"clusterMode": "compatible", "numCacheClusters": 2}})
     assert accepted.one(REDIS).inputs["clusterMode"] == "enabled"
     with pytest.raises(ConfigError) as err:
-        engine.run("phase4", values=values, previous_outputs={"redisClusterMode": "disabled"})
+        engine.run("phase4", values=values, previous_outputs={"redisEngine": "valkey", "redisClusterMode": "disabled"})
     assert "one step at a time" in str(err.value)
     # and the other way round: the outputs say compatible, AWS never got there
     with pytest.raises(ConfigError) as err:
-        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisClusterMode": "compatible"},
+        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisEngine": "valkey", "redisClusterMode": "compatible"},
                    deployed={"redis": {"clusterMode": "disabled", "numCacheClusters": 2}})
     assert "scaleladder:redis.clusterMode" in str(err.value) and "one step at a time" in str(err.value)
 
@@ -177,7 +179,7 @@ def test_after_a_failed_up_the_program_follows_aws_not_the_outputs():
 def test_aws_reports_the_shape_so_a_mode_change_with_a_node_type_change_is_refused():
     values = stack_values("phase4", redis={"shards": 1, "nodeType": "cache.r6g.large"})
     with pytest.raises(ConfigError) as err:
-        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisClusterMode": "compatible"},
+        engine.run("phase4", values=values, previous_outputs={**NAMED, "redisEngine": "valkey", "redisClusterMode": "compatible"},
                    deployed={"redis": {"clusterMode": "compatible", "numCacheClusters": 2,
                                        "nodeType": "cache.m6g.large"}})
     assert "scaleladder:redis.nodeType" in str(err.value) and "allowed: cache.m6g.large" in str(err.value)
@@ -185,7 +187,7 @@ def test_aws_reports_the_shape_so_a_mode_change_with_a_node_type_change_is_refus
 
 def test_the_live_engine_version_is_what_a_downgrade_is_judged_by():
     """An `up` upgraded the instance to 17 and then failed: the outputs still say 16."""
-    outputs = {**NAMED, "redisClusterMode": "disabled", "dbEngineVersion": "16"}
+    outputs = {**NAMED, "redisEngine": "valkey", "redisClusterMode": "disabled", "dbEngineVersion": "16"}
     same = engine.run("phase3", previous_outputs=outputs,
                       deployed={"db": {"engineVersion": "16.6", "allocatedStorage": 100}})
     assert same.one("aws:rds/instance:Instance", "db").inputs["engineVersion"] == "16"

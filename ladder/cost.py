@@ -38,6 +38,7 @@ from .cli import COMMANDS
 from .diff import PlanUnavailable, load
 from .phases import PHASES
 from .prices import PriceCatalog, catalog, tiered_cost
+from .topology import PGBOUNCER
 
 HOURS = 730
 USAGE_DIR = engine.REPO / "usage"
@@ -299,6 +300,8 @@ ASG = "aws:autoscaling/group:Group"
 RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 K8S_SERVICE = "kubernetes:core/v1:Service"
+LISTENER = "aws:lb/listener:Listener"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 
 
 def cross_az_share(senders: frozenset[str], receivers: frozenset[str]) -> float:
@@ -370,9 +373,29 @@ def _inter_az(ctx: Context, res: dict[str, Any], gb: float, hops: list[tuple[flo
                      note=f"{what} {gb:,.0f} GB; {why}; billed out and in (x2)")]
 
 
+def fronts_pgbouncer(ctx: Context, lb: dict[str, Any]) -> bool:
+    """`lb` is the PgBouncer load balancer: a listener on it takes PgBouncer's port (topology.PGBOUNCER,
+    6432) or forwards to a target group on it; a Kubernetes LoadBalancer Service exposes that port.
+    By what it fronts, not by being internal: another internal LB (an admin API, an internal Ingress)
+    carries none of the app <-> DB bytes."""
+    if lb["type"] == K8S_SERVICE:
+        return any(_num((p or {}).get("port"), 0) == PGBOUNCER
+                   for p in (lb["inputs"].get("spec") or {}).get("ports") or [])
+    for r in ctx.plan["resources"]:
+        if r["type"] != LISTENER or not _depends(r, lb):
+            continue
+        groups = [ctx.by_urn[u] for u in (r.get("options") or {}).get("dependsOn") or []
+                  if ctx.by_urn.get(u, {}).get("type") == TARGET_GROUP]
+        if _num(r["inputs"].get("port"), 0) == PGBOUNCER or any(_num(g["inputs"].get("port"), 0) == PGBOUNCER
+                                                                 for g in groups):
+            return True
+    return False
+
+
 def _nlb_in_front_of(ctx: Context) -> dict[str, Any] | None:
+    """The NLB in front of PgBouncer (`fronts_pgbouncer`), if any."""
     return next((r for r in ctx.plan["resources"] if r["type"] == "aws:lb/loadBalancer:LoadBalancer"
-                 and r["inputs"].get("loadBalancerType") == "network" and r["inputs"].get("internal")), None)
+                 and r["inputs"].get("loadBalancerType") == "network" and fronts_pgbouncer(ctx, r)), None)
 
 
 def inter_az_items(ctx: Context) -> list[LineItem]:
@@ -545,11 +568,18 @@ def _nat(res: dict[str, Any], ctx: Context) -> list[LineItem]:
             ] + ctx.egress(res)  # what leaves also pays data transfer out (AWS NAT gateway pricing)
 
 
-def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tuple[float, str]:
-    """Average LCUs (ALB) / NLCUs (NLB): the largest dimension, from monthly averages."""
+def _capacity_units(ctx: Context, fronts: str, kind: str, share: float) -> tuple[float, str]:
+    """Average LCUs (ALB) / NLCUs (NLB): the largest dimension, from monthly averages. `fronts`:
+    "pgbouncer" (app <-> DB bytes), "internal" (another internal LB: the stated usage assumption
+    `internal_lb_gb`, default 0, since no modelled traffic crosses it) or "public" (user traffic)."""
     q, a = ctx.q, ctx.a
-    if internal:  # the internal load balancer in this design fronts PgBouncer: app <-> DB traffic
+    if fronts == "pgbouncer":
         gb, requests, active = q["db_gb"], 0.0, 0.0
+    elif fronts == "internal":
+        gb = float(a["internal_lb_gb"])
+        units = gb / HOURS
+        return units, (f"average {units:.2f} units/h: an internal LB not in front of PgBouncer, "
+                       f"{gb:,.0f} GB/month processed (usage assumption internal_lb_gb; no modelled traffic)")
     else:
         gb = (q["api_gb"] + (0 if ctx.has_cdn else q["static_gb"])) * share
         requests = (q["api_requests"] + (0 if ctx.has_cdn else q["static_requests"])) * share
@@ -565,7 +595,8 @@ def _capacity_units(ctx: Context, internal: bool, kind: str, share: float) -> tu
 def _load_balancer(res: dict[str, Any], ctx: Context, kind: str, internal: bool, subnets: int) -> list[LineItem]:
     direct = ctx.direct_entries()
     share = 1 / max(1, len(direct)) if res["urn"] in direct else 0.0
-    units, note = _capacity_units(ctx, internal, kind, share or 1.0)
+    fronts = ("pgbouncer" if fronts_pgbouncer(ctx, res) else "internal") if internal else "public"
+    units, note = _capacity_units(ctx, fronts, kind, share or 1.0)
     table = "alb" if kind == "alb" else "nlb"
     unit_table = "alb_lcu_hour" if kind == "alb" else "nlb_nlcu_hour"
     return ([ctx.item(res, f"{table}_hour", HOURS), ctx.item(res, unit_table, units * HOURS, usage=True, note=note)]
@@ -753,8 +784,16 @@ def _kms(res: dict[str, Any], ctx: Context) -> list[LineItem]:
 @rule("aws:cloudfront/distribution:Distribution")
 def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     """Viewer bytes and requests: one tier ladder and one free allowance for all the stack's
-    distributions (CloudFront tiers each geographic region's monthly total, not a distribution's)."""
-    return ctx.pooled(res, CDN_GB) + ctx.pooled(res, CDN_REQUESTS)
+    distributions (CloudFront tiers each geographic region's monthly total, not a distribution's).
+    A distribution with an app origin (the API rides CloudFront) also bills the API requests' bytes
+    it forwards to that origin ("data transfer out to origin", flat: prices.yaml cloudfront_origin_gb);
+    S3 origin fetches' request bytes are left out (GETs of a few hundred bytes, 10 % of static requests)."""
+    lines = ctx.pooled(res, CDN_GB) + ctx.pooled(res, CDN_REQUESTS)
+    if True:
+        gb = ctx.q["api_requests"] * ctx.a["kb_per_api_request_in"] / 1e6
+        lines.append(ctx.item(res, "cloudfront_origin_gb", gb, usage=True,
+                              note=f"API requests to the app origin x {ctx.a['kb_per_api_request_in']:g} KB"))
+    return lines
 
 
 @rule("aws:wafv2/webAcl:WebAcl")
@@ -1342,6 +1381,8 @@ class CostReport:
     usage: dict[str, Any]
     band: dict[str, float] = field(default_factory=dict)
     """Total under each usage band (usage/bands.yml) at the same load."""
+    capacity_exceeded: list[dict[str, Any]] | None = None
+    """Tiers whose maximum (capacity.capacity_of) is below the priced load's peak; None: not checked."""
 
     @property
     def phase(self) -> int:
@@ -1384,7 +1425,45 @@ class CostReport:
                 "usage": self.usage, "items": [asdict(i) for i in self.items], "components": self.components(),
                 "total_monthly_usd": self.total, "compute_monthly_usd": self.compute(),
                 "usage_driven_monthly_usd": round(sum(i.monthly_usd for i in self.items if i.usage_driven), 2),
-                "per_1000_users_usd": self.per_1000_users, "unpriced_types": self.unpriced}
+                "per_1000_users_usd": self.per_1000_users, "unpriced_types": self.unpriced,
+                "capacity_exceeded": self.capacity_exceeded}
+
+
+MAX_CAPACITY = "maxCapacity"
+"""Key of a JSON plan that carries its stack's `capacity.capacity_of(cfg).to_json()` (the plan itself has no config)."""
+
+
+def with_capacity(plan: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """`plan` carrying its stack's maximum capacity, so `price_plan` can check the priced load against it."""
+    plan[MAX_CAPACITY] = capacity.capacity_of(cfg).to_json()
+    return plan
+
+
+def capacity_exceeded(plan: dict[str, Any], q: dict[str, float], a: dict[str, float]) -> list[dict[str, Any]] | None:
+    """Each tier whose maximum is below the priced load's PEAK (`capacity.peak_load`): the plan would drop
+    requests or fall behind on the queue at that load. Counts are priced at the month's average within
+    min/max, so without this a lower preset in `cost --diff` looks cheaper at a load it cannot carry.
+    None when the plan carries no capacity (a `plan --json` file or STACK@REV). The capacity model has no
+    database or cache tier: RDS and ElastiCache are not checked."""
+    cap = plan.get(MAX_CAPACITY)
+    if not cap:
+        return None
+    peak = capacity.peak_load(q["peak_concurrent_users"], q["messages_per_day"], a)
+    out = [{"tier": tier, "unit": "req/s", "need": round(peak.requests_per_s, 1), "max": limit}
+           for tier, limit in cap["tiers"].items() if limit < peak.requests_per_s]
+    if cap["jobs_per_s"] < peak.jobs_per_s:
+        out.append({"tier": "workers", "unit": "jobs/s", "need": round(peak.jobs_per_s, 1), "max": cap["jobs_per_s"]})
+    return out
+
+
+def capacity_text(exceeded: list[dict[str, Any]] | None) -> str:
+    """One sentence on the check: which tiers the priced peak exceeds, or that it was not made."""
+    if exceeded is None:
+        return "capacity at peak not checked (no stack config with this plan)"
+    if not exceeded:
+        return "maximum capacity carries the priced peak"
+    return "OVER CAPACITY at the priced peak: " + "; ".join(
+        f"{e['tier']} needs {e['need']:,.0f} {e['unit']}, maximum {e['max']:,.0f}" for e in exceeded)
 
 
 def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: float | None = None,
@@ -1413,7 +1492,7 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: floa
     items.sort(key=lambda i: (-totals[i.component], i.component))  # stable: URN order within a component
     usage = {"files": files, "assumptions": assumptions, "overrides": monthly,
              "quantities": {k: round(v, 2) for k, v in q.items()}}
-    report = CostReport(plan, items, sorted(unpriced), usage)
+    report = CostReport(plan, items, sorted(unpriced), usage, capacity_exceeded=capacity_exceeded(plan, q, assumptions))
     if with_band:
         report.band = {name: price_plan(plan, usage_file, q["peak_concurrent_users"], q["messages_per_day"], name,
                                         with_band=False, free_tier=free_tier).total for name in bands()}
@@ -1440,7 +1519,8 @@ def delta(a: CostReport, b: CostReport) -> dict[str, Any]:
     side = {"a": a, "b": b}
     return {**{n: {"source": r.plan.get("source"), "phase": r.phase, "total_monthly_usd": r.total,
                    "compute_monthly_usd": r.compute(), "per_1000_users_usd": r.per_1000_users,
-                   "priced_load": r.load, "band_monthly_usd": r.band} for n, r in side.items()},
+                   "priced_load": r.load, "band_monthly_usd": r.band,
+                   "capacity_exceeded": r.capacity_exceeded} for n, r in side.items()},
             "load": a.load if a.load == b.load else None,
             "components": dict(sorted(rows.items(), key=lambda kv: -abs(kv[1]["delta"]))),
             "lines": sorted((ln for ln in lines if ln["delta"]), key=lambda ln: -abs(ln["delta"])),
@@ -1479,7 +1559,7 @@ def headline(report: CostReport) -> str:
     band = f"; usage band {band_text(report.band)}" if report.band else ""
     return (f"${usd(report.total)}/month; ${usd(report.per_1000_users)} per 1,000 concurrent users "
             f"({load_text(report.load)}; phase {report.phase} target {spec.concurrent_users:,} users, "
-            f"{spec.messages_per_day:,} messages/day{band})")
+            f"{spec.messages_per_day:,} messages/day{band}); {capacity_text(report.capacity_exceeded)}")
 
 
 def cost_markdown(report: CostReport, heading: str = "###") -> str:
@@ -1514,6 +1594,8 @@ def delta_markdown(d: dict[str, Any], heading: str = "###") -> str:
              f"**{usd(d['total_delta_usd'], signed=True)} USD/month** "
              f"({usd(a['total_monthly_usd'])} -> {usd(b['total_monthly_usd'])}; per 1,000 users "
              f"{usd(a['per_1000_users_usd'])} -> {usd(b['per_1000_users_usd'])}; {_delta_load(d)})", ""]
+    lines += [f"Before: {capacity_text(a.get('capacity_exceeded'))}. After: {capacity_text(b.get('capacity_exceeded'))}.",
+              ""]
     if d.get("band_delta_usd"):
         lines += [f"Usage band (usage/bands.yml), delta: {band_text(d['band_delta_usd'], signed=True)}", ""]
     lines += ["| component | before | after | delta |", "|---|---:|---:|---:|"]
@@ -1560,6 +1642,9 @@ def print_delta(d: dict[str, Any], console: Console) -> None:
     console.print(f"per 1,000 users: {usd(d['a']['per_1000_users_usd'])} -> {usd(d['b']['per_1000_users_usd'])}; "
                   f"compute {usd(d['a']['compute_monthly_usd'])} -> {usd(d['b']['compute_monthly_usd'])}")
     console.print(escape(_delta_load(d)))
+    for side, label in (("a", "before"), ("b", "after")):
+        text = capacity_text(d[side].get("capacity_exceeded"))
+        console.print(f"{label}: " + (f"[bold red]{escape(text)}[/]" if d[side].get("capacity_exceeded") else escape(text)))
     if d.get("band_delta_usd"):
         console.print(f"usage band (usage/bands.yml): before {band_text(d['a']['band_monthly_usd'])}; after "
                       f"{band_text(d['b']['band_monthly_usd'])}; delta {band_text(d['band_delta_usd'], signed=True)}")
@@ -1569,21 +1654,25 @@ def print_delta(d: dict[str, Any], console: Console) -> None:
 # CLI
 
 
-def cost_of(spec: str, usage_file: Path | None = None, users: float | None = None,
-            messages_per_day: float | None = None, free_tier: bool = True) -> CostReport:
+def _load_with_capacity(spec: str) -> dict[str, Any]:
+    """The plan of `spec` with its stack's maximum capacity when `spec` names a stack of this tree
+    (a `plan --json` file or STACK@REV has no config here: the check says it was not made)."""
     plan = load(spec)
     plan["source"] = spec
-    return price_plan(plan, usage_file, users, messages_per_day, free_tier=free_tier)
+    if "@" not in spec and not spec.endswith(".json"):
+        with_capacity(plan, engine.validate_stack(engine.read_stack(spec), stack=spec))
+    return plan
+
+
+def cost_of(spec: str, usage_file: Path | None = None, users: float | None = None,
+            messages_per_day: float | None = None, free_tier: bool = True) -> CostReport:
+    return price_plan(_load_with_capacity(spec), usage_file, users, messages_per_day, free_tier=free_tier)
 
 
 def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, users: float | None = None,
                      free_tier: bool = True) -> dict[str, Any]:
     """`cost --diff A B`: both plans priced at the same load (`equal_load`)."""
-    plans = []
-    for spec in (spec_a, spec_b):
-        plan = load(spec)
-        plan["source"] = spec
-        plans.append(plan)
+    plans = [_load_with_capacity(spec) for spec in (spec_a, spec_b)]
     peak, messages = equal_load(plans[0], plans[1], users)
     return delta(*(price_plan(p, usage_file, peak, messages, free_tier=free_tier) for p in plans))
 

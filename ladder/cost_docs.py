@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import engine
-from .cost import CostReport, equal_load, price_plan, usd
-from .phases import PHASES
+from . import capacity, engine
+from .cost import CostReport, equal_load, price_plan, usd, with_capacity
+from .phases import PHASES, phase_defaults
 from .prices import catalog
 
 COST_DOC_PATH = engine.REPO / "docs" / "cost.md"
@@ -100,14 +100,44 @@ def rules_section(costs: dict[int, CostReport], base: dict[str, Any]) -> list[st
     return lines + (rows or ["| (none) | no price table moved | " + " | ".join("0" for _ in costs) + " |"])
 
 
+def _compute_5_6() -> str:
+    """Why compute falls from phase 5 to phase 6 at equal load (cost-model review finding 11): the cause, not the line."""
+    procs = capacity.APP_PROCESSES_PER_HOST.value
+    hpa = float(phase_defaults(6)["eks"]["hpa"]["cpuPercent"])
+    pod = capacity.app_rps(capacity.APP_POD_CPU.value, hpa)
+    host = capacity.app_rps(procs, 100)
+    return (f"Why compute falls from 5 to 6 at equal load: an app host runs {procs:g} Node.js process "
+            f"(`capacity.APP_PROCESSES_PER_HOST`), and a process uses one core, so a 2-vCPU host serves at most "
+            f"{host:,.0f} req/s and its CPU target must stay below 50 % for target tracking to scale out: half of "
+            f"every VM's vCPUs is idle by design. Phase 6 packs one-core app pods ({pod:,.0f} req/s each at the "
+            f"HPA's {hpa:g} %) on the nodes, so the same requests need fewer vCPU-hours. No 1-vCPU instance type is in "
+            "the catalog, so within it the VM tiers cannot do better (`ladder recommend` can only move the family).")
+
+
+def _over(report: CostReport) -> str:
+    """The climb table's mark: the tiers of the lower preset the priced peak exceeds (`capacity_exceeded`)."""
+    if report.capacity_exceeded is None:
+        return "not checked"
+    if not report.capacity_exceeded:
+        return "carries it"
+    return "**OVER CAPACITY**: " + "; ".join(f"{e['tier']} {e['need']:,.0f} of {e['max']:,.0f} {e['unit']}"
+                                            for e in report.capacity_exceeded)
+
+
 def climbs_section(data: dict[int, dict[str, Any]], base: dict[str, Any]) -> list[str]:
     """`cost --diff phaseN phaseN+1` at the higher phase's target, with the baseline's delta beside it."""
     old = base.get("climbs") or {}
     lines = ["## Climbing at equal load", "",
              "Both presets priced at the higher phase's capacity target (`python -m ladder cost --diff phaseN "
-             "phaseN+1`); instance, pod and node counts from the capacity model at that load.", "",
+             "phaseN+1`); instance, pod and node counts from the capacity model at that load, at the month's "
+             "average. \"Lower preset at the peak\" compares the lower preset's maximum capacity "
+             "(`capacity.capacity_of`) with the priced load's peak (`capacity.peak_load`): OVER CAPACITY names each "
+             "tier that would drop requests (req/s) or fall behind on the queue (jobs/s), so its \"before\" price is "
+             "for a stack that cannot carry that load (the database and cache are not checked: the capacity model "
+             "has no tier for them).", "",
              "| climb | priced at (users) | before | after | delta | compute before -> after | compute delta | "
-             "band delta lean / default / heavy | delta at baseline |", "|---|---:|---:|---:|---:|---|---:|---|---:|"]
+             "band delta lean / default / heavy | delta at baseline | lower preset at the peak |",
+             "|---|---:|---:|---:|---:|---|---:|---|---:|---|"]
     deltas: dict[str, dict[str, float]] = {}
     for n in PHASES:
         if n - 1 not in data or n not in data:
@@ -119,10 +149,11 @@ def climbs_section(data: dict[int, dict[str, Any]], base: dict[str, Any]) -> lis
         lines.append(f"| {n - 1} -> {n} | {users:,.0f} | {usd(before.total)} | {usd(after.total)} | "
                      f"{_signed(after.total - before.total)} | {usd(before.compute())} -> {usd(after.compute())} | "
                      f"{_signed(after.compute() - before.compute())} | {_band_delta(band)} | "
-                     f"{'-' if was is None else _signed(float(was))} |")
+                     f"{'-' if was is None else _signed(float(was))} | {_over(before)} |")
         a, b = by_table(before), by_table(after)
         deltas[f"{n - 1} -> {n}"] = {t: b.get(t, 0.0) - a.get(t, 0.0) for t in set(a) | set(b)}
-    lines += ["", "### Where each climb's delta comes from (USD/month, by price table)", "",
+    lines += ["", _compute_5_6(), "",
+              "### Where each climb's delta comes from (USD/month, by price table)", "",
               "| price table | " + " | ".join(deltas) + " |", "|---|" + "---:|" * len(deltas)]
     tables = sorted({t for d in deltas.values() for t in d},
                     key=lambda t: (-round(max(abs(d.get(t, 0.0)) for d in deltas.values()), 2), t))  # ties: by name
@@ -172,4 +203,4 @@ def render(data: dict[int, dict[str, Any]], base: dict[str, Any] | None = None) 
 
 def plans_json(plans: Iterable[tuple[int, Any]]) -> dict[int, dict[str, Any]]:
     """phase -> JSON plan, from (phase, engine.Plan or the exception it raised) pairs."""
-    return {n: json.loads(json.dumps(p.to_json())) for n, p in plans if isinstance(p, engine.Plan)}
+    return {n: with_capacity(json.loads(json.dumps(p.to_json())), p.config) for n, p in plans if isinstance(p, engine.Plan)}

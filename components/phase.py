@@ -233,7 +233,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             vm_type: pulumi.Input[str] = cfg.app_tier.instance_type if cfg.phase == 1 else \
                 previous.get_output(climb.OUT_SINGLE_HOST_TYPE).apply(lambda t: str(t or cfg.phase1_instance_type))
             host = SingleHost("app", SingleHostArgs(
-                ami=ami_for(ami, cfg.app_tier.instance_type if cfg.phase == 1 else cfg.phase1_instance_type),
+                # The AMI of the architecture the VM really runs (its recorded type; review cost-aws 12).
+                ami=ami_for(ami, cfg.app_tier.instance_type) if cfg.phase == 1 else
+                pulumi.Output.from_input(vm_type).apply(lambda t: ami_for(ami, t)),
                 subnet_id=net.public_subnet_ids[0], security_group_id=sg["app"], instance_type=vm_type,
                 instance_profile=role.profile.name,  # type: ignore[union-attr]  # phases 1-5 always build the role
                 # The VM faces clients in both phases: phase 1's trusted proxies and rate limit.

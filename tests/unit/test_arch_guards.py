@@ -122,3 +122,20 @@ def test_outputs_without_engine_and_group_id_count_as_redis_oss():
     with pytest.raises(ConfigError) as err:
         switch("phase3", old)
     assert "Redis OSS 5.0.5" in str(err.value) and "scaleladder:redis.engine" in str(err.value)
+
+
+# --- finding 12: the VM kept by climb.keepSingleHost boots its own architecture's AMI -----------
+
+def test_the_kept_vm_takes_the_ami_of_its_recorded_type_not_the_fleets():
+    from components.app_host import UBUNTU_AMI_PARAMETERS
+    from ladder import mocks
+
+    vm = plan("phase1", appTier={"instanceType": "t4g.medium"}, app={"imagePlatforms": ARM})
+    previous = engine.public(vm.outputs)
+    assert previous["singleHostType"] == "t4g.medium"
+    # Phase 2's fleet stays x86 (t3); the VM keeps running t4g.medium (arm64).
+    p = engine.run("phase2", values=stack_values("phase2", climb={"keepSingleHost": True}, app={"imagePlatforms": ARM}),
+                   previous_outputs=previous)
+    kept = p.one("aws:ec2/instance:Instance", "app")
+    assert kept.inputs["instanceType"] == "t4g.medium"
+    assert kept.inputs["ami"] == "ami-0" + mocks._short(UBUNTU_AMI_PARAMETERS["arm64"], 16)

@@ -17,6 +17,7 @@ import os
 import pickle
 import sys
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,23 @@ _run = engine.run  # the real engine, as imported: a test that monkeypatches eng
 _NOT_PROGRAM = {"tests", "docs", "bench", "node_modules", "__pycache__"}
 
 
+# The installed packages a plan is made from (requirements.txt pins them): they live in .venv, which
+# the walk below skips, and a provider upgrade can change the inputs a resource gets by default.
+PROGRAM_PACKAGES = ("pulumi", "pulumi-aws", "pulumi-kubernetes", "pulumi-random")
+
+
+def installed_versions() -> str:
+    """`name==version` of each PROGRAM_PACKAGES entry as installed (importlib.metadata)."""
+    return "\n".join(f"{name}=={metadata.version(name)}" for name in PROGRAM_PACKAGES)
+
+
 @cache
 def source_digest(root: Path = engine.REPO) -> str:
-    """sha256 over the program's files (path and content), this helper, and the Python version."""
-    h = hashlib.sha256(sys.version.encode() + Path(__file__).read_bytes())
+    """sha256 over the program's files (path and content), this helper, the Python version and the
+    installed Pulumi packages' versions, so a kept cache directory never serves a plan made by other
+    code or another provider. Rule: no plan() under a monkeypatch of module state (it would be stored
+    for every worker); a monkeypatched engine.run is safe (_run is the engine as imported)."""
+    h = hashlib.sha256(sys.version.encode() + Path(__file__).read_bytes() + installed_versions().encode())
     files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _NOT_PROGRAM)

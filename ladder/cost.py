@@ -789,7 +789,7 @@ def _cloudfront(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     it forwards to that origin ("data transfer out to origin", flat: prices.yaml cloudfront_origin_gb);
     S3 origin fetches' request bytes are left out (GETs of a few hundred bytes, 10 % of static requests)."""
     lines = ctx.pooled(res, CDN_GB) + ctx.pooled(res, CDN_REQUESTS)
-    if True:
+    if any((o or {}).get("customOriginConfig") for o in res["inputs"].get("origins") or []):
         gb = ctx.q["api_requests"] * ctx.a["kb_per_api_request_in"] / 1e6
         lines.append(ctx.item(res, "cloudfront_origin_gb", gb, usage=True,
                               note=f"API requests to the app origin x {ctx.a['kb_per_api_request_in']:g} KB"))

@@ -348,3 +348,20 @@ def test_policy_refuses_an_ingress_without_a_regional_wafv2_acl(value):
             notes[f"{NOTE}/waf-acl-id"] = value
         return dataclasses.replace(r, inputs={**r.inputs, "metadata": {**r.inputs["metadata"], "annotations": notes}})
     assert rules.apply(rule, offline.views(dataclasses.replace(p, resources=[swap(r) for r in p.resources])))
+
+
+def test_cloudfront_bills_the_api_requests_it_forwards_to_the_origin(tmp_path):
+    """review-cost-aws finding 8: "Regional Data Transfer Out to Origin", $0.020/GB (US; Infracost golden
+    1,234 GB = $24.68), on the API requests' bytes, only when the API rides CloudFront. By hand: phase 5's
+    5.256e9 API requests (test above) x 1 KB (usage/defaults.yml kb_per_api_request_in) = 5,256 GB x
+    $0.020 = $105.12; with 3 KB requests 15,768 GB = $315.36. The load-balancer path (and /static, S3)
+    bills none."""
+    via = cost.price_plan(plan("phase5").to_json(), with_band=False)
+    [line] = [i for i in via.items if i.sku == "cloudfront_origin_gb"]
+    assert (line.quantity, line.unit_price_usd, line.monthly_usd) == pytest.approx((5_256, 0.020, 105.12))
+    direct = cost.price_plan(plan("phase5", **DIRECT).to_json(), with_band=False)
+    assert not [i for i in direct.items if i.sku == "cloudfront_origin_gb"]
+    usage = tmp_path / "usage.yml"
+    usage.write_text("assumptions:\n  kb_per_api_request_in: 3\n")
+    heavier = cost.price_plan(plan("phase5").to_json(), usage_file=usage, with_band=False)
+    assert _usd(heavier, "cloudfront_origin_gb") == pytest.approx(315.36)

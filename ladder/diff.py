@@ -92,6 +92,15 @@ NON_STATEFUL_REPLACE_FORCING: dict[str, frozenset[str]] = {
                                               "subnetIds", "instanceTypes", "amiType", "capacityType", "diskSize"}),
 }
 REPLACE_FORCING = {**NON_STATEFUL_REPLACE_FORCING, **STATEFUL_REPLACE_FORCING}
+# Non-stateful replacements that take serving capacity away while they run: named as capacity
+# events (a warning, not a loss). An auto-named node group is created anew at its minimum size
+# (components/eks.py: desired = min = eks.nodesMin), then the old one is deleted, which EKS drains.
+CAPACITY_REPLACE = {
+    "aws:eks/nodeGroup:NodeGroup": (
+        "node group REPLACED: the new group starts at scalingConfig.minSize nodes, then the old one is drained "
+        "and its pods wait Pending while Cluster Autoscaler adds nodes (raise eks.nodesMin for that `up` and "
+        "confirm with eks.replaceNodeGroupFrom: ladder/climb_eks.py)"),
+}
 # Inputs that force replacement only when another input says so.
 CONDITIONAL_REPLACE_FORCING = {
     "aws:ec2/instance:Instance": {"userData": "userDataReplaceOnChange", "userDataBase64": "userDataReplaceOnChange"},
@@ -256,6 +265,13 @@ class Diff:
     def losses(self) -> list[Finding]:
         return [f for f in self.findings if f.kind == "loss"]
 
+    @property
+    def capacity_events(self) -> list[Finding]:
+        """Replacements of non-stateful resources that take serving capacity away (CAPACITY_REPLACE)."""
+        return [Finding("capacity", r.urn, r.type, r.name, f"{CAPACITY_REPLACE[r.type]}; "
+                        + ", ".join(c.path for c in r.changes if c.forces_replace) + " changed")
+                for r in self.resources if r.action == "replace" and r.type in CAPACITY_REPLACE]
+
     def summary(self) -> dict[str, int]:
         out = {a: len(self.of(a)) for a in ("add", "update", "replace", "remove")}
         return {**out, "unchanged": self.unchanged, "stateful_losses": len(self.losses),
@@ -268,7 +284,9 @@ class Diff:
     def to_json(self) -> dict[str, Any]:
         return {"a": _describe(self.a), "b": _describe(self.b), "summary": self.summary(),
                 "refusals": [asdict(r) for r in self.refusals], "held": [asdict(h) for h in self.held],
-                "stateful": [asdict(f) for f in self.findings], "resources": [asdict(r) for r in self.resources]}
+                "stateful": [asdict(f) for f in self.findings],
+                "capacity": [asdict(f) for f in self.capacity_events],
+                "resources": [asdict(r) for r in self.resources]}
 
 
 def _describe(plan: dict[str, Any]) -> dict[str, Any]:
@@ -494,6 +512,10 @@ def markdown_blocks(diff: Diff, heading: str = "###") -> list[str]:
     if warnings:
         items = "\n".join(f"> - **{f.name}** `{f.type}`: {f.reason}" for f in warnings)
         blocks.append(f"> [!WARNING]\n> Stateful resources leaving management or protection:\n{items}")
+    if diff.capacity_events:
+        items = "\n".join(f"> - **{f.name}** `{f.type}`: {f.reason}" for f in diff.capacity_events)
+        blocks.append(f"> [!WARNING]\n> **Capacity event: {len(diff.capacity_events)} replacement(s) take serving "
+                      f"capacity away while they run.**\n{items}")
     if not losses and not warnings and not diff.refusals:
         blocks.append("No stateful resource is replaced or deleted, and AWS can apply every change in place.")
     if diff.held:
@@ -553,6 +575,9 @@ def print_rich(diff: Diff, console: Console) -> None:
         head = "STATEFUL RESOURCE LOST" if f.kind == "loss" else "stateful resource warning"
         console.print(Panel(f"{escape(f.name)} [dim]{escape(f.type)}[/]\n{escape(f.reason)}",
                             title=head, border_style=style, title_align="left"))
+    for f in diff.capacity_events:
+        console.print(Panel(f"{escape(f.name)} [dim]{escape(f.type)}[/]\n{escape(f.reason)}",
+                            title="capacity event", border_style="yellow", title_align="left"))
     for h in diff.held:
         console.print(Panel(f"{escape(h.name)} [dim]{escape(h.type)}[/]\n{escape(h.input)}: {escape(h.note)}",
                             title="changed, not applied by pulumi up", border_style="cyan", title_align="left"))

@@ -175,6 +175,8 @@ def failure_lines(results: list[StackResult], allow_destroy: bool,
         if r.diff and r.diff.losses:
             lines.append(f"{'warning' if allow_destroy else 'error'}: {r.stack}: {len(r.diff.losses)} stateful "
                          "loss(es)" + (" (accepted: --allow-destroy)" if allow_destroy else ""))
+        for f in (r.diff.capacity_events if r.diff else []):
+            lines.append(f"warning: {r.stack}: capacity event: {f.name} ({f.type}) {f.reason}")
         for v in (blocking or {}).get(r.stack) or ():
             lines.append(f"error: {r.stack}: mandatory policy violation new against {r.base_rev}: [{v.rule}] "
                          f"{v.type} {v.name}: {v.message}")

@@ -412,6 +412,10 @@ def _stack_row(result: StackResult, violations: Sequence[Violation] | None, bloc
     if warnings:
         items = "\n".join(f"> - {_finding_line(f)}" for f in warnings)
         blocks.append(f"> [!WARNING]\n> Stateful resources leaving management or protection:\n{items}")
+    if diff.capacity_events:  # e.g. a node group replaced: new at its minimum size, the old one drained
+        items = "\n".join(f"> - {_finding_line(f)}" for f in diff.capacity_events)
+        blocks.append(f"> [!WARNING]\n> **Capacity event: {len(diff.capacity_events)} replacement(s) take serving "
+                      f"capacity away while they run:**\n{items}")
     if result.status == "new":
         blocks.append(f"`{result.stack}` is new on this branch (no stack file at `{result.base_rev}`): every "
                       "resource is added.")

@@ -115,3 +115,20 @@ def test_recommend_says_a_node_switch_replaces_the_node_group():
                              "monthly_usd_saved": 1.0, "percent": 0.1,
                              "caveats": rec.caveats(cfg, "eks.nodeInstanceType", "m6i.xlarge", "m6a.xlarge")})
     assert "replaces aws:eks/nodeGroup" in line
+
+
+def test_ladder_diff_names_a_node_group_replacement_as_a_capacity_event():
+    from ladder import diff
+
+    a = plan("phase6", eks={"nodeInstanceType": "m6i.large"}).to_json()
+    b = plan("phase6").to_json()  # new stacks: the preset's m6i.xlarge
+    d = diff.compare(a, b)
+    group = next(r for r in d.resources if r.type == NODE_GROUP)
+    assert group.action == "replace"
+    events = d.capacity_events
+    assert [(e.type, e.name) for e in events] == [(NODE_GROUP, "eks-nodes")]
+    assert "instanceTypes" in events[0].reason and "minSize" in events[0].reason
+    assert "Capacity event" in diff.markdown(d) and "node group REPLACED" in diff.markdown(d)
+    assert d.to_json()["capacity"][0]["name"] == "eks-nodes"
+    # An in-place change (scaling only) is no capacity event.
+    assert not diff.compare(b, plan("phase6", eks={"nodesMax": 12}).to_json()).capacity_events

@@ -95,7 +95,8 @@ def _load_extensions() -> None:
     """Subcommands defined in their own modules register themselves on import."""
     import importlib
 
-    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh", "policy", "ansible_vars"):
+    for module in ("render", "diff", "cost", "review", "docs", "recommend", "prices_refresh", "policy", "ansible_vars",
+                   "preflight.ami"):
         try:
             importlib.import_module(f"ladder.{module}")
         except ModuleNotFoundError as err:

@@ -113,6 +113,8 @@ PHASES: dict[int, Phase] = {
                     # (512 Mi requests) would outgrow its ~6.6 GiB allocatable. Graviton (m7g) is not
                     # priced in every region yet and needs arm64 images. m6i.2xlarge saves ~$12/month more
                     # but runs on 2 nodes at the minimum: one lost node would halve the cluster.
+                    # For new node groups only: a deployed group keeps its type (output
+                    # nodeInstanceType, else m6i.large) unless the stack sets one (ladder/climb_eks.py).
                     "nodeInstanceType": "m6i.xlarge",
                     "nodesMin": 2,
                     "nodesMax": 10,

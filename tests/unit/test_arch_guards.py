@@ -139,3 +139,30 @@ def test_the_kept_vm_takes_the_ami_of_its_recorded_type_not_the_fleets():
     kept = p.one("aws:ec2/instance:Instance", "app")
     assert kept.inputs["instanceType"] == "t4g.medium"
     assert kept.inputs["ami"] == "ami-0" + mocks._short(UBUNTU_AMI_PARAMETERS["arm64"], 16)
+
+
+# --- finding 5: recommend's caveats -------------------------------------------------------------
+
+def test_recommend_caveats_per_switch():
+    from ladder import recommend as rec
+
+    def cfg(stack: str, **overrides: Any):
+        return engine.validate_stack({**stack_values(stack, **overrides), "aws:region": "us-east-1"})
+
+    p2 = cfg("phase2", redis={"engine": "redis", "engineVersion": "7.1"})
+    assert rec.caveats(p2, "workers.instanceType", "t3.small", "t4g.small") == [rec.IMAGE_CAVEAT]
+    assert rec.IMAGE_CAVEAT in rec.caveats(p2, "eks.nodeInstanceType", "m6i.xlarge", "m7g.xlarge")  # + FA2's node group
+    # PgBouncer hosts do not run the app image; same-architecture switches need nothing.
+    assert rec.caveats(p2, "pgbouncer.instanceType", "t3.small", "t4g.small") == []
+    assert rec.caveats(p2, "appTier.instanceType", "t3.large", "t3a.large") == []
+    # Phases 1-2: one Redis node, the switch interrupts it; phase 3 has a replica.
+    assert rec.caveats(p2, "redis.engine", "redis", "valkey") == [rec.VALKEY_NO_REPLICA_CAVEAT]
+    p3 = cfg("phase3", redis={"engine": "redis", "engineVersion": "7.1"})
+    assert rec.caveats(p3, "redis.engine", "redis", "valkey") == []
+    # Phase 1's VM: the image, and the refusal on a deployed VM.
+    p1 = cfg("phase1")
+    assert rec.caveats(p1, "appTier.instanceType", "t3.medium", "t4g.medium") == [rec.IMAGE_CAVEAT, rec.VM_CAVEAT]
+    # A Graviton variant of an app-image tier is priced with linux/arm64 listed (else the config refuses it).
+    assert rec._platform_override(p2, "workers.instanceType", "t4g.small") == [
+        ("app.imagePlatforms", ["linux/amd64", "linux/arm64"])]
+    assert rec._platform_override(p2, "pgbouncer.instanceType", "t4g.small") == []

@@ -62,8 +62,11 @@ def render(pairs: dict[int, tuple[dict, dict]]) -> str:
              "and managed rule groups; the distribution keeps only the S3 origin for `/static` (with CORS headers, "
              "since the pages come from the API's host) and its own web ACL. TLS only either way; the security headers "
              "CloudFront's SecurityHeadersPolicy adds to API responses (HSTS, nosniff, SAMEORIGIN frames) come from the "
-             "load balancer's HTTPS listener instead (Referrer-Policy and X-XSS-Protection have no listener attribute: "
-             "set them in the app if you rely on them).", "",
+             "load balancer's HTTPS listener instead. Referrer-Policy (`strict-origin-when-cross-origin`) has no listener "
+             "attribute: in phase 5 the nginx on every app host sends it on both paths (nginx/_common.conf.j2); in "
+             "phase 6 nothing the stack runs sits between the Ingress's ALB and the app, so with `loadBalancer` "
+             "the app must send it. X-XSS-Protection (also in SecurityHeadersPolicy) is sent by neither path with "
+             "`loadBalancer`: set it in the app if you rely on it.", "",
              "## Priced side by side", "",
              "Each preset priced at its own capacity target with the default usage assumptions (usage/), once "
              "as it stands and once with `cdn.apiPath: loadBalancer`; band: lean / default / heavy "
@@ -112,9 +115,14 @@ def choose_section(region: str) -> list[str]:
         f"- **WAF at the edge or in the region.** Both paths run the same rules and per-IP rate limit and "
         f"inspect each request once (${waf:.2f} per million requests either way: the REGIONAL web ACL sees the "
         "API, CloudFront's sees `/static`). At the edge, blocked traffic is absorbed before it reaches the "
-        "region, and CloudFront carries AWS Shield Standard's edge protections; in the region the load "
-        "balancer takes the flood's connections (and its LCUs) before WAF answers 429. The REGIONAL web ACL "
-        "sees the real client address directly; neither path trusts `X-Forwarded-For`.",
+        "region, spread over CloudFront's edge locations; in the region the load balancer (which AWS Shield "
+        "Standard covers too) takes the flood's connections (and its LCUs) before WAF answers 429. With "
+        "`loadBalancer` the REGIONAL web ACL sees the real client address directly; neither path trusts "
+        "`X-Forwarded-For`. In the switch's `up` (`apiPath: both`, and the 4 -> 5 climb's `climb.keepAlbOpen` "
+        "`up`) CloudFront's requests reach the load balancer from CloudFront's own addresses: the REGIONAL rate "
+        "rule does not count requests carrying the exact `X-Origin-Verify` secret (CloudFront's web ACL "
+        "already counted them per client), so it never rate-limits CloudFront itself; the managed groups "
+        "still inspect them.",
         "- **Egress tiers.** CloudFront and EC2/ELB egress are separate tier ladders with separate free "
         "allowances (CloudFront 1 TB and 10 M requests a month, EC2 100 GB), each on the account's monthly "
         "total: moving the API's bytes to the load balancer moves them onto the EC2 ladder with the NAT "

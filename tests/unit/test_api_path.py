@@ -365,3 +365,11 @@ def test_cloudfront_bills_the_api_requests_it_forwards_to_the_origin(tmp_path):
     usage.write_text("assumptions:\n  kb_per_api_request_in: 3\n")
     heavier = cost.price_plan(plan("phase5").to_json(), usage_file=usage, with_band=False)
     assert _usd(heavier, "cloudfront_origin_gb") == pytest.approx(315.36)
+
+
+def test_phase5_app_hosts_send_referrer_policy_on_the_load_balancer_path():
+    """review-cost-aws finding 10: the ALB listener has no Referrer-Policy attribute, so with
+    `loadBalancer` the app hosts' nginx is what keeps CloudFront's SecurityHeadersPolicy value."""
+    from tests.unit.plans import user_data_texts
+    texts = user_data_texts(plan("phase5", **DIRECT))
+    assert 'add_header Referrer-Policy "strict-origin-when-cross-origin" always;' in texts["fleet-app"]

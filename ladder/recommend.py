@@ -38,9 +38,10 @@ from rich.table import Table
 
 from . import aws_facts, capacity, engine, redis_settings
 from .cli import COMMANDS
-from .config import StackConfig
+from .config import ConfigError, StackConfig
 from .cost import cost_of, price_plan, usd
 from .phases import PHASES, TRIGGERS, Trigger, deep_merge
+from .preflight import PreflightError
 from .prices import catalog
 
 TOP = max(PHASES)
@@ -61,17 +62,26 @@ def preset_capacity(phase: int) -> capacity.Capacity | None:
         return None
 
 
-def covers(phase: int, users: int, messages_per_day: int) -> bool:
+def covers(phase: int, users: int, messages_per_day: float) -> bool:
     """Does the preset's maximum capacity carry the peak of this load?"""
     cap = preset_capacity(phase)
     peak = capacity.peak_load(users, messages_per_day, capacity.default_assumptions())
     return cap is None or (cap.requests_per_s >= peak.requests_per_s and cap.jobs_per_s >= peak.jobs_per_s)
 
 
-def fitting_phase(users: int, messages_per_day: int) -> int:
+def messages_per_user(phase: int) -> float:
+    """The phase's target messages/day per concurrent user: what `cost --users N` scales the queue
+    load by (cost._messages_per_user), so a load given as users alone is priced the same in both."""
+    spec = PHASES[phase]
+    return spec.messages_per_day / spec.concurrent_users
+
+
+def fitting_phase(users: int, messages_per_day: float | None) -> int:
+    """The lowest phase that fits; messages/day unknown (None) = users x that phase's messages per user."""
     for n, spec in sorted(PHASES.items()):
-        if spec.concurrent_users >= users and spec.messages_per_day >= messages_per_day \
-                and covers(n, users, messages_per_day):
+        messages = users * messages_per_user(n) if messages_per_day is None else messages_per_day
+        if spec.concurrent_users >= users and spec.messages_per_day >= messages \
+                and covers(n, users, messages):
             return n
     return TOP
 
@@ -79,7 +89,7 @@ def fitting_phase(users: int, messages_per_day: int) -> int:
 @dataclass
 class Recommendation:
     concurrent_users: int
-    messages_per_day: int
+    messages_per_day: float
     fits: int
     fired: list[dict[str, Any]]
     phase: int
@@ -92,19 +102,26 @@ class Recommendation:
     savings_error: str | None = None
     # Switches the config refuses for this stack (key, from, to, why): reported, not silently skipped.
     refused_switches: list[dict[str, Any]] = field(default_factory=list)
+    # messages_per_day was not given: users x the priced phase's messages per user (as `cost --users`).
+    messages_assumed: bool = False
 
 
-def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None]) -> Recommendation:
+def recommend(users: int, messages_per_day: float | None, metrics: dict[str, float | None]) -> Recommendation:
+    """messages_per_day None: users x the phase's messages per user, as `cost --users` assumes."""
     fits = fitting_phase(users, messages_per_day)
+    assumed = messages_per_day is None
     fired = [{"key": t.key, "description": t.description, "value": metrics[t.key], "threshold": t.threshold,
               "unit": t.unit} for t in TRIGGERS if (value := metrics.get(t.key)) is not None and value > t.threshold]
     spec = PHASES[fits]
     cap = preset_capacity(fits)
+    fit_messages = users * messages_per_user(fits) if messages_per_day is None else messages_per_day
     reason = (f"phase {fits} ({spec.name}) is the lowest whose target covers {users:,} users and "
-              f"{messages_per_day:,} messages/day (target {spec.concurrent_users:,} / {spec.messages_per_day:,})"
+              f"{fit_messages:,.0f} messages/day" + (f" (assumed: {messages_per_user(fits):g} per user, the "
+                                                      f"phase's target ratio; give --messages-per-day)" if assumed else "")
+              + f" (target {spec.concurrent_users:,} / {spec.messages_per_day:,})"
               + (f" and whose preset carries the peak at maximum scale ({cap.requests_per_s:,.0f} req/s, "
                  f"{cap.jobs_per_s:,.0f} jobs/s; capacity model)" if cap else ""))
-    if fits == TOP and (users > spec.concurrent_users or messages_per_day > spec.messages_per_day):
+    if fits == TOP and (users > spec.concurrent_users or fit_messages > spec.messages_per_day):
         reason = f"the load exceeds phase {TOP}'s target; stay on phase {TOP} and raise its limits"
     phase = fits
     if fired:
@@ -112,7 +129,9 @@ def recommend(users: int, messages_per_day: int, metrics: dict[str, float | None
         names = ", ".join(str(f["description"]) for f in fired)
         reason += (f"; {len(fired)} trigger(s) fired on it ({names}), so one rung up" if phase > fits
                    else f"; trigger(s) fired ({names}) but phase {TOP} is the top rung: raise its limits")
-    return Recommendation(users, messages_per_day, fits, fired, phase, reason)
+    # The recommended phase is priced at this figure: with it assumed, `cost phaseN --users` gives the same total.
+    messages = users * messages_per_user(phase) if messages_per_day is None else messages_per_day
+    return Recommendation(users, messages, fits, fired, phase, reason, messages_assumed=assumed)
 
 
 def with_cost(rec: Recommendation) -> Recommendation:
@@ -213,7 +232,7 @@ def _override(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 @cache
-def _priced(stack: str, overrides: str, users: int, messages_per_day: int) -> float:
+def _priced(stack: str, overrides: str, users: int, messages_per_day: float) -> float:
     """Monthly total of `stack` with `overrides` (JSON: [[path, value], ...]) at this load: one plan
     per variant, priced by the cost code; cached for the process."""
     values = engine.read_stack(stack)
@@ -264,19 +283,23 @@ def caveats(cfg: StackConfig, key: str, current: str, candidate: str) -> list[st
     return out
 
 
-def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3,
+def switch_savings(stack: str, users: int, messages_per_day: float | None, tries: int = 3,
                    refused: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """What each switch saves on `stack` at this load: base total minus the variant's total, both
-    priced plans. Per tier the cheapest candidate the config accepts (at most `tries` plans); the
-    candidates the config refuses go to `refused` with the reason."""
+    priced plans. Per tier the cheapest candidate the config accepts whose total saves (at most
+    `tries` plans: a cheaper hour can need more hosts or credits); the candidates the config or the
+    preflight refuses go to `refused` with the reason. Any other error (a bug in a cost rule) raises.
+    messages_per_day None: users x the stack's phase's messages per user, as `cost --users`."""
     cfg = engine.validate_stack(engine.read_stack(stack), stack=stack)
+    if messages_per_day is None:
+        messages_per_day = users * messages_per_user(cfg.phase)
     base = _priced(stack, "[]", users, messages_per_day)
     out: list[dict[str, Any]] = []
     for key, current, options in _variants(cfg):
         for candidate, overrides in options[:tries]:
             try:
                 total = _priced(stack, json.dumps(overrides), users, messages_per_day)
-            except Exception as err:  # noqa: BLE001 - a variant the config or the preflight refuses: try the next
+            except (ConfigError, PreflightError) as err:  # a variant the config or the preflight refuses: try the next
                 if refused is not None:
                     refused.append({"key": key, "from": current, "to": candidate,
                                     "reason": " ".join(str(err).split())})
@@ -287,7 +310,7 @@ def switch_savings(stack: str, users: int, messages_per_day: int, tries: int = 3
                             "percent": round(100 * saved / base, 1) if base else 0.0,
                             "base_monthly_usd": base, "variant_monthly_usd": total,
                             "caveats": caveats(cfg, key, current, candidate)})
-            break
+                break
     return out
 
 
@@ -327,7 +350,8 @@ def savings_line(s: dict[str, Any]) -> str:
 def with_savings(rec: Recommendation, stack: str | None = None) -> Recommendation:
     rec.savings_stack = stack or f"phase{rec.phase}"
     try:
-        rec.savings = switch_savings(rec.savings_stack, max(rec.concurrent_users, 1), rec.messages_per_day,
+        rec.savings = switch_savings(rec.savings_stack, max(rec.concurrent_users, 1),
+                                     None if rec.messages_assumed else rec.messages_per_day,
                                      refused=rec.refused_switches)
     except Exception as err:  # noqa: BLE001 - the stack may not plan; the recommendation stands
         rec.savings_error = f"{type(err).__name__}: {err}"
@@ -356,9 +380,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                       f"{t.threshold:g} {t.unit}", "[red]yes[/]" if t.key in fired else "no")
     console.print(table)
     if rec.monthly_usd is not None and rec.per_1000_users_usd is not None:
-        console.print(f"Phase {rec.phase} preset at this load: ${usd(rec.monthly_usd)}/month, "
-                      f"${usd(rec.per_1000_users_usd)} per 1,000 concurrent users "
-                      f"(`python -m ladder cost phase{rec.phase} --users {rec.concurrent_users}` for the line items)")
+        pointer = (f"`python -m ladder cost phase{rec.phase} --users {rec.concurrent_users}` for the line items"
+                   if rec.messages_assumed else "`cost --users` assumes the phase's messages per user instead")
+        console.print(f"Phase {rec.phase} preset at this load ({rec.messages_per_day:,.0f} messages/day): "
+                      f"${usd(rec.monthly_usd)}/month, ${usd(rec.per_1000_users_usd)} per 1,000 concurrent users "
+                      f"({pointer})")
     else:
         console.print(f"[yellow]Cost of phase {rec.phase} unavailable:[/] {rec.cost_error}")
     if rec.savings_error:
@@ -376,7 +402,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def _recommend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrent-users", type=int, required=True, help="peak concurrent users today")
-    p.add_argument("--messages-per-day", type=int, default=0, help="queue jobs per day today")
+    p.add_argument("--messages-per-day", type=int, default=None,
+                   help="queue jobs per day today (default: users x the phase's messages per user, as "
+                        "`cost --users` assumes)")
     for t in TRIGGERS:
         p.add_argument(flag(t), *ALIASES.get(t.key, []), dest=t.key, type=float, metavar="N",
                        help=f"measured {t.description}, {t.unit} (trigger over {t.threshold:g})")

@@ -9,8 +9,8 @@ capacity model (ladder/capacity.py) needs at the priced load's monthly average, 
 group's min/max (other groups: their desired capacity); each RDS read replica is an instance of its own
 with the source's storage; Multi-AZ RDS bills instance and storage twice; ElastiCache bills
 shards x (1 + replicas) nodes, or num_cache_clusters. A month is 730 hours. Tiered tables (internet
-egress, CloudFront) are priced once on the stack's monthly total less the free allowance and
-apportioned by share (`Pool`); inter-AZ transfer comes from the plan's placement (`inter_az_items`).
+egress, CloudFront) are priced once on the stack's monthly total less the free allowance, after the
+account's other stacks' usage (`ACCOUNT_OTHER`), and apportioned by share (`Pool`); inter-AZ transfer comes from the plan's placement (`inter_az_items`).
 """
 
 from __future__ import annotations
@@ -231,6 +231,7 @@ class Pool:
     notes: dict[str, str]
     usd: float
     free: float  # allowance units applied (off the first units)
+    other: float = 0.0  # the account's other stacks' units ahead of this stack's on the ladder (ACCOUNT_OTHER)
 
     @property
     def total(self) -> float:
@@ -243,7 +244,8 @@ class Pool:
         whose = (f"tiered on the stack's {self.total:,.0f} {unit} over {len(self.shares)} resources, cost apportioned "
                  "by share") if len(self.shares) > 1 else "tiered on the stack's total"
         free = f", first {self.free:,.0f} {unit} free" if self.free > 0 else ", no free allowance"
-        return whose + free
+        other = f", after the account's other {self.other:,.0f} {unit} ({ACCOUNT_OTHER[self.table]})" if self.other else ""
+        return whose + free + other
 
 
 def _free_units(ctx: Context, table: str) -> float:
@@ -276,13 +278,37 @@ def pool_contributors(ctx: Context, table: str) -> dict[str, tuple[float, str]]:
     raise KeyError(f"{table} is not a pooled table; pooled: {EGRESS}, {CDN_GB}, {CDN_REQUESTS}")
 
 
+# The volume tiers count the whole consolidated-billing family's usage, not one stack's: "AWS
+# combines the usage from all accounts to determine which volume pricing tiers to apply" (AWS
+# Billing User Guide, "Understanding consolidated bills", Volume discounts). Each pooled table's
+# usage assumption says how many units the account's OTHER stacks (staging, the old stack during a
+# climb's cutover) already put on the ladder this month; this stack's units start after them. The
+# free allowance stays `free_allowance_share`'s: set it to 0 when those stacks use it.
+# CloudFront requests have one flat price (no tiers), so other stacks' requests move nothing.
+ACCOUNT_OTHER = {EGRESS: "account_other_egress_gb", CDN_GB: "account_other_cloudfront_gb"}
+
+
+def _account_other(ctx: Context, table: str) -> float:
+    key = ACCOUNT_OTHER.get(table)
+    if key is None:
+        return 0.0
+    value = ctx.a.get(key, 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"usage assumption {key}: {value!r}; allowed: a number >= 0 (units the account's other "
+                         "stacks use this month; 0 = this stack alone)")
+    return float(value)
+
+
 def build_pool(ctx: Context, table: str) -> Pool:
+    """The table's tiers priced on positions [other + free, other + total): the account's other stacks'
+    units first, then this stack's, its free allowance off its own first units."""
     contributors = pool_contributors(ctx, table)
     total = sum(quantity for quantity, _ in contributors.values())
-    free = _free_units(ctx, table)
-    usd = tiered_cost(total, ctx.prices.tiers(ctx.region, table), free)
+    free = min(_free_units(ctx, table), total)
+    other = _account_other(ctx, table)
+    usd = tiered_cost(other + total, ctx.prices.tiers(ctx.region, table), other + free)
     return Pool(table, {u: quantity for u, (quantity, _) in contributors.items()},
-                {u: note for u, (_, note) in contributors.items()}, usd, min(free, total))
+                {u: note for u, (_, note) in contributors.items()}, usd, free, other)
 
 
 # -- Inter-AZ transfer, from the topology ----------------------------------------------------

@@ -67,3 +67,42 @@ def test_a_second_internal_nlb_carries_no_db_traffic(first):
     plain = price_plan(copy.deepcopy(base), with_band=False)
     assert sum(i.monthly_usd for i in report.items if i.sku == "inter_az_gb") == pytest.approx(
         sum(i.monthly_usd for i in plain.items if i.sku == "inter_az_gb"))
+
+
+def _usage(tmp_path, **assumptions) -> object:
+    f = tmp_path / "usage.yml"
+    f.write_text("assumptions:\n" + "".join(f"  {k}: {v}\n" for k, v in assumptions.items()))
+    return f
+
+
+def _pool_usd(report, sku: str) -> float:
+    return sum(i.monthly_usd for i in report.items if i.sku == sku)
+
+
+def test_other_stacks_cloudfront_gb_move_this_stacks_start_to_a_tier_boundary(tmp_path):
+    # By hand (finding 6; prices.yaml us-east-1 cloudfront_gb_out: 0.085 to 10,240 GB, 0.080 to 51,200,
+    # 0.060 to 153,600, 0.040 to 512,000). Phase 6: 250,000 x 0.4 x 730 = 73M user-hours; API 73M x 180 x
+    # 10 KB = 131,400 GB + static 73M x 400 KB = 29,200 GB = 160,600 GB. Other stacks 50,176 GB, free 1,024:
+    # this stack's paid units start at 50,176 + 1,024 = 51,200, the 0.060 tier's first unit:
+    # (153,600 - 51,200) x 0.060 + (50,176 + 160,600 - 153,600 = 57,176) x 0.040 = 6,144 + 2,287.04 = 8,431.04.
+    p = plan_json("phase6")
+    report = price_plan(p, _usage(tmp_path, account_other_cloudfront_gb=50_176), with_band=False)
+    assert sum(i.quantity for i in report.items if i.sku == "cloudfront_gb_out") == pytest.approx(160_600)
+    assert _pool_usd(report, "cloudfront_gb_out") == pytest.approx(8_431.04, abs=0.02)
+    # one GB fewer elsewhere: that GB of this stack's falls in the 0.080 tier
+    one_less = price_plan(p, _usage(tmp_path, account_other_cloudfront_gb=50_175), with_band=False)
+    assert _pool_usd(one_less, "cloudfront_gb_out") == pytest.approx(8_431.04 + 0.080 - 0.040, abs=0.02)
+
+
+def test_other_stacks_egress_gb_and_no_free_tier(tmp_path):
+    # By hand: phase 1 egress 642.4 GB (review: (642.4 - 100) x 0.09 = 48.82 alone). Other stacks 10,140 GB,
+    # the stack's 100 free GB after them: paid units from 10,240 on, all at 0.085: 542.4 x 0.085 = 46.10.
+    # With free_allowance_share 0 as well: units 10,140 .. 10,782.4: 100 x 0.09 + 542.4 x 0.085 = 55.10.
+    p = plan_json("phase1")
+    report = price_plan(p, _usage(tmp_path, account_other_egress_gb=10_140), with_band=False)
+    assert _pool_usd(report, "data_transfer_out_gb") == pytest.approx(46.10, abs=0.02)
+    none_free = price_plan(p, _usage(tmp_path, account_other_egress_gb=10_140, free_allowance_share=0),
+                           with_band=False)
+    assert _pool_usd(none_free, "data_transfer_out_gb") == pytest.approx(55.10, abs=0.02)
+    with pytest.raises(ValueError, match="account_other_egress_gb"):
+        price_plan(p, _usage(tmp_path, account_other_egress_gb=-1), with_band=False)

@@ -904,11 +904,30 @@ def _k8s_scheme(res: dict[str, Any]) -> str:
     return _annotations(res).get(K8S_LOAD_BALANCERS[res["type"]], "internal")
 
 
+K8S_SUBNETS = {"kubernetes:core/v1:Service": "service.beta.kubernetes.io/aws-load-balancer-subnets",
+               "kubernetes:networking.k8s.io/v1:Ingress": "alb.ingress.kubernetes.io/subnets"}
+
+
+def _k8s_lb_azs(res: dict[str, Any], ctx: Context) -> int:
+    """AZs (= public IPv4s of an internet-facing LB, NLB nodes) the AWS Load Balancer Controller gives
+    `res`: the subnets its annotation lists, else one per AZ among the subnets tagged for the scheme
+    (kubernetes.io/role/elb public, kubernetes.io/role/internal-elb internal: the controller's
+    "Subnet auto-discovery", kubernetes-sigs.github.io/aws-load-balancer-controller deploy/subnet_discovery,
+    "selects one subnet per availability zone"), else the AZs the app runs in."""
+    listed = [x for x in str(_annotations(res).get(K8S_SUBNETS[res["type"]]) or "").split(",") if x.strip()]
+    if listed:
+        return len(listed)
+    role = "kubernetes.io/role/elb" if _k8s_scheme(res) == "internet-facing" else "kubernetes.io/role/internal-elb"
+    tagged = {str(r["inputs"].get("availabilityZone")) for r in ctx.plan["resources"]
+              if r["type"] == SUBNET and role in (r["inputs"].get("tags") or {})}
+    return len(tagged) or len(_app_azs(ctx)[0]) or 2
+
+
 @rule("kubernetes:core/v1:Service")
 def _k8s_service(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     if (res["inputs"].get("spec") or {}).get("type") != "LoadBalancer":
         return []
-    return _load_balancer(res, ctx, "nlb", _k8s_scheme(res) != "internet-facing", 2)
+    return _load_balancer(res, ctx, "nlb", _k8s_scheme(res) != "internet-facing", _k8s_lb_azs(res, ctx))
 
 
 @rule("kubernetes:networking.k8s.io/v1:Ingress")
@@ -918,7 +937,7 @@ def _k8s_ingress(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     group = notes.get("alb.ingress.kubernetes.io/group.name")
     if cls != "alb" or (group and _first_in_group(res, ctx, group) != res["urn"]):
         return []  # not an ALB, or an ALB another Ingress of its group already pays for
-    return _load_balancer(res, ctx, "alb", _k8s_scheme(res) != "internet-facing", 2)
+    return _load_balancer(res, ctx, "alb", _k8s_scheme(res) != "internet-facing", _k8s_lb_azs(res, ctx))
 
 
 def _first_in_group(res: dict[str, Any], ctx: Context, group: str) -> str:

@@ -106,3 +106,42 @@ def test_other_stacks_egress_gb_and_no_free_tier(tmp_path):
     assert _pool_usd(none_free, "data_transfer_out_gb") == pytest.approx(55.10, abs=0.02)
     with pytest.raises(ValueError, match="account_other_egress_gb"):
         price_plan(p, _usage(tmp_path, account_other_egress_gb=-1), with_band=False)
+
+
+def test_node_group_without_launch_template_uses_disk_size():
+    # Finding 10: no launch template -> EKS gives each node diskSize GB (CreateNodegroup API: diskSize,
+    # 20 GiB by default for Linux); 50 GB x nodes.
+    p = plan_json("phase6")
+    group = next(r for r in p["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup")
+    group["inputs"].pop("launchTemplate")
+    group["inputs"]["diskSize"] = 50
+    report = price_plan(copy.deepcopy(p), with_band=False)
+    (hours,) = _items(report, "ec2_instance_hour", group["name"])
+    (disk,) = _items(report, "ebs_gp3_gb_month", group["name"])
+    assert disk.quantity == pytest.approx(50 * hours.quantity / HOURS)
+    del group["inputs"]["diskSize"]
+    (default,) = _items(price_plan(p, with_band=False), "ebs_gp3_gb_month", group["name"])
+    assert default.quantity == pytest.approx(20 * hours.quantity / HOURS)
+
+
+def _public_subnet(p: dict, az: str) -> None:
+    sub = copy.deepcopy(next(r for r in p["resources"] if r["type"] == "aws:ec2/subnet:Subnet"
+                             and "kubernetes.io/role/elb" in (r["inputs"].get("tags") or {})))
+    sub.update(name="network-public-2", urn=sub["urn"][:-1] + "2", id="subnet-public2")
+    sub["inputs"]["availabilityZone"] = az
+    p["resources"].append(sub)
+
+
+def test_kubernetes_ingress_has_one_public_ipv4_per_discovered_az():
+    # Finding 8: the controller puts an internet-facing ALB in one kubernetes.io/role/elb subnet per AZ;
+    # a third tagged public subnet in another AZ -> 3 public IPv4s x 730 h = 2,190 IPv4-hours.
+    p = plan_json("phase6")
+    ingress = next(r for r in p["resources"] if r["type"] == "kubernetes:networking.k8s.io/v1:Ingress")
+    (two,) = _items(price_plan(copy.deepcopy(p), with_band=False), "public_ipv4_hour", ingress["name"])
+    assert two.quantity == 2 * HOURS
+    _public_subnet(p, "us-east-1c")
+    (three,) = _items(price_plan(copy.deepcopy(p), with_band=False), "public_ipv4_hour", ingress["name"])
+    assert three.quantity == 3 * HOURS
+    ingress["inputs"]["metadata"]["annotations"]["alb.ingress.kubernetes.io/subnets"] = "subnet-a,subnet-b"
+    (listed,) = _items(price_plan(p, with_band=False), "public_ipv4_hour", ingress["name"])
+    assert listed.quantity == 2 * HOURS

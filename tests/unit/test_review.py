@@ -168,8 +168,11 @@ def test_review_of_a_step_back_and_a_config_error(repo):
     commit(repo, "phase3 at phase 4")
     (stacks / "Pulumi.phase3.yaml").write_text(original)
     phase2 = (stacks / "Pulumi.phase2.yaml").read_text()
-    (stacks / "Pulumi.phase2.yaml").write_text(phase2.replace("config:\n", "config:\n  scaleladder:redis:\n"
-                                                              "    clusterMode: sideways\n", 1))
+    # Into the preset's own scaleladder:redis block (a second block would be a duplicate YAML key:
+    # the later one wins and the error would vanish).
+    block = "  scaleladder:redis:\n" if "  scaleladder:redis:\n" in phase2 else "config:\n"
+    (stacks / "Pulumi.phase2.yaml").write_text(phase2.replace(
+        block, block + ("" if block.startswith("  ") else "  scaleladder:redis:\n") + "    clusterMode: sideways\n", 1))
     proc = run_review(repo, "--base", "HEAD", "--stack", "phase3", "--stack", "phase2")
     assert proc.returncode == EXIT_PLAN_FAILED, proc.stderr
     back = section(comment(repo / "out"), "phase3")

@@ -1246,15 +1246,33 @@ def _api_hosts(ctx: Context) -> float:
 
 # -- ElastiCache snapshots ---------------------------------------------------------------------
 
+def _dataset_gb(res: dict[str, Any], ctx: Context) -> tuple[float, str]:
+    """GB one snapshot holds: usage `redis_dataset_gb` when set (> 0), else the data nodes' memory
+    (one node per shard: replicas hold copies) x `redis_fill_share`, so the figure grows with the cache."""
+    stated = _num(ctx.a.get("redis_dataset_gb"), 0)
+    if stated > 0:
+        return stated, "redis_dataset_gb"
+    i = res["inputs"]
+    node = str(i.get("nodeType"))
+    if node not in aws_facts.ELASTICACHE_NODE_SPECS:
+        raise ValueError(f"{res['urn']}: node type {node!r} has no memory in aws_facts.ELASTICACHE_NODE_SPECS; "
+                         "set usage assumption redis_dataset_gb (GB per snapshot)")
+    sharded = i.get("numNodeGroups") is not None or i.get("clusterMode") == "enabled"
+    shards = _num(i.get("numNodeGroups"), 1) if sharded else 1.0
+    gib = aws_facts.ELASTICACHE_NODE_SPECS[node][1]
+    fill = float(ctx.a["redis_fill_share"])
+    return shards * gib * fill, f"{shards:g} shard(s) x {gib:g} GiB of {node} x redis_fill_share {fill:g}"
+
+
 def _backup_storage(res: dict[str, Any], ctx: Context) -> list[LineItem]:
     """Automatic snapshots kept `snapshotRetentionLimit` days: one per cluster is free, each other
-    holds the dataset (usage `redis_dataset_gb`)."""
+    holds the dataset (`_dataset_gb`)."""
     kept = int(_num(res["inputs"].get("snapshotRetentionLimit"), 0))
     if kept <= 1:
         return []
-    gb = _num(ctx.a.get("redis_dataset_gb"), 0) * (kept - 1)
-    return _priced([ctx.item(res, "elasticache_backup_gb_month", gb, usage=True,
-                             note=f"{kept} daily snapshots, one free: {kept - 1} x redis_dataset_gb")])
+    each, why = _dataset_gb(res, ctx)
+    return _priced([ctx.item(res, "elasticache_backup_gb_month", each * (kept - 1), usage=True,
+                             note=f"{kept} daily snapshots, one free: {kept - 1} x {each:,.2f} GB ({why})")])
 
 
 # -- CloudWatch Logs ---------------------------------------------------------------------------

@@ -145,3 +145,13 @@ def test_kubernetes_ingress_has_one_public_ipv4_per_discovered_az():
     ingress["inputs"]["metadata"]["annotations"]["alb.ingress.kubernetes.io/subnets"] = "subnet-a,subnet-b"
     (listed,) = _items(price_plan(p, with_band=False), "public_ipv4_hour", ingress["name"])
     assert listed.quantity == 2 * HOURS
+
+
+def test_elasticache_snapshots_hold_the_shards_memory_times_the_fill_share():
+    # Finding 9, by hand: phase 6 runs 3 shards of cache.m6g.large (6.38 GiB each, AWS node table in
+    # aws_facts.ELASTICACHE_NODE_SPECS), 7 daily snapshots, one free: 3 x 6.38 x 0.5 = 9.57 GB x 6 = 57.42
+    # GB-month x $0.085 = $4.88 (was 6 x 1 GB = $0.51 for every phase).
+    (snap,) = _items(price_plan(plan_json("phase6"), with_band=False), "elasticache_backup_gb_month")
+    assert snap.quantity == pytest.approx(57.42, abs=0.01)
+    assert snap.monthly_usd == pytest.approx(4.88, abs=0.01)
+    assert "redis_fill_share" in snap.note

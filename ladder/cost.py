@@ -1548,7 +1548,7 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: floa
             items += RULES[res["type"]](res, ctx)
         elif not ctx.prices.is_free(res["type"]):
             unpriced.add(res["type"])
-    items += inter_az_items(ctx)
+    items += inter_az_items(ctx) + _no_entry(ctx)
     totals: dict[str, float] = {}
     for i in items:
         totals[i.component] = totals.get(i.component, 0) + i.monthly_usd
@@ -1560,6 +1560,18 @@ def price_plan(plan: dict[str, Any], usage_file: Path | None = None, users: floa
         report.band = {name: price_plan(plan, usage_file, q["peak_concurrent_users"], q["messages_per_day"], name,
                                         with_band=False, free_tier=free_tier).total for name in bands()}
     return report
+
+
+def _no_entry(ctx: Context) -> list[LineItem]:
+    """A $0 line that says so when users' bytes have no internet entry in the plan (no CloudFront,
+    public load balancer or public instance: e.g. a private host behind a proxy the plan does not
+    model), instead of leaving egress out silently (review cost-model finding 7)."""
+    if ctx.entries or ctx.q["egress_gb"] <= 0:
+        return []
+    return [LineItem("(stack)", "", "(stack)", "(stack)", EGRESS, round(ctx.q["egress_gb"], 4),
+                     ctx.prices.unit(EGRESS), 0.0, 0.0, True,
+                     "no internet entry found (no CloudFront, public load balancer or public instance): "
+                     "user egress NOT priced")]
 
 
 def _lines(report: CostReport) -> dict[tuple[str, str, str], float]:

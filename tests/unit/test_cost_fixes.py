@@ -155,3 +155,17 @@ def test_elasticache_snapshots_hold_the_shards_memory_times_the_fill_share():
     assert snap.quantity == pytest.approx(57.42, abs=0.01)
     assert snap.monthly_usd == pytest.approx(4.88, abs=0.01)
     assert "redis_fill_share" in snap.note
+
+
+def test_no_internet_entry_is_said_not_silent():
+    # Finding 7: phase 1's VM made private (no public address, no Elastic IP): its egress has no entry.
+    p = plan_json("phase1")
+    p["resources"] = [r for r in p["resources"] if r["type"] != "aws:ec2/eip:Eip"]
+    for r in p["resources"]:
+        if r["type"] == "aws:ec2/instance:Instance":
+            r["inputs"]["associatePublicIpAddress"] = False
+    report = price_plan(p, with_band=False)
+    (line,) = [i for i in report.items if i.sku == "data_transfer_out_gb"]
+    assert line.monthly_usd == 0 and "NOT priced" in line.note and line.quantity > 0
+    # with its entry, no such line
+    assert not any("NOT priced" in i.note for i in price_plan(plan_json("phase1"), with_band=False).items)

@@ -106,6 +106,17 @@ def plan_json(stack: str, **overrides: Any) -> dict[str, Any]:
     return json.loads(json.dumps(plan(stack, **overrides).to_json()))
 
 
+@cache
+def _after(stack: str, previous_json: str, overrides_json: str) -> engine.Plan:
+    return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)),
+                      previous_outputs=json.loads(previous_json))
+
+
+def plan_after(stack: str, previous: dict[str, Any], **overrides: Any) -> engine.Plan:
+    """The plan of an `up` on a stack whose last `up` recorded `previous` (its outputs), cached per process."""
+    return _after(stack, json.dumps(previous, sort_keys=True, default=str), json.dumps(overrides, sort_keys=True))
+
+
 def existing_stacks() -> list[str]:
     return engine.stack_names()
 

@@ -5,8 +5,6 @@ architecture in place."""
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from ladder import aws_facts, climb, engine, mocks
 from ladder.config import ConfigError
 from ladder.prices import catalog
 
-from .plans import plan, stack_values
+from .plans import plan, plan_after, stack_values
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -40,14 +38,8 @@ def refusal(stack: str, region: str = "us-east-1", **overrides: Any) -> str:
     return str(err.value)
 
 
-@cache
-def _run(stack: str, overrides_json: str, previous_json: str) -> engine.Plan:
-    return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)),
-                      previous_outputs=json.loads(previous_json))
-
-
 def run(stack: str, previous: dict[str, Any], **overrides: Any) -> engine.Plan:
-    return _run(stack, json.dumps(overrides, sort_keys=True), json.dumps(previous, sort_keys=True, default=str))
+    return plan_after(stack, previous, **overrides)
 
 
 def image_ids(p: engine.Plan) -> dict[str, tuple[str, str]]:

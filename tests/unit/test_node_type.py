@@ -6,7 +6,6 @@ preset change never reaches a deployed group, and a change the stack sets is ref
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -16,20 +15,14 @@ from ladder import climb_eks, engine
 from ladder.config import ConfigError
 from ladder.phases import phase_defaults
 
-from .plans import plan, stack_values
+from .plans import plan, plan_after
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 MULTI_ARCH = {"imagePlatforms": ["linux/amd64", "linux/arm64"]}
 
 
-@cache
-def _run(stack: str, overrides_json: str, previous_json: str) -> engine.Plan:
-    return engine.run(stack, values=stack_values(stack, **json.loads(overrides_json)),
-                      previous_outputs=json.loads(previous_json))
-
-
 def run(stack: str, previous: dict[str, Any], **overrides: Any) -> engine.Plan:
-    return _run(stack, json.dumps(overrides, sort_keys=True), json.dumps(previous, sort_keys=True, default=str))
+    return plan_after(stack, previous, **overrides)
 
 
 def node_types(p: engine.Plan) -> list[str]:

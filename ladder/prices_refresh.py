@@ -161,6 +161,9 @@ QUERIES: dict[str, Query] = {
     # "Request"), so the full-match usage type is that one: one product, as Infracost prices it.
     "cloudfront_gb_out": Query("AmazonCloudFront", None, r"{edge}-DataTransfer-Out-Bytes", "GB",
                                {"transferType": "CloudFront Outbound"}, scope="edge", first_tier=True),
+    # Edge to origin: `{edge}-DataTransfer-Out-OBytes` ("O" for origin; CUR usage-type notes in public cost
+    # tooling; Infracost cloudfront_distribution.go dataOutToOriginCostComponents; one flat $0.020 tier).
+    "cloudfront_origin_gb": Query("AmazonCloudFront", None, r"{edge}-DataTransfer-Out-OBytes", "GB", scope="edge"),
     "cloudfront_https_requests_10k": Query("AmazonCloudFront", "Request", r"{edge}-Requests-HTTPS-Proxy", "Requests",
                                            {"requestType": "CloudFront-Request-HTTPS-Proxy"}, scale=1e4,
                                            scope="edge"),
@@ -252,6 +255,7 @@ UNIT_SOURCE: dict[str, str] = {
     "eks_cluster_hour": f"{_RULES}: AmazonEKS Compute AmazonEKS-Hours:perCluster 'Hours' (not 'Hrs')",
     "eks_extended_support_cluster_hour": f"{_RULES}: perCluster 'Hours'; extendedSupport assumed the same (unverified)",
     "cloudfront_gb_out": "unverified: 'GB' (Infracost prices it per GB, UnitMultiplier 1)",
+    "cloudfront_origin_gb": "unverified: 'GB' (Infracost prices it per GB; golden 1,234 GB = $24.68)",
     "cloudfront_https_requests_10k": "Infracost cloudfront_distribution.go: UnitMultiplier 10000 on '10k requests' "
                                      "(a per-request price); the unit string 'Requests': unverified",
     "s3_standard_gb_month": f"{_RULES}: Storage TimedStorage-ByteHrs 'GB-Mo'",

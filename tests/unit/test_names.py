@@ -49,11 +49,11 @@ def test_no_security_group_is_named_into_the_sg_prefix():
 
 
 def test_redis_engine_downgrade_is_refused_naming_the_key():
-    values = stack_values("phase3", redis={"engineVersion": "7.0"})
+    values = stack_values("phase3", redis={"engine": "redis", "engineVersion": "7.0"})  # presets run Valkey
     with pytest.raises(ConfigError) as err:
         engine.run("phase3", values=values, previous_outputs={"redisClusterMode": "disabled",
                                                               "redisEngineVersion": "7.1"})
     assert "scaleladder:redis.engineVersion" in str(err.value) and "7.1 or newer" in str(err.value)
-    same = engine.run("phase3", values=stack_values("phase3", redis={"engineVersion": "7.1"}),
+    same = engine.run("phase3", values=stack_values("phase3", redis={"engine": "redis", "engineVersion": "7.1"}),
                       previous_outputs={"redisClusterMode": "disabled", "redisEngineVersion": "7.0"})
     assert same.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["engineVersion"] == "7.1"

@@ -67,10 +67,12 @@ def secrets_by_layout(p: engine.Plan) -> dict[str, str]:
                     credentials.SECRET_APP, credentials.INITIAL_APP_RO_LOGIN: credentials.SECRET_APP_RO}
     found: dict[str, str] = {}
     for version in p.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
-        arn = secrets[version.inputs["secretId"]].state["arn"]
+        secret = secrets[version.inputs["secretId"]]
+        arn = secret.state["arn"]
         text = plain(version.inputs["secretString"])
-        if not text.startswith("{"):  # the Redis AUTH token is stored as it is
-            found["redis"] = arn
+        if not text.startswith("{"):  # stored as they are: the Redis AUTH token (and CloudFront's origin-verify value)
+            if secret.name.startswith("redis"):
+                found["redis"] = arn
             continue
         doc = json.loads(text)
         if set(doc) == set(credentials.SECRET_KEYS[credentials.SECRET_PGBOUNCER]):

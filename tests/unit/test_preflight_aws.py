@@ -274,6 +274,7 @@ def test_older_redis_has_the_lower_ceiling() -> None:
     p = plan_copy("phase4")
     group = one(p, aws.REPLICATION_GROUP, "redis")
     group.inputs["numNodeGroups"], group.inputs["replicasPerNodeGroup"] = 126, 1  # 252 nodes
+    group.inputs["engine"] = "redis"  # the ceiling is Redis OSS's (the presets run Valkey)
     group.inputs["engineVersion"] = "5.0.5"
     assert len(fired(aws.elasticache_node_count, p)) == 1
     group.inputs["engineVersion"] = "5.0.6"

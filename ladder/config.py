@@ -492,6 +492,12 @@ class AlarmsConfig(Section):
         return v
 
 
+# Tiers that run `app.image` (config key of each): the app and worker hosts, phase 1's VM (and the one
+# climb.keepSingleHost keeps) and phase 6's EKS nodes. PgBouncer and nginx hosts run Ubuntu packages.
+APP_IMAGE_TIERS = frozenset({"appTier.instanceType", "workers.instanceType", "climb.keepSingleHost",
+                             "eks.nodeInstanceType"})
+
+
 class StackConfig(Section):
     phase: int = Field(ge=1, le=6)
     region: str = Field(description="aws:region; must be a region the price catalog covers.")
@@ -568,7 +574,7 @@ class StackConfig(Section):
         """The tiers that run `app.image`, config key -> instance type: the app and worker hosts (phase
         1's VM, the one climb.keepSingleHost keeps, the phase-5 tier climb.keepEc2Tier keeps) and phase
         6's EKS nodes. PgBouncer and nginx hosts run Ubuntu packages, not the app image."""
-        hosts = {k: v for k, v in self.ec2_hosts.items() if k not in ("loadBalancer", "pgbouncer.instanceType")}
+        hosts = {k: v for k, v in self.ec2_hosts.items() if k in APP_IMAGE_TIERS}
         if self.phase == 6:
             hosts["eks.nodeInstanceType"] = self.eks.node_instance_type
         return hosts

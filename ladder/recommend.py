@@ -38,7 +38,7 @@ from rich.table import Table
 
 from . import aws_facts, capacity, engine, redis_settings
 from .cli import COMMANDS
-from .config import ConfigError, StackConfig
+from .config import APP_IMAGE_TIERS, ConfigError, StackConfig
 from .cost import cost_of, price_plan, usd
 from .phases import PHASES, TRIGGERS, Trigger, deep_merge
 from .preflight import PreflightError
@@ -172,7 +172,7 @@ def _burstable(type_: str) -> bool:
     """t-family types run at a baseline and spend credits above it ("Burstable performance instances",
     EC2 User Guide): their sustained capacity is not a fixed-performance type's, so neither replaces
     the other."""
-    return type_.removeprefix("cache.").startswith("t")
+    return aws_facts.burstable_family(type_.removeprefix("cache.")) is not None
 
 
 def _spec(tier: Tier, type_: str) -> tuple[float, float] | None:
@@ -316,7 +316,6 @@ def switch_savings(stack: str, users: int, messages_per_day: float | None, tries
 
 # Tiers that run the user's app image (app/worker hosts, phase 1's VM, EKS nodes): the image may be
 # amd64-only, so a switch to another CPU architecture is the user's call, never a preset's.
-APP_IMAGE_TIERS = frozenset({"appTier.instanceType", "workers.instanceType", "eks.nodeInstanceType"})
 IMAGE_CAVEAT = "needs an arm64 or multi-arch image"
 # EC2 keeps an instance's CPU architecture (components/app_host.vm_architecture_problems): the config
 # refuses this switch once the VM is deployed; it holds for a new VM only.

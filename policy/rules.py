@@ -723,7 +723,7 @@ def world_ingress_web_edge_only(stack: Stack) -> Iterator[tuple[Resource, str]]:
             if not (i.protocol == "tcp" and i.from_port == i.to_port and i.from_port in WEB_PORTS):
                 yield r, f"opens {_span(i)}: only 80 and 443 may face the internet"
                 continue
-            groups = {r.urn} if r.type == SG else {g.urn for g in stack.refs(r, "securityGroupId", SG)}
+            groups = _groups_of(stack, r)
             if not groups or not groups <= edges:
                 yield r, f"opens {_span(i)} on a group that fronts no public entry point"
 
@@ -738,8 +738,13 @@ def _world_groups(stack: Stack) -> set[str]:
     out: set[str] = set()
     for r in stack.of_type(SG, SG_INGRESS, SG_RULE):
         if any(c in WORLD for i in ingress_of(r) for c in i.cidrs):
-            out |= {r.urn} if r.type == SG else {g.urn for g in stack.refs(r, "securityGroupId", SG)}
+            out |= _groups_of(stack, r)
     return out
+
+
+def _groups_of(stack: Stack, r: Resource) -> set[str]:
+    """The security group(s) an ingress belongs to: the group itself, or the one a rule resource names."""
+    return {r.urn} if r.type == SG else {g.urn for g in stack.refs(r, "securityGroupId", SG)}
 
 
 @rule("public-alb-behind-waf", stack=True,

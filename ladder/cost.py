@@ -1747,9 +1747,15 @@ def cost_of(spec: str, usage_file: Path | None = None, users: float | None = Non
 def equal_load_delta(spec_a: str, spec_b: str, usage_file: Path | None = None, users: float | None = None,
                      free_tier: bool = True) -> dict[str, Any]:
     """`cost --diff A B`: both plans priced at the same load (`equal_load`)."""
-    plans = [_load_with_capacity(spec) for spec in (spec_a, spec_b)]
-    peak, messages = equal_load(plans[0], plans[1], users)
-    return delta(*(price_plan(p, usage_file, peak, messages, free_tier=free_tier) for p in plans))
+    return delta(*priced_pair(_load_with_capacity(spec_a), _load_with_capacity(spec_b), usage_file, users, free_tier))
+
+
+def priced_pair(a: dict[str, Any], b: dict[str, Any], usage_file: Path | None = None, users: float | None = None,
+                free_tier: bool = True) -> tuple[CostReport, CostReport]:
+    """Plans `a` and `b` priced at one load (`equal_load`): what a climb from a to b costs."""
+    peak, messages = equal_load(a, b, users)
+    return (price_plan(a, usage_file, peak, messages, free_tier=free_tier),
+            price_plan(b, usage_file, peak, messages, free_tier=free_tier))
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -1798,9 +1804,7 @@ def _cost_args(p: argparse.ArgumentParser) -> None:
 
 
 def _messages_per_user(spec: str) -> float:
-    plan = load(spec)
-    target = PHASES[int(plan["phase"])]
-    return target.messages_per_day / target.concurrent_users
+    return PHASES[int(load(spec)["phase"])].messages_per_user
 
 
 COMMANDS["cost"] = ("monthly cost per resource, component and total; --diff A B for the delta", _cost_args, cmd_cost)

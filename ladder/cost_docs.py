@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import capacity, engine
-from .cost import CostReport, equal_load, price_plan, usd, with_capacity
+from .cost import CostReport, price_plan, priced_pair, usd, with_capacity
 from .phases import PHASES, phase_defaults
 from .prices import catalog
 
@@ -142,11 +142,10 @@ def climbs_section(data: dict[int, dict[str, Any]], base: dict[str, Any]) -> lis
     for n in PHASES:
         if n - 1 not in data or n not in data:
             continue
-        users, messages = equal_load(data[n - 1], data[n])
-        before, after = (price_plan(data[m], users=users, messages_per_day=messages) for m in (n - 1, n))
+        before, after = priced_pair(data[n - 1], data[n])
         band = {k: after.band[k] - before.band[k] for k in after.band}
         was = (old.get(f"{n - 1}->{n}") or {}).get("total_delta_usd")
-        lines.append(f"| {n - 1} -> {n} | {users:,.0f} | {usd(before.total)} | {usd(after.total)} | "
+        lines.append(f"| {n - 1} -> {n} | {before.users:,.0f} | {usd(before.total)} | {usd(after.total)} | "
                      f"{_signed(after.total - before.total)} | {usd(before.compute())} -> {usd(after.compute())} | "
                      f"{_signed(after.compute() - before.compute())} | {_band_delta(band)} | "
                      f"{'-' if was is None else _signed(float(was))} | {_over(before)} |")

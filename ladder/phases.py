@@ -58,6 +58,11 @@ class Phase:
     # camelCase deltas over the previous phase's defaults.
     delta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def messages_per_user(self) -> float:
+        """Target messages/day per concurrent user: how a load given as users alone scales the queue."""
+        return self.messages_per_day / self.concurrent_users
+
 
 _ALWAYS = frozenset({"phase", "app", "network", "database", "redis", "alarms", "logs", "edge", "climb", "hosts"})
 

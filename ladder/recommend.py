@@ -72,8 +72,7 @@ def covers(phase: int, users: int, messages_per_day: float) -> bool:
 def messages_per_user(phase: int) -> float:
     """The phase's target messages/day per concurrent user: what `cost --users N` scales the queue
     load by (cost._messages_per_user), so a load given as users alone is priced the same in both."""
-    spec = PHASES[phase]
-    return spec.messages_per_day / spec.concurrent_users
+    return PHASES[phase].messages_per_user
 
 
 def fitting_phase(users: int, messages_per_day: float | None) -> int:

@@ -1455,6 +1455,14 @@ class CostReport:
     def total(self) -> float:
         return round(sum(i.monthly_usd for i in self.items), 2)
 
+    def by_table(self) -> dict[str, float]:
+        """Monthly USD per price table (the sku before its `:key`), unrounded: one row per pricing rule's table."""
+        out: dict[str, float] = {}
+        for i in self.items:
+            table = i.sku.split(":", 1)[0]
+            out[table] = out.get(table, 0.0) + i.monthly_usd
+        return out
+
     def components(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for i in self.items:

@@ -26,12 +26,8 @@ def baseline(path: Path = BASELINE_PATH) -> dict[str, Any]:
 
 
 def by_table(report: CostReport) -> dict[str, float]:
-    """Monthly USD per price table (the sku before its `:key`): one row per pricing rule's table."""
-    out: dict[str, float] = {}
-    for i in report.items:
-        table = i.sku.split(":", 1)[0]
-        out[table] = out.get(table, 0.0) + i.monthly_usd
-    return {k: round(v, 2) for k, v in out.items()}
+    """Monthly USD per price table, rounded to cents (`CostReport.by_table`)."""
+    return {k: round(v, 2) for k, v in report.by_table().items()}
 
 
 def _pct(new: float, old: float) -> str:
@@ -42,7 +38,7 @@ def _signed(value: float) -> str:
     return "0" if abs(value) < 0.005 else usd(value, signed=True)
 
 
-def _band(band: dict[str, float]) -> str:
+def band_cells(band: dict[str, float]) -> str:
     return " / ".join(usd(band.get(k, 0.0)) for k in ("lean", "default", "heavy"))
 
 
@@ -59,7 +55,7 @@ def presets_section(costs: dict[int, CostReport]) -> list[str]:
     for n, c in costs.items():
         driven = sum(i.monthly_usd for i in c.items if i.usage_driven)
         lines.append(f"| {n} | {c.plan['region']} | {c.users:,.0f} | {usd(c.total)} | {usd(c.per_1000_users)} | "
-                     f"{_band(c.band)} | {driven / c.total:.0%} | {usd(c.compute())} |")
+                     f"{band_cells(c.band)} | {driven / c.total:.0%} | {usd(c.compute())} |")
     comps = sorted({k for c in costs.values() for k in c.components()},
                    key=lambda k: (-max(c.components().get(k, 0.0) for c in costs.values()), k))
     lines += ["", "### Per component (USD/month)", "", "| component | " + " | ".join(f"phase {n}" for n in costs) + " |",

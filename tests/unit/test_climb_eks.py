@@ -287,13 +287,19 @@ def test_the_pgbouncer_pre_stop_hook_sends_sigint_and_returns_once_the_process_e
     name = "pgbq" + uuid.uuid4().hex[:8]
     marker = tmp_path / "got"
     fake = tmp_path / name
-    fake.write_text(f"#!/bin/sh\ntrap 'echo INT > {marker}; sleep 1; exit 0' INT\nwhile :; do sleep 0.1; done\n")
+    ready = tmp_path / "ready"
+    fake.write_text(f"#!/bin/sh\ntrap 'echo INT > {marker}; sleep 1; exit 0' INT\ntouch {ready}\n"
+                    "while :; do sleep 0.1; done\n")
     fake.chmod(0o755)
-    child = subprocess.Popen([str(fake)])
+    # A shell cannot trap a signal ignored when it started: give the stand-in SIGINT's default
+    # disposition whatever the test runner's (an xdist worker may ignore it).
+    child = subprocess.Popen([str(fake)], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     reaper = threading.Thread(target=child.wait)  # the pod's PID 1 reaps the exited process
     reaper.start()
     try:
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:  # the trap is set before `ready`
+            time.sleep(0.05)
         script = lifecycle.pgbouncer_pre_stop_script(pre_stop_seconds=0).replace("= pgbouncer ]", f"= {name} ]")
         assert script != lifecycle.pgbouncer_pre_stop_script(pre_stop_seconds=0)
         started = time.monotonic()
